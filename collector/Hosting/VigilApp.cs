@@ -1,0 +1,132 @@
+using Grpc.AspNetCore.Server;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Metrics;
+using Vigil.Collector.Api;
+using Vigil.Collector.Configuration;
+using Vigil.Collector.Otlp;
+using Vigil.Storage;
+
+namespace Vigil.Collector;
+
+/// <summary>Composes Vigil: three Kestrel listeners, the OTLP receivers, the window store and the API.</summary>
+public static class VigilApp
+{
+    public static WebApplication Build(VigilOptions options, TimeProvider? timeProvider = null, Action<WebApplicationBuilder>? configure = null)
+    {
+        var time = timeProvider ?? TimeProvider.System;
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = [],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Grpc", LogLevel.Warning);
+
+        var listeners = new Listeners();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = options.Ingest.MaxRequestBytes;
+            kestrel.Listen(options.OtlpGrpc, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2; // gRPC over cleartext HTTP/2 (h2c)
+                listeners.Add(Listeners.OtlpGrpc, listen);
+            });
+            kestrel.Listen(options.OtlpHttp, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                listeners.Add(Listeners.OtlpHttp, listen);
+            });
+            kestrel.Listen(options.Http, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                listeners.Add(Listeners.Http, listen);
+            });
+        });
+
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(listeners);
+        services.AddSingleton(time);
+        services.AddSingleton(new WindowStore(options.Storage, time));
+        services.AddSingleton<OtlpIngest>();
+        services.AddSingleton(new IngestGate(options.Ingest));
+        services.AddSingleton<OtlpReceiver>();
+        services.AddSingleton<VigilMetrics>();
+        services.AddSingleton<Readiness>();
+        services.AddHostedService<StoreSweeper>();
+        services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = (int)Math.Min(options.Ingest.MaxRequestBytes, int.MaxValue);
+            grpc.EnableDetailedErrors = false;
+        });
+        services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals;
+        });
+
+        var metrics = services.AddOpenTelemetry().WithMetrics(meters =>
+        {
+            meters.AddMeter(VigilMetrics.MeterName);
+            if (options.Telemetry.OtlpEndpoint is { } endpoint)
+            {
+                meters.AddOtlpExporter((exporter, reader) =>
+                {
+                    exporter.Endpoint = endpoint;
+                    exporter.Protocol = options.Telemetry.OtlpProtocol == "grpc" ? OtlpExportProtocol.Grpc : OtlpExportProtocol.HttpProtobuf;
+                    reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)options.Telemetry.ExportInterval.TotalMilliseconds;
+                });
+            }
+        });
+
+        configure?.Invoke(builder);
+        var app = builder.Build();
+
+        app.Use(async (context, next) =>
+        {
+            // Each endpoint belongs to one listener; elsewhere it does not exist.
+            var listener = listeners.NameOfPort(context.Connection.LocalPort);
+            var owner = context.GetEndpoint()?.Metadata.GetMetadata<ListenerAttribute>();
+            if (owner is not null && listener is not null && owner.Name != listener)
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                await context.Response.WriteAsync($"{context.Request.Path} is not served on this port ({listener}); it is on the {owner.Name} listener\n");
+                return;
+            }
+
+            await next(context);
+        });
+
+        app.MapGrpcService<OtlpGrpcMetricsService>().WithMetadata(new ListenerAttribute(Listeners.OtlpGrpc));
+        OtlpHttpEndpoints.Map(app, Listeners.OtlpHttp);
+        AggregateEndpoints.Map(app);
+        HealthEndpoints.Map(app);
+
+        var readiness = app.Services.GetRequiredService<Readiness>();
+        readiness.Require("storage");
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            Directory.CreateDirectory(options.DataDir);
+            readiness.MarkReady("storage");
+            var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Vigil");
+            log.LogInformation(
+                "Vigil listening: OTLP/gRPC {Grpc}, OTLP/HTTP {OtlpHttp}, API {Http}; data in {DataDir}",
+                listeners.EndPoint(Listeners.OtlpGrpc),
+                listeners.EndPoint(Listeners.OtlpHttp),
+                listeners.EndPoint(Listeners.Http),
+                Path.GetFullPath(options.DataDir));
+        });
+
+        _ = app.Services.GetRequiredService<VigilMetrics>();
+        _ = metrics;
+        return app;
+    }
+}

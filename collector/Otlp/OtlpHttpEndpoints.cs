@@ -1,0 +1,128 @@
+using System.Globalization;
+using Google.Protobuf;
+using Microsoft.AspNetCore.Http.Features;
+using Vigil.Otlp.Proto.Rpc;
+
+namespace Vigil.Collector.Otlp;
+
+/// <summary>OTLP/HTTP on its own listener: <c>POST /v1/metrics</c> in protobuf or JSON, gzip or not.</summary>
+public static class OtlpHttpEndpoints
+{
+    private const string Protobuf = "application/x-protobuf";
+    private const string Json = "application/json";
+    private static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(false));
+
+    public static void Map(IEndpointRouteBuilder app, string listener)
+    {
+        app.MapPost("/v1/metrics", HandleAsync).WithMetadata(new ListenerAttribute(listener));
+        app.MapMethods("/v1/metrics", ["GET", "PUT", "DELETE", "PATCH"], (HttpContext context) =>
+        {
+            context.Response.Headers.Allow = "POST";
+            return Results.Text("use POST /v1/metrics with an OTLP ExportMetricsServiceRequest\n", statusCode: StatusCodes.Status405MethodNotAllowed);
+        }).WithMetadata(new ListenerAttribute(listener));
+        foreach (var signal in new[] { "traces", "logs", "profiles" })
+        {
+            app.MapPost($"/v1/{signal}", () => Results.Text(
+                $"Vigil receives metrics only: POST /v1/metrics. Send {signal} to a {signal} backend (e.g. through an OpenTelemetry Collector pipeline).\n",
+                statusCode: StatusCodes.Status404NotFound)).WithMetadata(new ListenerAttribute(listener));
+        }
+    }
+
+    private static async Task HandleAsync(HttpContext context, OtlpReceiver receiver)
+    {
+        var contentType = context.Request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
+        var json = contentType == Json;
+        if (contentType != Protobuf && !json)
+        {
+            await Text(context, StatusCodes.Status415UnsupportedMediaType, $"unsupported Content-Type '{context.Request.ContentType}'; OTLP/HTTP takes {Protobuf} or {Json}");
+            return;
+        }
+
+        var encoding = context.Request.Headers.ContentEncoding.ToString().Trim().ToLowerInvariant();
+        if (encoding is not ("" or "identity" or "gzip"))
+        {
+            await Status(context, json, StatusCodes.Status415UnsupportedMediaType, 3, $"unsupported Content-Encoding '{encoding}'; use gzip or none");
+            return;
+        }
+
+        var limit = receiver.Gate.Options.MaxRequestBytes;
+        if (context.Request.ContentLength > limit)
+        {
+            await Status(context, json, StatusCodes.Status413PayloadTooLarge, 8, $"body of {context.Request.ContentLength} bytes exceeds the {limit} byte limit; send smaller batches");
+            return;
+        }
+
+        // Kestrel's own cap is lifted here: the reader enforces the limit on both compressed and decompressed sizes.
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
+        {
+            sizeFeature.MaxRequestBodySize = null;
+        }
+
+        RequestBody body;
+        try
+        {
+            body = await RequestBody.ReadAsync(context.Request.Body, encoding == "gzip", limit, (int)Math.Min(context.Request.ContentLength ?? 0, limit), context.RequestAborted);
+        }
+        catch (RequestBody.TooLargeException e)
+        {
+            await Status(context, json, StatusCodes.Status413PayloadTooLarge, 8, e.Message);
+            return;
+        }
+        catch (InvalidDataException e)
+        {
+            await Status(context, json, StatusCodes.Status400BadRequest, 3, $"Content-Encoding is gzip but the body is not valid gzip: {e.Message}");
+            return;
+        }
+
+        OtlpOutcome outcome;
+        using (body)
+        {
+            outcome = json ? receiver.ExportJson(body.Span, "http") : receiver.ExportProtobuf(body.Span, "http");
+        }
+
+        switch (outcome.Kind)
+        {
+            case OtlpOutcomeKind.Success:
+                var response = outcome.ToResponse();
+                context.Response.StatusCode = StatusCodes.Status200OK;
+                await Write(context, json, response);
+                break;
+            case OtlpOutcomeKind.Overloaded or OtlpOutcomeKind.Unavailable:
+                // 429/503 + Retry-After: the OTLP exporters retry these after the delay.
+                context.Response.Headers.RetryAfter = ((int)receiver.Gate.Options.RetryAfter.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+                var overloaded = outcome.Kind == OtlpOutcomeKind.Overloaded;
+                await Status(context, json, overloaded ? StatusCodes.Status429TooManyRequests : StatusCodes.Status503ServiceUnavailable, overloaded ? 8 : 14, outcome.Message!);
+                break;
+            default:
+                await Status(context, json, StatusCodes.Status400BadRequest, 3, outcome.Message!);
+                break;
+        }
+    }
+
+    private static Task Status(HttpContext context, bool json, int httpStatus, int grpcCode, string message)
+    {
+        context.Response.StatusCode = httpStatus;
+        return Write(context, json, new Status { Code = grpcCode, Message = message });
+    }
+
+    private static Task Text(HttpContext context, int status, string message)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync(message + "\n");
+    }
+
+    private static async Task Write(HttpContext context, bool json, IMessage message)
+    {
+        if (json)
+        {
+            context.Response.ContentType = Json;
+            await context.Response.WriteAsync(Formatter.Format(message));
+        }
+        else
+        {
+            context.Response.ContentType = Protobuf;
+            await context.Response.Body.WriteAsync(message.ToByteArray());
+        }
+    }
+}

@@ -1,0 +1,719 @@
+using System.Buffers;
+
+namespace Vigil.Otlp.Wire;
+
+/// <summary>
+/// Walks an encoded <c>ExportMetricsServiceRequest</c> and hands every data point to a sink, without
+/// building an object model: attributes stay raw spans and repeated numbers land in reused scratch
+/// arrays. Not thread-safe; pool instances (one per concurrent request).
+/// </summary>
+public sealed class OtlpMetricsReader
+{
+    // Field numbers from the OTLP metrics proto (Protos/opentelemetry/proto/metrics/v1/metrics.proto).
+    private const int RequestResourceMetrics = 1;
+    private const int ResourceMetricsResource = 1;
+    private const int ResourceMetricsScopeMetrics = 2;
+    private const int ResourceAttributes = 1;
+    private const int ScopeMetricsMetrics = 2;
+    private const int MetricName = 1;
+    private const int MetricUnit = 3;
+    private const int MetricGauge = 5;
+    private const int MetricSum = 7;
+    private const int MetricHistogram = 9;
+    private const int MetricExponentialHistogram = 10;
+    private const int MetricSummary = 11;
+    private const int DataPoints = 1;
+    private const int Temporality = 2;
+    private const int SumIsMonotonic = 3;
+
+    private ulong[] _counts = new ulong[64];
+    private double[] _bounds = new double[64];
+    private ulong[] _positive = new ulong[64];
+    private ulong[] _negative = new ulong[64];
+    private double[] _quantiles = new double[16];
+    private double[] _values = new double[16];
+
+    /// <summary>Points read by the last <see cref="Read"/>.</summary>
+    public int PointCount { get; private set; }
+
+    /// <summary>
+    /// Reads the request. With a null sink it only checks structure and counts points, so a caller can
+    /// refuse a malformed body before anything from it is stored.
+    /// </summary>
+    /// <exception cref="OtlpFormatException">The body is not a valid OTLP metrics request; the message names the field path.</exception>
+    public void Read(ReadOnlySpan<byte> request, IOtlpPointSink? sink)
+    {
+        PointCount = 0;
+        var reader = new ProtoReader(request);
+        var resourceIndex = 0;
+        while (reader.TryReadTag(out var field, out var wire))
+        {
+            if (field != RequestResourceMetrics)
+            {
+                reader.Skip(wire);
+                continue;
+            }
+
+            reader.Expect(wire, WireType.LengthDelimited, "resource_metrics");
+            var resourceMetrics = reader.ReadLengthDelimited();
+            try
+            {
+                ReadResourceMetrics(resourceMetrics, sink);
+            }
+            catch (OtlpFormatException e)
+            {
+                throw new OtlpFormatException($"resource_metrics[{resourceIndex}].{e.Message}");
+            }
+
+            resourceIndex++;
+        }
+    }
+
+    private void ReadResourceMetrics(ReadOnlySpan<byte> message, IOtlpPointSink? sink)
+    {
+        // The resource may follow its scope_metrics on the wire, so find it first.
+        ReadOnlySpan<byte> resource = default;
+        var reader = new ProtoReader(message);
+        while (reader.TryReadTag(out var field, out var wire))
+        {
+            if (field == ResourceMetricsResource)
+            {
+                reader.Expect(wire, WireType.LengthDelimited, "resource");
+                resource = reader.ReadLengthDelimited();
+            }
+            else
+            {
+                reader.Skip(wire);
+            }
+        }
+
+        if (sink is null)
+        {
+            ValidateAttributes(resource, ResourceAttributes, "resource.attributes");
+        }
+        else
+        {
+            sink.BeginResource(new AttributeList(resource, ResourceAttributes));
+        }
+
+        reader = new ProtoReader(message);
+        var scopeIndex = 0;
+        while (reader.TryReadTag(out var field, out var wire))
+        {
+            if (field != ResourceMetricsScopeMetrics)
+            {
+                reader.Skip(wire);
+                continue;
+            }
+
+            reader.Expect(wire, WireType.LengthDelimited, "scope_metrics");
+            var scope = reader.ReadLengthDelimited();
+            var metricReader = new ProtoReader(scope);
+            var metricIndex = 0;
+            while (metricReader.TryReadTag(out var metricField, out var metricWire))
+            {
+                if (metricField != ScopeMetricsMetrics)
+                {
+                    metricReader.Skip(metricWire);
+                    continue;
+                }
+
+                metricReader.Expect(metricWire, WireType.LengthDelimited, "metrics");
+                try
+                {
+                    ReadMetric(metricReader.ReadLengthDelimited(), sink);
+                }
+                catch (OtlpFormatException e)
+                {
+                    throw new OtlpFormatException($"scope_metrics[{scopeIndex}].metrics[{metricIndex}].{e.Message}");
+                }
+
+                metricIndex++;
+            }
+
+            scopeIndex++;
+        }
+    }
+
+    private void ReadMetric(ReadOnlySpan<byte> message, IOtlpPointSink? sink)
+    {
+        ReadOnlySpan<byte> name = default, unit = default, data = default;
+        var dataField = 0;
+        var reader = new ProtoReader(message);
+        while (reader.TryReadTag(out var field, out var wire))
+        {
+            switch (field)
+            {
+                case MetricName:
+                    reader.Expect(wire, WireType.LengthDelimited, "name");
+                    name = reader.ReadLengthDelimited();
+                    break;
+                case MetricUnit:
+                    reader.Expect(wire, WireType.LengthDelimited, "unit");
+                    unit = reader.ReadLengthDelimited();
+                    break;
+                case MetricGauge or MetricSum or MetricHistogram or MetricExponentialHistogram or MetricSummary:
+                    reader.Expect(wire, WireType.LengthDelimited, "data");
+                    data = reader.ReadLengthDelimited();
+                    dataField = field;
+                    break;
+                default:
+                    reader.Skip(wire);
+                    break;
+            }
+        }
+
+        if (dataField == 0)
+        {
+            return;
+        }
+
+        var type = dataField switch
+        {
+            MetricGauge => OtlpMetricType.Gauge,
+            MetricSum => OtlpMetricType.Sum,
+            MetricHistogram => OtlpMetricType.Histogram,
+            MetricExponentialHistogram => OtlpMetricType.ExponentialHistogram,
+            _ => OtlpMetricType.Summary,
+        };
+
+        // Temporality and monotonicity follow the data points on the wire: read them first.
+        var temporality = Wire.Temporality.Unspecified;
+        var monotonic = false;
+        reader = new ProtoReader(data);
+        while (reader.TryReadTag(out var field, out var wire))
+        {
+            if (field == Temporality && type is OtlpMetricType.Sum or OtlpMetricType.Histogram or OtlpMetricType.ExponentialHistogram)
+            {
+                reader.Expect(wire, WireType.Varint, "aggregation_temporality");
+                temporality = (Temporality)reader.ReadVarint();
+            }
+            else if (field == SumIsMonotonic && type == OtlpMetricType.Sum)
+            {
+                reader.Expect(wire, WireType.Varint, "is_monotonic");
+                monotonic = reader.ReadVarint() != 0;
+            }
+            else
+            {
+                reader.Skip(wire);
+            }
+        }
+
+        var header = new MetricHeader { Name = name, Unit = unit, Type = type, Temporality = temporality, IsMonotonic = monotonic };
+        sink?.BeginMetric(header);
+
+        var refusal = name.IsEmpty
+            ? "metric without a name"
+            : type != OtlpMetricType.Gauge && type != OtlpMetricType.Summary && temporality is not (Wire.Temporality.Delta or Wire.Temporality.Cumulative)
+                ? "aggregation_temporality is unspecified; set DELTA or CUMULATIVE"
+                : null;
+
+        reader = new ProtoReader(data);
+        var pointIndex = 0;
+        while (reader.TryReadTag(out var field, out var wire))
+        {
+            if (field != DataPoints)
+            {
+                reader.Skip(wire);
+                continue;
+            }
+
+            reader.Expect(wire, WireType.LengthDelimited, "data_points");
+            var point = reader.ReadLengthDelimited();
+            PointCount++;
+            try
+            {
+                if (refusal is not null)
+                {
+                    sink?.Refused(refusal);
+                    continue;
+                }
+
+                switch (type)
+                {
+                    case OtlpMetricType.Gauge:
+                    case OtlpMetricType.Sum:
+                        ReadNumberPoint(point, sink);
+                        break;
+                    case OtlpMetricType.Histogram:
+                        ReadHistogramPoint(point, sink);
+                        break;
+                    case OtlpMetricType.ExponentialHistogram:
+                        ReadExponentialHistogramPoint(point, sink);
+                        break;
+                    default:
+                        ReadSummaryPoint(point, sink);
+                        break;
+                }
+            }
+            catch (OtlpFormatException e)
+            {
+                throw new OtlpFormatException($"{MetricPath(type)}.data_points[{pointIndex}]: {e.Message}");
+            }
+
+            pointIndex++;
+        }
+    }
+
+    private static string MetricPath(OtlpMetricType type) => type switch
+    {
+        OtlpMetricType.Gauge => "gauge",
+        OtlpMetricType.Sum => "sum",
+        OtlpMetricType.Histogram => "histogram",
+        OtlpMetricType.ExponentialHistogram => "exponential_histogram",
+        _ => "summary",
+    };
+
+    private static void ReadNumberPoint(ReadOnlySpan<byte> point, IOtlpPointSink? sink)
+    {
+        ulong start = 0, time = 0;
+        uint flags = 0;
+        double value = 0;
+        var hasValue = false;
+        var reader = new ProtoReader(point);
+        while (reader.TryReadTag(out var field, out var wire))
+        {
+            switch (field)
+            {
+                case 2:
+                    reader.Expect(wire, WireType.Fixed64, "start_time_unix_nano");
+                    start = reader.ReadFixed64();
+                    break;
+                case 3:
+                    reader.Expect(wire, WireType.Fixed64, "time_unix_nano");
+                    time = reader.ReadFixed64();
+                    break;
+                case 4:
+                    reader.Expect(wire, WireType.Fixed64, "as_double");
+                    value = reader.ReadDouble();
+                    hasValue = true;
+                    break;
+                case 6:
+                    reader.Expect(wire, WireType.Fixed64, "as_int");
+                    value = (long)reader.ReadFixed64();
+                    hasValue = true;
+                    break;
+                case 8:
+                    reader.Expect(wire, WireType.Varint, "flags");
+                    flags = (uint)reader.ReadVarint();
+                    break;
+                case 7:
+                    reader.Expect(wire, WireType.LengthDelimited, "attributes");
+                    reader.Skip(wire);
+                    break;
+                default:
+                    reader.Skip(wire);
+                    break;
+            }
+        }
+
+        if (sink is null)
+        {
+            ValidateAttributes(point, 7, "attributes");
+            return;
+        }
+
+        var header = new PointHeader { Attributes = new AttributeList(point, 7), StartTimeUnixNano = start, TimeUnixNano = time, Flags = flags };
+        if (!hasValue && !header.NoRecordedValue)
+        {
+            sink.Refused("number data point without a value (set as_double or as_int)");
+            return;
+        }
+
+        var refusal = sink.Number(header, value);
+        if (refusal is not null)
+        {
+            sink.Refused(refusal);
+        }
+    }
+
+    private void ReadHistogramPoint(ReadOnlySpan<byte> point, IOtlpPointSink? sink)
+    {
+        ulong start = 0, time = 0, count = 0;
+        uint flags = 0;
+        double sum = 0, min = 0, max = 0;
+        bool hasSum = false, hasMin = false, hasMax = false;
+        int counts = 0, bounds = 0;
+        var reader = new ProtoReader(point);
+        while (reader.TryReadTag(out var field, out var wire))
+        {
+            switch (field)
+            {
+                case 2:
+                    reader.Expect(wire, WireType.Fixed64, "start_time_unix_nano");
+                    start = reader.ReadFixed64();
+                    break;
+                case 3:
+                    reader.Expect(wire, WireType.Fixed64, "time_unix_nano");
+                    time = reader.ReadFixed64();
+                    break;
+                case 4:
+                    reader.Expect(wire, WireType.Fixed64, "count");
+                    count = reader.ReadFixed64();
+                    break;
+                case 5:
+                    reader.Expect(wire, WireType.Fixed64, "sum");
+                    sum = reader.ReadDouble();
+                    hasSum = true;
+                    break;
+                case 6:
+                    counts = ReadRepeatedFixed64(ref reader, wire, ref _counts, counts, "bucket_counts");
+                    break;
+                case 7:
+                    bounds = ReadRepeatedDouble(ref reader, wire, ref _bounds, bounds, "explicit_bounds");
+                    break;
+                case 10:
+                    reader.Expect(wire, WireType.Varint, "flags");
+                    flags = (uint)reader.ReadVarint();
+                    break;
+                case 11:
+                    reader.Expect(wire, WireType.Fixed64, "min");
+                    min = reader.ReadDouble();
+                    hasMin = true;
+                    break;
+                case 12:
+                    reader.Expect(wire, WireType.Fixed64, "max");
+                    max = reader.ReadDouble();
+                    hasMax = true;
+                    break;
+                default:
+                    reader.Skip(wire);
+                    break;
+            }
+        }
+
+        if (sink is null)
+        {
+            ValidateAttributes(point, 9, "attributes");
+            return;
+        }
+
+        if (counts != 0 && counts != bounds + 1)
+        {
+            sink.Refused("histogram bucket_counts must have one more entry than explicit_bounds");
+            return;
+        }
+
+        var header = new PointHeader { Attributes = new AttributeList(point, 9), StartTimeUnixNano = start, TimeUnixNano = time, Flags = flags };
+        var value = new HistogramValue
+        {
+            Count = count,
+            Sum = sum,
+            HasSum = hasSum,
+            Min = min,
+            Max = max,
+            HasMin = hasMin,
+            HasMax = hasMax,
+            BucketCounts = _counts.AsSpan(0, counts),
+            ExplicitBounds = _bounds.AsSpan(0, bounds),
+        };
+        var refusal = sink.Histogram(header, value);
+        if (refusal is not null)
+        {
+            sink.Refused(refusal);
+        }
+    }
+
+    private void ReadExponentialHistogramPoint(ReadOnlySpan<byte> point, IOtlpPointSink? sink)
+    {
+        ulong start = 0, time = 0, count = 0, zeroCount = 0;
+        uint flags = 0;
+        double sum = 0, min = 0, max = 0, zeroThreshold = 0;
+        bool hasSum = false, hasMin = false, hasMax = false;
+        int scale = 0, positiveOffset = 0, negativeOffset = 0, positive = 0, negative = 0;
+        var reader = new ProtoReader(point);
+        while (reader.TryReadTag(out var field, out var wire))
+        {
+            switch (field)
+            {
+                case 2:
+                    reader.Expect(wire, WireType.Fixed64, "start_time_unix_nano");
+                    start = reader.ReadFixed64();
+                    break;
+                case 3:
+                    reader.Expect(wire, WireType.Fixed64, "time_unix_nano");
+                    time = reader.ReadFixed64();
+                    break;
+                case 4:
+                    reader.Expect(wire, WireType.Fixed64, "count");
+                    count = reader.ReadFixed64();
+                    break;
+                case 5:
+                    reader.Expect(wire, WireType.Fixed64, "sum");
+                    sum = reader.ReadDouble();
+                    hasSum = true;
+                    break;
+                case 6:
+                    reader.Expect(wire, WireType.Varint, "scale");
+                    scale = reader.ReadSInt32();
+                    break;
+                case 7:
+                    reader.Expect(wire, WireType.Fixed64, "zero_count");
+                    zeroCount = reader.ReadFixed64();
+                    break;
+                case 8:
+                    reader.Expect(wire, WireType.LengthDelimited, "positive");
+                    positive = ReadBuckets(reader.ReadLengthDelimited(), ref _positive, out positiveOffset, "positive");
+                    break;
+                case 9:
+                    reader.Expect(wire, WireType.LengthDelimited, "negative");
+                    negative = ReadBuckets(reader.ReadLengthDelimited(), ref _negative, out negativeOffset, "negative");
+                    break;
+                case 10:
+                    reader.Expect(wire, WireType.Varint, "flags");
+                    flags = (uint)reader.ReadVarint();
+                    break;
+                case 12:
+                    reader.Expect(wire, WireType.Fixed64, "min");
+                    min = reader.ReadDouble();
+                    hasMin = true;
+                    break;
+                case 13:
+                    reader.Expect(wire, WireType.Fixed64, "max");
+                    max = reader.ReadDouble();
+                    hasMax = true;
+                    break;
+                case 14:
+                    reader.Expect(wire, WireType.Fixed64, "zero_threshold");
+                    zeroThreshold = reader.ReadDouble();
+                    break;
+                default:
+                    reader.Skip(wire);
+                    break;
+            }
+        }
+
+        if (sink is null)
+        {
+            ValidateAttributes(point, 1, "attributes");
+            return;
+        }
+
+        if (scale is < -10 or > 20)
+        {
+            sink.Refused("exponential histogram scale outside [-10, 20]");
+            return;
+        }
+
+        var header = new PointHeader { Attributes = new AttributeList(point, 1), StartTimeUnixNano = start, TimeUnixNano = time, Flags = flags };
+        var value = new ExponentialHistogramValue
+        {
+            Count = count,
+            Sum = sum,
+            HasSum = hasSum,
+            Min = min,
+            Max = max,
+            HasMin = hasMin,
+            HasMax = hasMax,
+            Scale = scale,
+            ZeroCount = zeroCount,
+            ZeroThreshold = zeroThreshold,
+            PositiveOffset = positiveOffset,
+            PositiveCounts = _positive.AsSpan(0, positive),
+            NegativeOffset = negativeOffset,
+            NegativeCounts = _negative.AsSpan(0, negative),
+        };
+        var refusal = sink.ExponentialHistogram(header, value);
+        if (refusal is not null)
+        {
+            sink.Refused(refusal);
+        }
+    }
+
+    private void ReadSummaryPoint(ReadOnlySpan<byte> point, IOtlpPointSink? sink)
+    {
+        ulong start = 0, time = 0, count = 0;
+        uint flags = 0;
+        double sum = 0;
+        var quantiles = 0;
+        var reader = new ProtoReader(point);
+        while (reader.TryReadTag(out var field, out var wire))
+        {
+            switch (field)
+            {
+                case 2:
+                    reader.Expect(wire, WireType.Fixed64, "start_time_unix_nano");
+                    start = reader.ReadFixed64();
+                    break;
+                case 3:
+                    reader.Expect(wire, WireType.Fixed64, "time_unix_nano");
+                    time = reader.ReadFixed64();
+                    break;
+                case 4:
+                    reader.Expect(wire, WireType.Fixed64, "count");
+                    count = reader.ReadFixed64();
+                    break;
+                case 5:
+                    reader.Expect(wire, WireType.Fixed64, "sum");
+                    sum = reader.ReadDouble();
+                    break;
+                case 6:
+                    reader.Expect(wire, WireType.LengthDelimited, "quantile_values");
+                    var quantileReader = new ProtoReader(reader.ReadLengthDelimited());
+                    double q = 0, v = 0;
+                    while (quantileReader.TryReadTag(out var qField, out var qWire))
+                    {
+                        if (qField is 1 or 2)
+                        {
+                            quantileReader.Expect(qWire, WireType.Fixed64, qField == 1 ? "quantile_values.quantile" : "quantile_values.value");
+                            if (qField == 1)
+                            {
+                                q = quantileReader.ReadDouble();
+                            }
+                            else
+                            {
+                                v = quantileReader.ReadDouble();
+                            }
+                        }
+                        else
+                        {
+                            quantileReader.Skip(qWire);
+                        }
+                    }
+
+                    EnsureCapacity(ref _quantiles, quantiles + 1);
+                    EnsureCapacity(ref _values, quantiles + 1);
+                    _quantiles[quantiles] = q;
+                    _values[quantiles] = v;
+                    quantiles++;
+                    break;
+                case 8:
+                    reader.Expect(wire, WireType.Varint, "flags");
+                    flags = (uint)reader.ReadVarint();
+                    break;
+                default:
+                    reader.Skip(wire);
+                    break;
+            }
+        }
+
+        if (sink is null)
+        {
+            ValidateAttributes(point, 7, "attributes");
+            return;
+        }
+
+        var header = new PointHeader { Attributes = new AttributeList(point, 7), StartTimeUnixNano = start, TimeUnixNano = time, Flags = flags };
+        var value = new SummaryValue { Count = count, Sum = sum, Quantiles = _quantiles.AsSpan(0, quantiles), Values = _values.AsSpan(0, quantiles) };
+        var refusal = sink.Summary(header, value);
+        if (refusal is not null)
+        {
+            sink.Refused(refusal);
+        }
+    }
+
+    private static int ReadBuckets(ReadOnlySpan<byte> message, ref ulong[] target, out int offset, string name)
+    {
+        offset = 0;
+        var count = 0;
+        var reader = new ProtoReader(message);
+        while (reader.TryReadTag(out var field, out var wire))
+        {
+            if (field == 1)
+            {
+                reader.Expect(wire, WireType.Varint, name + ".offset");
+                offset = reader.ReadSInt32();
+            }
+            else if (field == 2)
+            {
+                if (wire == WireType.LengthDelimited)
+                {
+                    var packed = new ProtoReader(reader.ReadLengthDelimited());
+                    while (!packed.End)
+                    {
+                        EnsureCapacity(ref target, count + 1);
+                        target[count++] = packed.ReadVarint();
+                    }
+                }
+                else
+                {
+                    reader.Expect(wire, WireType.Varint, name + ".bucket_counts");
+                    EnsureCapacity(ref target, count + 1);
+                    target[count++] = reader.ReadVarint();
+                }
+            }
+            else
+            {
+                reader.Skip(wire);
+            }
+        }
+
+        return count;
+    }
+
+    private static int ReadRepeatedFixed64(ref ProtoReader reader, WireType wire, ref ulong[] target, int count, string name)
+    {
+        if (wire == WireType.LengthDelimited)
+        {
+            var packed = reader.ReadLengthDelimited();
+            if (packed.Length % 8 != 0)
+            {
+                throw new OtlpFormatException($"packed {name} length {packed.Length} is not a multiple of 8");
+            }
+
+            var packedReader = new ProtoReader(packed);
+            EnsureCapacity(ref target, count + (packed.Length / 8));
+            while (!packedReader.End)
+            {
+                target[count++] = packedReader.ReadFixed64();
+            }
+
+            return count;
+        }
+
+        reader.Expect(wire, WireType.Fixed64, name);
+        EnsureCapacity(ref target, count + 1);
+        target[count++] = reader.ReadFixed64();
+        return count;
+    }
+
+    private static int ReadRepeatedDouble(ref ProtoReader reader, WireType wire, ref double[] target, int count, string name)
+    {
+        if (wire == WireType.LengthDelimited)
+        {
+            var packed = reader.ReadLengthDelimited();
+            if (packed.Length % 8 != 0)
+            {
+                throw new OtlpFormatException($"packed {name} length {packed.Length} is not a multiple of 8");
+            }
+
+            var packedReader = new ProtoReader(packed);
+            EnsureCapacity(ref target, count + (packed.Length / 8));
+            while (!packedReader.End)
+            {
+                target[count++] = packedReader.ReadDouble();
+            }
+
+            return count;
+        }
+
+        reader.Expect(wire, WireType.Fixed64, name);
+        EnsureCapacity(ref target, count + 1);
+        target[count++] = reader.ReadDouble();
+        return count;
+    }
+
+    private static void EnsureCapacity<T>(ref T[] array, int size)
+    {
+        if (array.Length < size)
+        {
+            Array.Resize(ref array, Math.Max(size, array.Length * 2));
+        }
+    }
+
+    /// <summary>Walks every attribute once so a malformed KeyValue is refused before anything is stored.</summary>
+    private static void ValidateAttributes(ReadOnlySpan<byte> message, int fieldNumber, string name)
+    {
+        try
+        {
+            var reader = new AttributeReader(message, fieldNumber);
+            while (reader.MoveNext())
+            {
+            }
+        }
+        catch (OtlpFormatException e)
+        {
+            throw new OtlpFormatException($"{name}: {e.Message}");
+        }
+    }
+}

@@ -1,0 +1,334 @@
+using Vigil.Otlp.Wire;
+
+namespace Vigil.Storage;
+
+/// <summary>
+/// One side (positive or negative) of an exponential histogram: bucket i covers (base^i, base^(i+1)]
+/// with base = 2^(2^-scale). Merging at a lower scale folds 2^d neighbours into one (index >> d),
+/// as the OTLP data model specifies.
+/// </summary>
+internal sealed class ExponentialBuckets
+{
+    /// <summary>Wider spans than this are downscaled, like the SDK's max_size.</summary>
+    public const int MaxSpan = 4096;
+
+    public int Offset;
+    public long[] Counts = [];
+    public int Length;
+
+    public bool IsEmpty => Length == 0;
+
+    public void Add(ReadOnlySpan<ulong> counts, int offset, int shift, long sign)
+    {
+        for (var i = 0; i < counts.Length; i++)
+        {
+            if (counts[i] == 0)
+            {
+                continue;
+            }
+
+            var index = (offset + i) >> shift;
+            AddAt(index, sign * (long)counts[i]);
+        }
+    }
+
+    public void Add(ExponentialBuckets other, int shift, long sign)
+    {
+        for (var i = 0; i < other.Length; i++)
+        {
+            if (other.Counts[i] != 0)
+            {
+                AddAt((other.Offset + i) >> shift, sign * other.Counts[i]);
+            }
+        }
+    }
+
+    public void Downscale(int by)
+    {
+        if (by <= 0 || Length == 0)
+        {
+            return;
+        }
+
+        var first = Offset >> by;
+        var last = (Offset + Length - 1) >> by;
+        var counts = new long[last - first + 1];
+        for (var i = 0; i < Length; i++)
+        {
+            counts[((Offset + i) >> by) - first] += Counts[i];
+        }
+
+        Offset = first;
+        Counts = counts;
+        Length = counts.Length;
+    }
+
+    /// <summary>The number of scale steps needed so that also [index range of other at shift] fits in MaxSpan.</summary>
+    public int ExtraDownscale(int otherFirst, int otherLast)
+    {
+        var first = Length == 0 ? otherFirst : Math.Min(Offset, otherFirst);
+        var last = Length == 0 ? otherLast : Math.Max(Offset + Length - 1, otherLast);
+        var extra = 0;
+        while (((long)(last >> extra) - (first >> extra) + 1) > MaxSpan)
+        {
+            extra++;
+        }
+
+        return extra;
+    }
+
+    public void CopyFrom(ReadOnlySpan<ulong> counts, int offset)
+    {
+        if (Counts.Length < counts.Length)
+        {
+            Counts = new long[counts.Length];
+        }
+
+        for (var i = 0; i < counts.Length; i++)
+        {
+            Counts[i] = (long)counts[i];
+        }
+
+        Offset = offset;
+        Length = counts.Length;
+    }
+
+    private void AddAt(int index, long value)
+    {
+        if (Length == 0)
+        {
+            if (Counts.Length == 0)
+            {
+                Counts = new long[8];
+            }
+
+            Offset = index;
+            Length = 1;
+            Counts[0] = value;
+            return;
+        }
+
+        if (index < Offset)
+        {
+            var grow = Offset - index;
+            var counts = new long[Math.Max(Length + grow, Counts.Length)];
+            Array.Copy(Counts, 0, counts, grow, Length);
+            Counts = counts;
+            Offset = index;
+            Length += grow;
+        }
+        else if (index >= Offset + Length)
+        {
+            var length = index - Offset + 1;
+            if (length > Counts.Length)
+            {
+                Array.Resize(ref Counts, Math.Max(length, Counts.Length * 2));
+            }
+
+            Length = length;
+        }
+
+        Counts[index - Offset] += value;
+    }
+}
+
+internal sealed class ExponentialBucket
+{
+    public int Scale = 20;
+    public long Count;
+    public double Sum;
+    public double Min = double.PositiveInfinity;
+    public double Max = double.NegativeInfinity;
+    public long ZeroCount;
+    public readonly ExponentialBuckets Positive = new();
+    public readonly ExponentialBuckets Negative = new();
+
+    /// <summary>Adds (sign 1) or subtracts (sign -1) a point, lowering this bucket's scale when needed.</summary>
+    public void Add(in ExponentialHistogramValue value, long sign)
+    {
+        var scale = Math.Min(Scale, value.Scale);
+        var extra = Math.Max(
+            Extra(Positive, value.PositiveCounts, value.PositiveOffset, value.Scale - scale, Scale - scale),
+            Extra(Negative, value.NegativeCounts, value.NegativeOffset, value.Scale - scale, Scale - scale));
+        scale -= extra;
+        Rescale(scale);
+        Positive.Add(value.PositiveCounts, value.PositiveOffset, value.Scale - scale, sign);
+        Negative.Add(value.NegativeCounts, value.NegativeOffset, value.Scale - scale, sign);
+        ZeroCount += sign * (long)value.ZeroCount;
+        Count += sign * (long)value.Count;
+        Sum += sign * value.Sum;
+    }
+
+    public void Merge(ExponentialBucket other)
+    {
+        var scale = Math.Min(Scale, other.Scale);
+        Rescale(scale);
+        Positive.Add(other.Positive, other.Scale - scale, 1);
+        Negative.Add(other.Negative, other.Scale - scale, 1);
+        if (Positive.Length > ExponentialBuckets.MaxSpan || Negative.Length > ExponentialBuckets.MaxSpan)
+        {
+            Rescale(scale - 1);
+        }
+
+        ZeroCount += other.ZeroCount;
+        Count += other.Count;
+        Sum += other.Sum;
+        Min = Math.Min(Min, other.Min);
+        Max = Math.Max(Max, other.Max);
+    }
+
+    public void Rescale(int scale)
+    {
+        if (scale < Scale)
+        {
+            Positive.Downscale(Scale - scale);
+            Negative.Downscale(Scale - scale);
+            Scale = scale;
+        }
+    }
+
+    private static int Extra(ExponentialBuckets mine, ReadOnlySpan<ulong> counts, int offset, int shift, int myShift)
+    {
+        if (counts.Length == 0)
+        {
+            return 0;
+        }
+
+        // Bring my range to the common scale first, then check the union still fits.
+        var first = mine.Length == 0 ? offset >> shift : Math.Min(mine.Offset >> myShift, offset >> shift);
+        var last = mine.Length == 0 ? (offset + counts.Length - 1) >> shift : Math.Max((mine.Offset + mine.Length - 1) >> myShift, (offset + counts.Length - 1) >> shift);
+        var extra = 0;
+        while (((long)(last >> extra) - (first >> extra) + 1) > ExponentialBuckets.MaxSpan)
+        {
+            extra++;
+        }
+
+        return extra;
+    }
+}
+
+internal sealed class ExponentialHistogramSeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
+    : Series(metric, key, labels, stripe)
+{
+    private ExponentialBucket?[] _values = new ExponentialBucket?[4];
+    private CumulativeState _cumulative;
+
+    // The previous cumulative point, kept to subtract from the next one.
+    private readonly ExponentialBucket _previous = new();
+
+    public string? Add(int bucket, ulong start, ulong time, in ExponentialHistogramValue value, bool cumulative, ulong knownSince)
+    {
+        if (value.HasSum && !double.IsFinite(value.Sum))
+        {
+            return RefusalReasons.NotFinite;
+        }
+
+        if (cumulative)
+        {
+            var step = _cumulative.Classify(start, time, knownSince);
+            if (step == CumulativeState.Step.Stale)
+            {
+                return null;
+            }
+
+            var target = Target(bucket);
+            var reset = step == CumulativeState.Step.Restart || (long)value.Count < _previous.Count;
+            if (step != CumulativeState.Step.Baseline)
+            {
+                target.Add(value, 1);
+                if (!reset)
+                {
+                    target.Merge(Negated(_previous));
+                }
+            }
+
+            _previous.Scale = value.Scale;
+            _previous.Positive.CopyFrom(value.PositiveCounts, value.PositiveOffset);
+            _previous.Negative.CopyFrom(value.NegativeCounts, value.NegativeOffset);
+            _previous.ZeroCount = (long)value.ZeroCount;
+            _previous.Count = (long)value.Count;
+            _previous.Sum = value.Sum;
+            _cumulative.Remember(start, time);
+            return null;
+        }
+
+        if (IsRepeat(start, time))
+        {
+            return null;
+        }
+
+        var deltaTarget = Target(bucket);
+        deltaTarget.Add(value, 1);
+        if (value.HasMin)
+        {
+            deltaTarget.Min = Math.Min(deltaTarget.Min, value.Min);
+        }
+
+        if (value.HasMax)
+        {
+            deltaTarget.Max = Math.Max(deltaTarget.Max, value.Max);
+        }
+
+        return null;
+    }
+
+    private ExponentialBucket Target(int bucket)
+    {
+        var slot = Slot(bucket);
+        return _values[slot] ??= new ExponentialBucket();
+    }
+
+    private static ExponentialBucket Negated(ExponentialBucket source)
+    {
+        var negated = new ExponentialBucket { Scale = source.Scale, Count = -source.Count, Sum = -source.Sum, ZeroCount = -source.ZeroCount };
+        negated.Positive.Add(source.Positive, 0, -1);
+        negated.Negative.Add(source.Negative, 0, -1);
+        return negated;
+    }
+
+    public bool Fold(int from, int to, ref ExponentialFold fold)
+    {
+        var (first, end) = Range(from, to);
+        for (var i = first; i < end; i++)
+        {
+            fold.Merged ??= new ExponentialBucket();
+            fold.Merged.Merge(_values[i]!);
+        }
+
+        return end > first;
+    }
+
+    public override long ApproximateBytes
+    {
+        get
+        {
+            long bytes = BaseBytes + (Capacity * 8L) + 200;
+            foreach (var value in _values)
+            {
+                if (value is not null)
+                {
+                    bytes += 120 + ((value.Positive.Counts.Length + value.Negative.Counts.Length) * 8L);
+                }
+            }
+
+            return bytes;
+        }
+    }
+
+    protected override void Grow(int capacity) => Array.Resize(ref _values, capacity);
+
+    protected override void Shift(int position, int count) => ShiftArray(_values, position, count);
+
+    protected override void Remove(int drop, int count)
+    {
+        RemoveArray(_values, drop, count);
+        Array.Clear(_values, count - drop, drop);
+    }
+
+    protected override void Clear(int slot) => _values[slot] = null;
+}
+
+internal struct ExponentialFold
+{
+    public ExponentialBucket? Merged;
+}

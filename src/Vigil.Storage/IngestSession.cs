@@ -1,0 +1,319 @@
+using System.Globalization;
+using System.Text;
+using Vigil.Otlp.Wire;
+
+namespace Vigil.Storage;
+
+/// <summary>
+/// Applies one request's points to the store. Rented per request and reused, so its scratch
+/// buffers make the per-point path allocation-free once a series exists.
+/// </summary>
+internal sealed class IngestSession : IOtlpPointSink
+{
+    private const int MaxReasons = 8;
+
+    private readonly WindowStore _store;
+    private readonly SeriesKeyBuilder _key = new();
+    private readonly string[] _reasons = new string[MaxReasons];
+    private readonly int[] _reasonCounts = new int[MaxReasons];
+    private readonly string?[] _reasonMetric = new string?[MaxReasons];
+    private int _reasonCount;
+    private MetricState? _metric;
+    private string? _metricRefusal;
+    private bool _cumulative;
+    private char[] _nameBuffer = new char[256];
+    private bool _overflow;
+
+    public IngestSession(WindowStore store) => _store = store;
+
+    public int Accepted { get; private set; }
+
+    public int Rejected { get; private set; }
+
+    public int NowBucket { get; private set; }
+
+    public void Reset()
+    {
+        Accepted = 0;
+        Rejected = 0;
+        _reasonCount = 0;
+        _metric = null;
+        _metricRefusal = null;
+        _key.ClearResource();
+        NowBucket = _store.BucketOf(_store.Now);
+    }
+
+    public void BeginResource(AttributeList resourceAttributes) => _key.SetResource(resourceAttributes, _store.IdentityKeys);
+
+    public void BeginMetric(in MetricHeader metric)
+    {
+        _metric = null;
+        _metricRefusal = null;
+        if (metric.Name.IsEmpty)
+        {
+            return;
+        }
+
+        var kind = metric.Type switch
+        {
+            OtlpMetricType.Gauge => MetricKind.Gauge,
+            OtlpMetricType.Sum => metric.IsMonotonic || metric.Temporality == Temporality.Delta ? MetricKind.Counter : MetricKind.Gauge,
+            OtlpMetricType.Histogram => MetricKind.Histogram,
+            OtlpMetricType.ExponentialHistogram => MetricKind.ExponentialHistogram,
+            _ => MetricKind.Summary,
+        };
+        _cumulative = metric.Temporality == Temporality.Cumulative;
+
+        var charCount = Encoding.UTF8.GetMaxCharCount(metric.Name.Length);
+        if (_nameBuffer.Length < charCount)
+        {
+            _nameBuffer = new char[charCount];
+        }
+
+        var length = Encoding.UTF8.GetChars(metric.Name, _nameBuffer);
+        _metric = _store.GetOrAddMetric(_nameBuffer.AsSpan(0, length), kind, metric.Unit, metric.IsMonotonic);
+        if (_metric.Kind != kind)
+        {
+            _metricRefusal = RefusalReasons.KindConflict;
+        }
+    }
+
+    public string? Number(in PointHeader point, double value)
+    {
+        if (point.NoRecordedValue)
+        {
+            Accepted++;
+            return null;
+        }
+
+        var series = Resolve(point, out var bucket, out var refusal);
+        if (series is null)
+        {
+            return refusal;
+        }
+
+        try
+        {
+            refusal = series switch
+            {
+                CounterSeries counter => counter.Add(bucket, point.StartTimeUnixNano, point.TimeUnixNano, value, _cumulative, _store.KnownSinceUnixNano),
+                GaugeSeries gauge => gauge.Add(bucket, point.StartTimeUnixNano, point.TimeUnixNano, value),
+                _ => RefusalReasons.KindConflict,
+            };
+        }
+        finally
+        {
+            _store.Release(series);
+        }
+
+        return Finish(series, refusal);
+    }
+
+    public string? Histogram(in PointHeader point, in HistogramValue value)
+    {
+        if (point.NoRecordedValue)
+        {
+            Accepted++;
+            return null;
+        }
+
+        var series = Resolve(point, out var bucket, out var refusal);
+        if (series is null)
+        {
+            return refusal;
+        }
+
+        try
+        {
+            refusal = ((HistogramSeries)series).Add(bucket, point.StartTimeUnixNano, point.TimeUnixNano, value, _cumulative, _store.KnownSinceUnixNano);
+        }
+        finally
+        {
+            _store.Release(series);
+        }
+
+        return Finish(series, refusal);
+    }
+
+    public string? ExponentialHistogram(in PointHeader point, in ExponentialHistogramValue value)
+    {
+        if (point.NoRecordedValue)
+        {
+            Accepted++;
+            return null;
+        }
+
+        var series = Resolve(point, out var bucket, out var refusal);
+        if (series is null)
+        {
+            return refusal;
+        }
+
+        try
+        {
+            refusal = ((ExponentialHistogramSeries)series).Add(bucket, point.StartTimeUnixNano, point.TimeUnixNano, value, _cumulative, _store.KnownSinceUnixNano);
+        }
+        finally
+        {
+            _store.Release(series);
+        }
+
+        return Finish(series, refusal);
+    }
+
+    public string? Summary(in PointHeader point, in SummaryValue value)
+    {
+        if (point.NoRecordedValue)
+        {
+            Accepted++;
+            return null;
+        }
+
+        var series = Resolve(point, out var bucket, out var refusal);
+        if (series is null)
+        {
+            return refusal;
+        }
+
+        try
+        {
+            refusal = ((SummarySeries)series).Add(bucket, point.StartTimeUnixNano, point.TimeUnixNano, value, _store.KnownSinceUnixNano);
+        }
+        finally
+        {
+            _store.Release(series);
+        }
+
+        return Finish(series, refusal);
+    }
+
+    public void Refused(string reason)
+    {
+        Rejected++;
+        for (var i = 0; i < _reasonCount; i++)
+        {
+            if (ReferenceEquals(_reasons[i], reason) || _reasons[i] == reason)
+            {
+                _reasonCounts[i]++;
+                return;
+            }
+        }
+
+        if (_reasonCount < MaxReasons)
+        {
+            _reasons[_reasonCount] = reason;
+            _reasonCounts[_reasonCount] = 1;
+            _reasonMetric[_reasonCount] = _metric?.Name;
+            _reasonCount++;
+        }
+    }
+
+    /// <summary>The partial_success message: each reason with its count and an example metric.</summary>
+    public string? ErrorMessage()
+    {
+        if (_reasonCount == 0)
+        {
+            return null;
+        }
+
+        var builder = new StringBuilder();
+        for (var i = 0; i < _reasonCount; i++)
+        {
+            if (i > 0)
+            {
+                builder.Append("; ");
+            }
+
+            builder.Append(CultureInfo.InvariantCulture, $"{_reasonCounts[i]} point(s) refused: {_reasons[i]}");
+            if (_reasonMetric[i] is { } metric)
+            {
+                builder.Append(CultureInfo.InvariantCulture, $" (e.g. metric \"{metric}\"{Detail(_reasons[i], metric)})");
+            }
+        }
+
+        return builder.ToString();
+    }
+
+    public void ReportStats(IngestStats stats)
+    {
+        stats.AddAccepted(Accepted);
+        for (var i = 0; i < _reasonCount; i++)
+        {
+            stats.AddRefused(_reasons[i], _reasonCounts[i]);
+        }
+    }
+
+    private string Detail(string reason, string metric)
+    {
+        if (reason == RefusalReasons.KindConflict && _store.KindOf(metric) is { } kind)
+        {
+            return $" is a {kind.ToDisplay()}; a metric name keeps the type it was first seen with";
+        }
+
+        return reason switch
+        {
+            RefusalReasons.TooOld => $", retention {_store.Options.Retention}",
+            RefusalReasons.TooNew => $", tolerance {_store.Options.FutureTolerance}; check the sender's clock",
+            RefusalReasons.SeriesLimit => $", limit {_store.Options.MaxSeriesPerMetric}; drop high-cardinality attributes",
+            RefusalReasons.TooManyAttributes => $", limit {_store.Options.MaxAttributesPerPoint}",
+            RefusalReasons.AttributeTooLong => $", limit {_store.Options.MaxAttributeValueLength} bytes",
+            _ => string.Empty,
+        };
+    }
+
+    private Series? Resolve(in PointHeader point, out int bucket, out string? refusal)
+    {
+        bucket = 0;
+        if (_metric is null || _metricRefusal is not null)
+        {
+            refusal = _metricRefusal ?? "metric without a name";
+            return null;
+        }
+
+        if (point.TimeUnixNano == 0)
+        {
+            refusal = RefusalReasons.NoTimestamp;
+            return null;
+        }
+
+        bucket = _store.BucketOf(point.TimeUnixNano);
+        if (bucket < NowBucket - _store.RetentionBuckets + 1)
+        {
+            refusal = RefusalReasons.TooOld;
+            return null;
+        }
+
+        if (bucket > NowBucket + _store.FutureBuckets)
+        {
+            refusal = RefusalReasons.TooNew;
+            return null;
+        }
+
+        refusal = _key.SetPoint(point.Attributes, _store.Options.MaxAttributesPerPoint, _store.Options.MaxAttributeValueLength);
+        if (refusal is not null)
+        {
+            return null;
+        }
+
+        // Returns with the series' stripe lock held; the caller releases it after the update.
+        var series = _store.Lookup(_metric, _key.Build(_metric.Id), out var overflow);
+        _overflow = overflow;
+        return series;
+    }
+
+    private string? Finish(Series series, string? refusal)
+    {
+        if (refusal is null)
+        {
+            if (_overflow)
+            {
+                Interlocked.Increment(ref series.Metric.OverflowPoints);
+                return RefusalReasons.SeriesLimit;
+            }
+
+            Accepted++;
+        }
+
+        return refusal;
+    }
+}

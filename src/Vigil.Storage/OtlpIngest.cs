@@ -1,0 +1,44 @@
+using System.Collections.Concurrent;
+using Vigil.Otlp.Wire;
+
+namespace Vigil.Storage;
+
+/// <summary>
+/// The one ingest call behind both OTLP transports: checks the whole request, then applies it.
+/// A malformed request changes nothing, so the sender may fix it and resend all of it.
+/// </summary>
+public sealed class OtlpIngest(WindowStore store)
+{
+    private readonly ConcurrentBag<Worker> _workers = [];
+
+    public WindowStore Store { get; } = store;
+
+    /// <exception cref="OtlpFormatException">The body is not a valid OTLP metrics request; nothing was stored.</exception>
+    public IngestResult Ingest(ReadOnlySpan<byte> request)
+    {
+        if (!_workers.TryTake(out var worker))
+        {
+            worker = new Worker(Store);
+        }
+
+        try
+        {
+            worker.Reader.Read(request, sink: null);
+            worker.Session.Reset();
+            worker.Reader.Read(request, worker.Session);
+            worker.Session.ReportStats(Store.Stats);
+            return new IngestResult(worker.Session.Accepted, worker.Session.Rejected, worker.Session.ErrorMessage());
+        }
+        finally
+        {
+            _workers.Add(worker);
+        }
+    }
+
+    private sealed class Worker(WindowStore store)
+    {
+        public OtlpMetricsReader Reader { get; } = new();
+
+        public IngestSession Session { get; } = new(store);
+    }
+}

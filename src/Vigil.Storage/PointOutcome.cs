@@ -1,0 +1,24 @@
+namespace Vigil.Storage;
+
+/// <summary>Refusal reasons. Constant strings: refusing a point allocates nothing.</summary>
+public static class RefusalReasons
+{
+    public const string TooOld = "timestamp older than the retention";
+    public const string TooNew = "timestamp too far in the future";
+    public const string NoTimestamp = "time_unix_nano is 0";
+    public const string KindConflict = "metric already exists with another type";
+    public const string SeriesLimit = "series limit per metric reached (point kept in the overflow series otel.metric.overflow=true)";
+    public const string TooManyAttributes = "too many attributes on the point";
+    public const string AttributeTooLong = "attribute value too long";
+    public const string NotFinite = "value is NaN or infinite";
+    public const string NegativeCount = "negative histogram count or bucket";
+    public const string BucketLayout = "exponential histogram buckets span too wide";
+}
+
+/// <summary>The outcome of one convenience ingest call: null reason means accepted.</summary>
+public readonly record struct PointOutcome(string? RefusalReason)
+{
+    public static PointOutcome Accepted => default;
+
+    public bool IsAccepted => RefusalReason is null;
+}

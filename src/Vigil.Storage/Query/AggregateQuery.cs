@@ -1,0 +1,103 @@
+using System.Text.RegularExpressions;
+
+namespace Vigil.Storage.Query;
+
+/// <summary>Functions over a window; see docs/query.md for what each means per metric kind.</summary>
+public enum AggregateFunction
+{
+    Increase,
+    Rate,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Last,
+    Count,
+    Quantile,
+}
+
+public enum MatchOp
+{
+    Equal,
+    NotEqual,
+    Regex,
+    NotRegex,
+}
+
+/// <summary>A label matcher. Regexes are fully anchored, as in Prometheus.</summary>
+public sealed class LabelMatcher
+{
+    private readonly Regex? _regex;
+
+    public LabelMatcher(string name, MatchOp op, string value)
+    {
+        Name = name;
+        Op = op;
+        Value = value;
+        if (op is MatchOp.Regex or MatchOp.NotRegex)
+        {
+            _regex = new Regex("^(?:" + value + ")$", RegexOptions.CultureInvariant | RegexOptions.Compiled, TimeSpan.FromMilliseconds(100));
+        }
+    }
+
+    public string Name { get; }
+
+    public MatchOp Op { get; }
+
+    public string Value { get; }
+
+    /// <summary>A missing label matches as the empty string, as in Prometheus.</summary>
+    public bool Matches(string? actual)
+    {
+        actual ??= string.Empty;
+        return Op switch
+        {
+            MatchOp.Equal => string.Equals(actual, Value, StringComparison.Ordinal),
+            MatchOp.NotEqual => !string.Equals(actual, Value, StringComparison.Ordinal),
+            MatchOp.Regex => _regex!.IsMatch(actual),
+            MatchOp.NotRegex => !_regex!.IsMatch(actual),
+            _ => false,
+        };
+    }
+
+    public override string ToString() => Op switch
+    {
+        MatchOp.Equal => $"{Name}=\"{Value}\"",
+        MatchOp.NotEqual => $"{Name}!=\"{Value}\"",
+        MatchOp.Regex => $"{Name}=~\"{Value}\"",
+        _ => $"{Name}!~\"{Value}\"",
+    };
+}
+
+/// <summary>One windowed aggregation: <c>fn(metric{matchers}[window]) by (labels)</c> evaluated at <see cref="At"/>.</summary>
+public sealed record AggregateQuery(
+    string Metric,
+    AggregateFunction Function,
+    TimeSpan Window,
+    IReadOnlyList<string> By,
+    IReadOnlyList<LabelMatcher> Matchers,
+    DateTimeOffset At,
+    double Quantile = 0.5);
+
+/// <summary>
+/// One group's result. <see cref="Samples"/> is what stands behind the value: data points for gauges,
+/// events (the summed delta) for counters, observations for histograms and summaries.
+/// </summary>
+public sealed record AggregateSample(IReadOnlyDictionary<string, string> Labels, double Value, double Samples);
+
+/// <summary>An expected refusal of a query (unknown metric kind for the function, bad window…).</summary>
+public sealed class QueryException(string message) : Exception(message);
+
+public sealed record SeriesInfo(string Metric, MetricKind Kind, string Unit, IReadOnlyDictionary<string, string> Labels);
+
+/// <summary>What rules and the query API read. Implemented by the window store.</summary>
+public interface IWindowReader
+{
+    /// <summary>Evaluates one aggregation. Throws <see cref="QueryException"/> for a query that cannot apply.</summary>
+    IReadOnlyList<AggregateSample> Aggregate(AggregateQuery query);
+
+    /// <summary>The kind of a metric Vigil has seen, or null when it has not seen it yet.</summary>
+    MetricKind? KindOf(string metric);
+
+    IReadOnlyList<SeriesInfo> ListSeries(string? metric);
+}

@@ -1,0 +1,256 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using Vigil.Otlp.Wire;
+
+namespace Vigil.Storage;
+
+/// <summary>
+/// The canonical byte form of a series identity: metric id, then the label set sorted by key, each
+/// entry <c>[u16 key length][key][u8 type][u32 value length][value]</c>. Built in a reused scratch
+/// buffer from raw OTLP attributes, so looking up a known series allocates nothing; labels are
+/// materialised as strings only when a series is seen for the first time.
+/// </summary>
+internal sealed class SeriesKeyBuilder
+{
+    private const int EntryHeader = 2 + 1 + 4;
+
+    private byte[] _entries = new byte[1024];
+    private int _entriesLength;
+    private Entry[] _index = new Entry[32];
+    private int _count;
+
+    private byte[] _resource = new byte[512];
+    private int _resourceLength;
+    private Entry[] _resourceIndex = new Entry[8];
+    private int _resourceCount;
+
+    private byte[] _key = new byte[1024];
+
+    public int AttributeCount => _count;
+
+    /// <summary>Keeps the configured identity attributes of a resource, sorted, for every point below it.</summary>
+    public void SetResource(AttributeList attributes, IReadOnlyList<byte[]> identityKeys)
+    {
+        _resourceLength = 0;
+        _resourceCount = 0;
+        var reader = attributes.GetReader();
+        while (reader.MoveNext())
+        {
+            if (!Contains(identityKeys, reader.Key))
+            {
+                continue;
+            }
+
+            Append(ref _resource, ref _resourceLength, ref _resourceIndex, ref _resourceCount, reader.Key, reader.ValueType, reader.Value);
+        }
+
+        Sort(_resource, _resourceIndex, _resourceCount);
+    }
+
+    public void ClearResource()
+    {
+        _resourceLength = 0;
+        _resourceCount = 0;
+    }
+
+    /// <summary>Loads a point's attributes. Returns a refusal reason when a limit is exceeded.</summary>
+    public string? SetPoint(AttributeList attributes, int maxAttributes, int maxValueLength)
+    {
+        _entriesLength = 0;
+        _count = 0;
+        var reader = attributes.GetReader();
+        while (reader.MoveNext())
+        {
+            if (_count >= maxAttributes)
+            {
+                return RefusalReasons.TooManyAttributes;
+            }
+
+            if (reader.Value.Length > maxValueLength)
+            {
+                return RefusalReasons.AttributeTooLong;
+            }
+
+            Append(ref _entries, ref _entriesLength, ref _index, ref _count, reader.Key, reader.ValueType, reader.Value);
+        }
+
+        Sort(_entries, _index, _count);
+        return null;
+    }
+
+    /// <summary>Loads string labels (tools, tests, rule unit tests).</summary>
+    public void SetLabels(IReadOnlyDictionary<string, string> labels)
+    {
+        _entriesLength = 0;
+        _count = 0;
+        foreach (var (name, value) in labels)
+        {
+            Append(ref _entries, ref _entriesLength, ref _index, ref _count, Encoding.UTF8.GetBytes(name), AttributeValueType.String, Encoding.UTF8.GetBytes(value));
+        }
+
+        Sort(_entries, _index, _count);
+    }
+
+    /// <summary>Merges resource and point entries (the point wins on equal keys) behind the metric id.</summary>
+    public ReadOnlySpan<byte> Build(int metricId)
+    {
+        var needed = 4 + _entriesLength + _resourceLength;
+        if (_key.Length < needed)
+        {
+            Array.Resize(ref _key, Math.Max(needed, _key.Length * 2));
+        }
+
+        BinaryPrimitives.WriteInt32LittleEndian(_key, metricId);
+        var length = 4;
+        int p = 0, r = 0;
+        ReadOnlySpan<byte> previous = default;
+        while (p < _count || r < _resourceCount)
+        {
+            Entry entry;
+            byte[] source;
+            if (r >= _resourceCount)
+            {
+                entry = _index[p++];
+                source = _entries;
+            }
+            else if (p >= _count)
+            {
+                entry = _resourceIndex[r++];
+                source = _resource;
+            }
+            else
+            {
+                var cmp = KeyOf(_entries, _index[p]).SequenceCompareTo(KeyOf(_resource, _resourceIndex[r]));
+                if (cmp <= 0)
+                {
+                    if (cmp == 0)
+                    {
+                        r++;
+                    }
+
+                    entry = _index[p++];
+                    source = _entries;
+                }
+                else
+                {
+                    entry = _resourceIndex[r++];
+                    source = _resource;
+                }
+            }
+
+            var key = KeyOf(source, entry);
+            if (!previous.IsEmpty && key.SequenceEqual(previous))
+            {
+                continue; // a repeated key on one point: the first one stands
+            }
+
+            source.AsSpan(entry.Start, entry.Length).CopyTo(_key.AsSpan(length));
+            previous = _key.AsSpan(length + 2, entry.KeyLength);
+            length += entry.Length;
+        }
+
+        return _key.AsSpan(0, length);
+    }
+
+    /// <summary>Turns a canonical key back into labels. Allocates: first sight of a series only.</summary>
+    public static Dictionary<string, string> DecodeLabels(ReadOnlySpan<byte> key)
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        var position = 4;
+        while (position < key.Length)
+        {
+            int keyLength = BinaryPrimitives.ReadUInt16LittleEndian(key[position..]);
+            var name = Encoding.UTF8.GetString(key.Slice(position + 2, keyLength));
+            var type = (AttributeValueType)key[position + 2 + keyLength];
+            var valueLength = BinaryPrimitives.ReadInt32LittleEndian(key[(position + 3 + keyLength)..]);
+            var value = key.Slice(position + EntryHeader + keyLength, valueLength);
+            labels[name] = AttributeReader.FormatValue(type, value);
+            position += EntryHeader + keyLength + valueLength;
+        }
+
+        return labels;
+    }
+
+    private static bool Contains(IReadOnlyList<byte[]> keys, ReadOnlySpan<byte> key)
+    {
+        for (var i = 0; i < keys.Count; i++)
+        {
+            if (key.SequenceEqual(keys[i]))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static void Append(ref byte[] buffer, ref int length, ref Entry[] index, ref int count, ReadOnlySpan<byte> key, AttributeValueType type, ReadOnlySpan<byte> value)
+    {
+        var keyLength = Math.Min(key.Length, ushort.MaxValue);
+        var size = EntryHeader + keyLength + value.Length;
+        if (buffer.Length < length + size)
+        {
+            Array.Resize(ref buffer, Math.Max(length + size, buffer.Length * 2));
+        }
+
+        if (index.Length == count)
+        {
+            Array.Resize(ref index, count * 2);
+        }
+
+        var span = buffer.AsSpan(length);
+        BinaryPrimitives.WriteUInt16LittleEndian(span, (ushort)keyLength);
+        key[..keyLength].CopyTo(span[2..]);
+        span[2 + keyLength] = (byte)type;
+        BinaryPrimitives.WriteInt32LittleEndian(span[(3 + keyLength)..], value.Length);
+        value.CopyTo(span[(EntryHeader + keyLength)..]);
+        index[count++] = new Entry(length, keyLength, size);
+        length += size;
+    }
+
+    private static ReadOnlySpan<byte> KeyOf(byte[] buffer, Entry entry) => buffer.AsSpan(entry.Start + 2, entry.KeyLength);
+
+    // Insertion sort: points carry a handful of attributes, and this allocates nothing.
+    private static void Sort(byte[] buffer, Entry[] index, int count)
+    {
+        for (var i = 1; i < count; i++)
+        {
+            var current = index[i];
+            var j = i - 1;
+            while (j >= 0 && KeyOf(buffer, index[j]).SequenceCompareTo(KeyOf(buffer, current)) > 0)
+            {
+                index[j + 1] = index[j];
+                j--;
+            }
+
+            index[j + 1] = current;
+        }
+    }
+
+    [StructLayout(LayoutKind.Auto)]
+    private readonly record struct Entry(int Start, int KeyLength, int Length);
+}
+
+/// <summary>Byte-array keys compared by content, looked up by span without allocating.</summary>
+internal sealed class SeriesKeyComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
+{
+    public static readonly SeriesKeyComparer Instance = new();
+
+    public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+    public int GetHashCode(byte[] obj) => Hash(obj);
+
+    public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
+
+    public int GetHashCode(ReadOnlySpan<byte> alternate) => Hash(alternate);
+
+    public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
+
+    public static int Hash(ReadOnlySpan<byte> key)
+    {
+        var hash = default(HashCode);
+        hash.AddBytes(key);
+        return hash.ToHashCode();
+    }
+}

@@ -1,0 +1,548 @@
+using Vigil.Otlp.Wire;
+
+namespace Vigil.Storage;
+
+/// <summary>
+/// Cumulative-to-delta bookkeeping shared by every cumulative kind: decides whether a point is new,
+/// a reset, an already-counted repeat or a baseline.
+/// </summary>
+internal struct CumulativeState
+{
+    public ulong Start;
+    public ulong Time;
+    public bool HasLast;
+
+    public enum Step
+    {
+        /// <summary>Already covered by a later point of the same run: count nothing.</summary>
+        Stale,
+
+        /// <summary>First point of a run that began before Vigil could see it: it is the baseline.</summary>
+        Baseline,
+
+        /// <summary>The producer restarted (start time moved): the whole value is new.</summary>
+        Restart,
+
+        /// <summary>Same run, later point: count the difference (or all of it if the value went down).</summary>
+        Continue,
+    }
+
+    public readonly Step Classify(ulong start, ulong time, ulong knownSince)
+    {
+        if (!HasLast)
+        {
+            // A run that started after Vigil's view began is complete: count it all. Otherwise its
+            // history is unknown, and counting it would fake a spike after every Vigil restart.
+            return start != 0 && start >= knownSince ? Step.Restart : Step.Baseline;
+        }
+
+        if (start == Start || start == 0)
+        {
+            return time <= Time ? Step.Stale : Step.Continue;
+        }
+
+        return start > Start ? Step.Restart : Step.Stale;
+    }
+
+    public void Remember(ulong start, ulong time)
+    {
+        Start = start;
+        Time = time;
+        HasLast = true;
+    }
+}
+
+internal sealed class CounterSeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
+    : Series(metric, key, labels, stripe)
+{
+    private double[] _sum = new double[4];
+    private int[] _points = new int[4];
+    private CumulativeState _cumulative;
+    private double _lastValue;
+
+    public string? Add(int bucket, ulong start, ulong time, double value, bool cumulative, ulong knownSince)
+    {
+        if (!double.IsFinite(value))
+        {
+            return RefusalReasons.NotFinite;
+        }
+
+        double delta;
+        if (cumulative)
+        {
+            var step = _cumulative.Classify(start, time, knownSince);
+            delta = step switch
+            {
+                CumulativeState.Step.Stale => double.NaN,
+                CumulativeState.Step.Baseline => 0,
+                CumulativeState.Step.Restart => value,
+                _ => value >= _lastValue ? value - _lastValue : value,
+            };
+            if (double.IsNaN(delta))
+            {
+                return null;
+            }
+
+            _cumulative.Remember(start, time);
+            _lastValue = value;
+        }
+        else
+        {
+            if (IsRepeat(start, time))
+            {
+                return null;
+            }
+
+            delta = value;
+        }
+
+        var slot = Slot(bucket);
+        _sum[slot] += delta;
+        _points[slot]++;
+        return null;
+    }
+
+    public bool Fold(int from, int to, ref double sum, ref double points)
+    {
+        var (first, end) = Range(from, to);
+        for (var i = first; i < end; i++)
+        {
+            sum += _sum[i];
+            points += _points[i];
+        }
+
+        return end > first;
+    }
+
+    public override long ApproximateBytes => BaseBytes + (Capacity * 12L) + 24;
+
+    protected override void Grow(int capacity)
+    {
+        Array.Resize(ref _sum, capacity);
+        Array.Resize(ref _points, capacity);
+    }
+
+    protected override void Shift(int position, int count)
+    {
+        ShiftArray(_sum, position, count);
+        ShiftArray(_points, position, count);
+    }
+
+    protected override void Remove(int drop, int count)
+    {
+        RemoveArray(_sum, drop, count);
+        RemoveArray(_points, drop, count);
+    }
+
+    protected override void Clear(int slot)
+    {
+        _sum[slot] = 0;
+        _points[slot] = 0;
+    }
+}
+
+internal sealed class GaugeSeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
+    : Series(metric, key, labels, stripe)
+{
+    private double[] _last = new double[4];
+    private long[] _lastTime = new long[4];
+    private double[] _min = new double[4];
+    private double[] _max = new double[4];
+    private double[] _sum = new double[4];
+    private int[] _count = new int[4];
+
+    public string? Add(int bucket, ulong start, ulong time, double value)
+    {
+        if (!double.IsFinite(value))
+        {
+            return RefusalReasons.NotFinite;
+        }
+
+        if (IsRepeat(start, time))
+        {
+            return null;
+        }
+
+        var slot = Slot(bucket);
+        if (_count[slot] == 0 || (long)time >= _lastTime[slot])
+        {
+            _last[slot] = value;
+            _lastTime[slot] = (long)time;
+        }
+
+        _min[slot] = _count[slot] == 0 ? value : Math.Min(_min[slot], value);
+        _max[slot] = _count[slot] == 0 ? value : Math.Max(_max[slot], value);
+        _sum[slot] += value;
+        _count[slot]++;
+        return null;
+    }
+
+    public bool Fold(int from, int to, ref GaugeFold fold)
+    {
+        var (first, end) = Range(from, to);
+        for (var i = first; i < end; i++)
+        {
+            fold.Count += _count[i];
+            fold.Sum += _sum[i];
+            fold.Min = Math.Min(fold.Min, _min[i]);
+            fold.Max = Math.Max(fold.Max, _max[i]);
+        }
+
+        if (end > first)
+        {
+            // The series' own latest value; a group adds the latest values of its series.
+            fold.Last += _last[end - 1];
+            fold.Series++;
+        }
+
+        return end > first;
+    }
+
+    public override long ApproximateBytes => BaseBytes + (Capacity * 44L);
+
+    protected override void Grow(int capacity)
+    {
+        Array.Resize(ref _last, capacity);
+        Array.Resize(ref _lastTime, capacity);
+        Array.Resize(ref _min, capacity);
+        Array.Resize(ref _max, capacity);
+        Array.Resize(ref _sum, capacity);
+        Array.Resize(ref _count, capacity);
+    }
+
+    protected override void Shift(int position, int count)
+    {
+        ShiftArray(_last, position, count);
+        ShiftArray(_lastTime, position, count);
+        ShiftArray(_min, position, count);
+        ShiftArray(_max, position, count);
+        ShiftArray(_sum, position, count);
+        ShiftArray(_count, position, count);
+    }
+
+    protected override void Remove(int drop, int count)
+    {
+        RemoveArray(_last, drop, count);
+        RemoveArray(_lastTime, drop, count);
+        RemoveArray(_min, drop, count);
+        RemoveArray(_max, drop, count);
+        RemoveArray(_sum, drop, count);
+        RemoveArray(_count, drop, count);
+    }
+
+    protected override void Clear(int slot)
+    {
+        _last[slot] = 0;
+        _lastTime[slot] = 0;
+        _min[slot] = 0;
+        _max[slot] = 0;
+        _sum[slot] = 0;
+        _count[slot] = 0;
+    }
+}
+
+internal struct GaugeFold
+{
+    public double Count;
+    public double Sum;
+    public double Min;
+    public double Max;
+    public double Last;
+    public int Series;
+
+    public static GaugeFold Empty => new() { Min = double.PositiveInfinity, Max = double.NegativeInfinity };
+}
+
+/// <summary>Explicit-bucket histogram buckets of one time bucket.</summary>
+internal sealed class HistogramBucket
+{
+    public long Count;
+    public double Sum;
+    public double Min = double.PositiveInfinity;
+    public double Max = double.NegativeInfinity;
+    public double[] Bounds = [];
+    public long[] Counts = [];
+}
+
+internal sealed class HistogramSeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
+    : Series(metric, key, labels, stripe)
+{
+    private HistogramBucket?[] _values = new HistogramBucket?[4];
+    private CumulativeState _cumulative;
+    private double[] _bounds = [];
+    private long[] _previousCounts = [];
+    private long _previousCount;
+    private double _previousSum;
+
+    public string? Add(int bucket, ulong start, ulong time, in HistogramValue value, bool cumulative, ulong knownSince)
+    {
+        if ((value.HasSum && !double.IsFinite(value.Sum)) || (long)value.Count < 0)
+        {
+            return value.HasSum && !double.IsFinite(value.Sum) ? RefusalReasons.NotFinite : RefusalReasons.NegativeCount;
+        }
+
+        if (!value.ExplicitBounds.SequenceEqual(_bounds))
+        {
+            // New bucket layout (the producer was reconfigured, so its run restarted): older time
+            // buckets keep theirs and are re-bucketed when merged at query time.
+            _bounds = value.ExplicitBounds.ToArray();
+            _previousCounts = new long[value.BucketCounts.Length];
+            _previousCount = 0;
+            _previousSum = 0;
+        }
+
+        if (cumulative)
+        {
+            var step = _cumulative.Classify(start, time, knownSince);
+            if (step == CumulativeState.Step.Stale)
+            {
+                return null;
+            }
+
+            var reset = step == CumulativeState.Step.Restart || (long)value.Count < _previousCount || _previousCounts.Length != value.BucketCounts.Length;
+            var target = Target(bucket);
+            if (step != CumulativeState.Step.Baseline)
+            {
+                var fromZero = reset;
+                for (var i = 0; i < value.BucketCounts.Length && i < target.Counts.Length; i++)
+                {
+                    var delta = (long)value.BucketCounts[i] - (fromZero ? 0 : _previousCounts[i]);
+                    target.Counts[i] += Math.Max(delta, 0);
+                }
+
+                target.Count += (long)value.Count - (fromZero ? 0 : _previousCount);
+                target.Sum += value.Sum - (fromZero ? 0 : _previousSum);
+            }
+
+            if (_previousCounts.Length != value.BucketCounts.Length)
+            {
+                _previousCounts = new long[value.BucketCounts.Length];
+            }
+
+            for (var i = 0; i < value.BucketCounts.Length; i++)
+            {
+                _previousCounts[i] = (long)value.BucketCounts[i];
+            }
+
+            _previousCount = (long)value.Count;
+            _previousSum = value.Sum;
+            _cumulative.Remember(start, time);
+            return null;
+        }
+
+        if (IsRepeat(start, time))
+        {
+            return null;
+        }
+
+        var deltaTarget = Target(bucket);
+        for (var i = 0; i < value.BucketCounts.Length && i < deltaTarget.Counts.Length; i++)
+        {
+            deltaTarget.Counts[i] += (long)value.BucketCounts[i];
+        }
+
+        deltaTarget.Count += (long)value.Count;
+        deltaTarget.Sum += value.Sum;
+        if (value.HasMin)
+        {
+            deltaTarget.Min = Math.Min(deltaTarget.Min, value.Min);
+        }
+
+        if (value.HasMax)
+        {
+            deltaTarget.Max = Math.Max(deltaTarget.Max, value.Max);
+        }
+
+        return null;
+    }
+
+    private HistogramBucket Target(int bucket)
+    {
+        var slot = Slot(bucket);
+        var target = _values[slot] ??= new HistogramBucket();
+        if (target.Bounds != _bounds)
+        {
+            target.Counts = target.Counts.Length == 0
+                ? new long[_bounds.Length + 1]
+                : HistogramMath.Rebucket(target.Counts, target.Bounds, _bounds);
+            target.Bounds = _bounds;
+        }
+
+        return target;
+    }
+
+    public bool Fold(int from, int to, ref HistogramFold fold)
+    {
+        var (first, end) = Range(from, to);
+        for (var i = first; i < end; i++)
+        {
+            var bucket = _values[i]!;
+            fold.Present = true;
+            fold.Count += bucket.Count;
+            fold.Sum += bucket.Sum;
+            fold.Min = Math.Min(fold.Min, bucket.Min);
+            fold.Max = Math.Max(fold.Max, bucket.Max);
+            if (bucket.Counts.Length == 0)
+            {
+                continue;
+            }
+
+            if (fold.Bounds is null)
+            {
+                fold.Bounds = _bounds;
+                fold.Counts = new long[_bounds.Length + 1];
+            }
+
+            var counts = bucket.Bounds == fold.Bounds || bucket.Bounds.AsSpan().SequenceEqual(fold.Bounds)
+                ? bucket.Counts
+                : HistogramMath.Rebucket(bucket.Counts, bucket.Bounds, fold.Bounds);
+            for (var b = 0; b < counts.Length && b < fold.Counts!.Length; b++)
+            {
+                fold.Counts[b] += counts[b];
+            }
+        }
+
+        return end > first;
+    }
+
+    public override long ApproximateBytes
+    {
+        get
+        {
+            long bytes = BaseBytes + (Capacity * 8L) + (_previousCounts.Length * 8L) + (_bounds.Length * 8L);
+            foreach (var value in _values)
+            {
+                if (value is not null)
+                {
+                    bytes += 64 + (value.Counts.Length * 8L);
+                }
+            }
+
+            return bytes;
+        }
+    }
+
+    protected override void Grow(int capacity) => Array.Resize(ref _values, capacity);
+
+    protected override void Shift(int position, int count) => ShiftArray(_values, position, count);
+
+    protected override void Remove(int drop, int count)
+    {
+        RemoveArray(_values, drop, count);
+        Array.Clear(_values, count - drop, drop);
+    }
+
+    protected override void Clear(int slot) => _values[slot] = null;
+}
+
+internal struct HistogramFold
+{
+    public bool Present;
+    public double Count;
+    public double Sum;
+    public double Min;
+    public double Max;
+    public double[]? Bounds;
+    public long[]? Counts;
+
+    public static HistogramFold Empty => new() { Min = double.PositiveInfinity, Max = double.NegativeInfinity };
+}
+
+internal sealed class SummaryBucket
+{
+    public long Count;
+    public double Sum;
+    public long LastTime;
+    public double[] Quantiles = [];
+    public double[] Values = [];
+}
+
+internal sealed class SummarySeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
+    : Series(metric, key, labels, stripe)
+{
+    private SummaryBucket?[] _values = new SummaryBucket?[4];
+    private CumulativeState _cumulative;
+    private long _previousCount;
+    private double _previousSum;
+
+    public string? Add(int bucket, ulong start, ulong time, in SummaryValue value, ulong knownSince)
+    {
+        if (!double.IsFinite(value.Sum))
+        {
+            return RefusalReasons.NotFinite;
+        }
+
+        // OTLP summaries are cumulative by definition: count and sum since start_time.
+        var step = _cumulative.Classify(start, time, knownSince);
+        if (step == CumulativeState.Step.Stale)
+        {
+            return null;
+        }
+
+        var slot = Slot(bucket);
+        var target = _values[slot] ??= new SummaryBucket();
+        if (step != CumulativeState.Step.Baseline)
+        {
+            var reset = step == CumulativeState.Step.Restart || (long)value.Count < _previousCount;
+            target.Count += (long)value.Count - (reset ? 0 : _previousCount);
+            target.Sum += value.Sum - (reset ? 0 : _previousSum);
+        }
+
+        if ((long)time >= target.LastTime)
+        {
+            target.LastTime = (long)time;
+            if (target.Quantiles.Length != value.Quantiles.Length)
+            {
+                target.Quantiles = new double[value.Quantiles.Length];
+                target.Values = new double[value.Values.Length];
+            }
+
+            value.Quantiles.CopyTo(target.Quantiles);
+            value.Values.CopyTo(target.Values);
+        }
+
+        _previousCount = (long)value.Count;
+        _previousSum = value.Sum;
+        _cumulative.Remember(start, time);
+        return null;
+    }
+
+    public bool Fold(int from, int to, double quantile, ref HistogramFold fold, ref double latestQuantile)
+    {
+        var (first, end) = Range(from, to);
+        for (var i = first; i < end; i++)
+        {
+            fold.Present = true;
+            fold.Count += _values[i]!.Count;
+            fold.Sum += _values[i]!.Sum;
+        }
+
+        if (end > first)
+        {
+            var last = _values[end - 1]!;
+            for (var q = 0; q < last.Quantiles.Length; q++)
+            {
+                if (Math.Abs(last.Quantiles[q] - quantile) < 1e-9)
+                {
+                    latestQuantile = double.IsNaN(latestQuantile) ? last.Values[q] : Math.Max(latestQuantile, last.Values[q]);
+                }
+            }
+        }
+
+        return end > first;
+    }
+
+    public override long ApproximateBytes => BaseBytes + (Capacity * 64L);
+
+    protected override void Grow(int capacity) => Array.Resize(ref _values, capacity);
+
+    protected override void Shift(int position, int count) => ShiftArray(_values, position, count);
+
+    protected override void Remove(int drop, int count)
+    {
+        RemoveArray(_values, drop, count);
+        Array.Clear(_values, count - drop, drop);
+    }
+
+    protected override void Clear(int slot) => _values[slot] = null;
+}

@@ -1,0 +1,206 @@
+using Vigil.Storage.Query;
+
+namespace Vigil.Storage;
+
+public sealed partial class WindowStore
+{
+    public IReadOnlyList<AggregateSample> Aggregate(AggregateQuery query)
+    {
+        if (query.Window < Options.Resolution)
+        {
+            throw new QueryException($"window {query.Window} is shorter than the store resolution {Options.Resolution}");
+        }
+
+        if (query.Window > Options.Retention)
+        {
+            throw new QueryException($"window {query.Window} is longer than the retention {Options.Retention}; raise storage.retention");
+        }
+
+        if (!_metrics.TryGetValue(query.Metric, out var metric))
+        {
+            return [];
+        }
+
+        CheckApplicable(query, metric);
+        if (query.Function == AggregateFunction.Quantile && query.Quantile is < 0 or > 1 or double.NaN)
+        {
+            throw new QueryException($"quantile q={query.Quantile} must be between 0 and 1");
+        }
+
+        var to = BucketOf(query.At);
+        var from = to - (int)Math.Ceiling(query.Window.Ticks / (double)Options.Resolution.Ticks) + 1;
+        var groups = new Dictionary<string, Group>(StringComparer.Ordinal);
+        foreach (var series in metric.Snapshot())
+        {
+            if (!Matches(series.Labels, query.Matchers))
+            {
+                continue;
+            }
+
+            var groupKey = GroupKey(series.Labels, query.By);
+            if (!groups.TryGetValue(groupKey, out var group))
+            {
+                group = new Group(series.Labels, query.By);
+            }
+
+            bool present;
+            lock (_stripes[series.Stripe])
+            {
+                present = group.Fold(series, from, to, query.Quantile);
+            }
+
+            if (present)
+            {
+                groups[groupKey] = group;
+            }
+        }
+
+        var results = new List<AggregateSample>(groups.Count);
+        foreach (var group in groups.Values)
+        {
+            var (value, samples) = group.Result(metric.Kind, query);
+            if (!double.IsNaN(value))
+            {
+                results.Add(new AggregateSample(group.Labels, value, samples));
+            }
+        }
+
+        results.Sort(static (a, b) => string.CompareOrdinal(string.Join('\u0000', a.Labels.Values), string.Join('\u0000', b.Labels.Values)));
+        return results;
+    }
+
+    private static void CheckApplicable(AggregateQuery query, MetricState metric)
+    {
+        var fn = query.Function;
+        var ok = metric.Kind switch
+        {
+            MetricKind.Counter => fn is AggregateFunction.Increase or AggregateFunction.Rate or AggregateFunction.Sum or AggregateFunction.Count,
+            MetricKind.Gauge => fn is AggregateFunction.Sum or AggregateFunction.Avg or AggregateFunction.Min or AggregateFunction.Max or AggregateFunction.Last or AggregateFunction.Count,
+            MetricKind.Summary => fn is not (AggregateFunction.Min or AggregateFunction.Max or AggregateFunction.Last),
+            _ => fn is not AggregateFunction.Last,
+        };
+        if (ok)
+        {
+            return;
+        }
+
+        var hint = metric.Kind switch
+        {
+            MetricKind.Counter => "use increase, rate, sum or count",
+            MetricKind.Gauge => "use last, avg, min, max, sum or count",
+            MetricKind.Summary => "use increase, rate, count, sum, avg or quantile",
+            _ => "use increase, rate, count, sum, avg, min, max or quantile",
+        };
+        throw new QueryException($"{fn.ToString().ToLowerInvariant()} does not apply to {query.Metric}, a {metric.Kind.ToDisplay()}; {hint}");
+    }
+
+    private static bool Matches(IReadOnlyDictionary<string, string> labels, IReadOnlyList<LabelMatcher> matchers)
+    {
+        foreach (var matcher in matchers)
+        {
+            if (!matcher.Matches(labels.GetValueOrDefault(matcher.Name)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static string GroupKey(IReadOnlyDictionary<string, string> labels, IReadOnlyList<string> by)
+    {
+        if (by.Count == 0)
+        {
+            return string.Empty;
+        }
+
+        return string.Join('\u0000', by.Select(name => labels.GetValueOrDefault(name) ?? string.Empty));
+    }
+
+    /// <summary>What one group of series adds up to over the window.</summary>
+    private sealed class Group
+    {
+        private double _counterSum;
+        private double _counterPoints;
+        private GaugeFold _gauge = GaugeFold.Empty;
+        private HistogramFold _histogram = HistogramFold.Empty;
+        private ExponentialFold _exponential;
+        private double _summaryQuantile = double.NaN;
+
+        public Group(IReadOnlyDictionary<string, string> labels, IReadOnlyList<string> by)
+        {
+            var groupLabels = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var name in by)
+            {
+                if (labels.TryGetValue(name, out var value))
+                {
+                    groupLabels[name] = value;
+                }
+            }
+
+            Labels = groupLabels;
+        }
+
+        public IReadOnlyDictionary<string, string> Labels { get; }
+
+        public bool Fold(Series series, int from, int to, double quantile) => series switch
+        {
+            CounterSeries counter => counter.Fold(from, to, ref _counterSum, ref _counterPoints),
+            GaugeSeries gauge => gauge.Fold(from, to, ref _gauge),
+            HistogramSeries histogram => histogram.Fold(from, to, ref _histogram),
+            ExponentialHistogramSeries exponential => exponential.Fold(from, to, ref _exponential),
+            SummarySeries summary => summary.Fold(from, to, quantile, ref _histogram, ref _summaryQuantile),
+            _ => false,
+        };
+
+        public (double Value, double Samples) Result(MetricKind kind, AggregateQuery query)
+        {
+            var seconds = query.Window.TotalSeconds;
+            switch (kind)
+            {
+                case MetricKind.Counter:
+                    return query.Function switch
+                    {
+                        AggregateFunction.Rate => (_counterSum / seconds, _counterSum),
+                        AggregateFunction.Count => (_counterPoints, _counterPoints),
+                        _ => (_counterSum, _counterSum),
+                    };
+                case MetricKind.Gauge:
+                    var value = query.Function switch
+                    {
+                        AggregateFunction.Sum => _gauge.Sum,
+                        AggregateFunction.Avg => _gauge.Count == 0 ? double.NaN : _gauge.Sum / _gauge.Count,
+                        AggregateFunction.Min => _gauge.Min,
+                        AggregateFunction.Max => _gauge.Max,
+                        AggregateFunction.Count => _gauge.Count,
+                        _ => _gauge.Last,
+                    };
+                    return (value, _gauge.Count);
+                case MetricKind.ExponentialHistogram:
+                    var merged = _exponential.Merged;
+                    if (merged is null)
+                    {
+                        return (double.NaN, 0);
+                    }
+
+                    return (HistogramValue(query, merged.Count, merged.Sum, merged.Min, merged.Max, () => HistogramMath.Quantile(query.Quantile, merged)), merged.Count);
+                case MetricKind.Summary:
+                    return (HistogramValue(query, _histogram.Count, _histogram.Sum, double.NaN, double.NaN, () => _summaryQuantile), _histogram.Count);
+                default:
+                    var h = _histogram;
+                    return (HistogramValue(query, h.Count, h.Sum, h.Min, h.Max, () => h.Bounds is null ? double.NaN : HistogramMath.Quantile(query.Quantile, h.Bounds, h.Counts!, h.Min, h.Max)), h.Count);
+            }
+        }
+
+        private static double HistogramValue(AggregateQuery query, double count, double sum, double min, double max, Func<double> quantile) => query.Function switch
+        {
+            AggregateFunction.Increase or AggregateFunction.Count => count,
+            AggregateFunction.Rate => count / query.Window.TotalSeconds,
+            AggregateFunction.Sum => sum,
+            AggregateFunction.Avg => count == 0 ? double.NaN : sum / count,
+            AggregateFunction.Min => double.IsFinite(min) ? min : double.NaN,
+            AggregateFunction.Max => double.IsFinite(max) ? max : double.NaN,
+            _ => quantile(),
+        };
+    }
+}

@@ -1,0 +1,308 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Vigil.Otlp.Wire;
+using Vigil.Storage.Query;
+
+namespace Vigil.Storage;
+
+/// <summary>
+/// Every series' buckets, in memory. Series live in lock stripes chosen by key hash, so concurrent
+/// requests mostly touch different locks; queries take one stripe lock per series they fold.
+/// </summary>
+public sealed partial class WindowStore : IWindowReader
+{
+    private const long EpochSeconds = 1_577_836_800; // 2020-01-01T00:00:00Z: bucket numbers fit an int.
+    private const int StripeCount = 64;
+
+    private readonly TimeProvider _time;
+    private readonly Stripe[] _stripes = new Stripe[StripeCount];
+    private readonly ConcurrentDictionary<string, MetricState> _metrics = new(StringComparer.Ordinal);
+    private readonly long _resolutionNanos;
+    private int _nextMetricId;
+
+    public WindowStore(WindowStoreOptions options, TimeProvider timeProvider)
+    {
+        var problems = options.Validate();
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException(string.Join(Environment.NewLine, problems), nameof(options));
+        }
+
+        Options = options;
+        _time = timeProvider;
+        _resolutionNanos = (long)options.Resolution.TotalSeconds * 1_000_000_000L;
+        RetentionBuckets = (int)(options.Retention.Ticks / options.Resolution.Ticks);
+        FutureBuckets = (int)Math.Ceiling(options.FutureTolerance.Ticks / (double)options.Resolution.Ticks);
+        IdentityKeys = options.ResourceAttributes.Select(Encoding.UTF8.GetBytes).ToArray();
+        KnownSinceUnixNano = ToUnixNano(timeProvider.GetUtcNow());
+        for (var i = 0; i < StripeCount; i++)
+        {
+            _stripes[i] = new Stripe();
+        }
+    }
+
+    public WindowStoreOptions Options { get; }
+
+    public IngestStats Stats { get; } = new();
+
+    /// <summary>
+    /// From when this store has seen everything. A cumulative run that started earlier has an unknown
+    /// past, so its first point is a baseline, not an increase. The WAL replay moves it back.
+    /// </summary>
+    public ulong KnownSinceUnixNano { get; set; }
+
+    public int RetentionBuckets { get; }
+
+    public int FutureBuckets { get; }
+
+    internal IReadOnlyList<byte[]> IdentityKeys { get; }
+
+    public DateTimeOffset Now => _time.GetUtcNow();
+
+    public int SeriesCount
+    {
+        get
+        {
+            var count = 0;
+            foreach (var metric in _metrics.Values)
+            {
+                count += metric.SeriesCount + (metric.Overflow is null ? 0 : 1);
+            }
+
+            return count;
+        }
+    }
+
+    public int MetricCount => _metrics.Count;
+
+    /// <summary>Approximate bytes held by series (labels, keys, buckets); see docs/performance.md.</summary>
+    public long ApproximateBytes()
+    {
+        long total = 0;
+        foreach (var metric in _metrics.Values)
+        {
+            foreach (var series in metric.Snapshot())
+            {
+                lock (_stripes[series.Stripe])
+                {
+                    total += series.ApproximateBytes + (series.Labels.Count * 96L);
+                }
+            }
+        }
+
+        return total;
+    }
+
+    public static ulong ToUnixNano(DateTimeOffset time) => (ulong)(time.ToUnixTimeMilliseconds() * 1_000_000L) + (ulong)(time.Ticks % TimeSpan.TicksPerMillisecond * 100);
+
+    internal int BucketOf(ulong unixNano)
+    {
+        var bucket = ((long)Math.Min(unixNano, long.MaxValue) / _resolutionNanos) - (EpochSeconds * 1_000_000_000L / _resolutionNanos);
+        return (int)Math.Clamp(bucket, int.MinValue / 2, int.MaxValue / 2);
+    }
+
+    internal int BucketOf(DateTimeOffset time) => BucketOf(ToUnixNano(time));
+
+    internal DateTimeOffset BucketStart(int bucket) =>
+        DateTimeOffset.FromUnixTimeSeconds(EpochSeconds).AddTicks(bucket * Options.Resolution.Ticks);
+
+    internal MetricState GetOrAddMetric(ReadOnlySpan<char> name, MetricKind kind, ReadOnlySpan<byte> unit, bool monotonic)
+    {
+        var lookup = _metrics.GetAlternateLookup<ReadOnlySpan<char>>();
+        if (lookup.TryGetValue(name, out var metric))
+        {
+            return metric;
+        }
+
+        var created = new MetricState(Interlocked.Increment(ref _nextMetricId), name.ToString(), kind, Encoding.UTF8.GetString(unit), monotonic);
+        return _metrics.GetOrAdd(created.Name, created);
+    }
+
+    /// <summary>
+    /// Finds or creates the series for a canonical key and returns with its stripe lock held; the
+    /// caller updates it and calls <see cref="Release"/>. A new series past the metric's limit
+    /// resolves to the metric's overflow series.
+    /// </summary>
+    internal Series Lookup(MetricState metric, ReadOnlySpan<byte> key, out bool overflow)
+    {
+        overflow = false;
+        var stripe = _stripes[(uint)SeriesKeyComparer.Hash(key) % StripeCount];
+        Monitor.Enter(stripe);
+        var lookup = stripe.Map.GetAlternateLookup<ReadOnlySpan<byte>>();
+        if (lookup.TryGetValue(key, out var series))
+        {
+            return series;
+        }
+
+        if (!metric.TryReserveSeries(Options.MaxSeriesPerMetric))
+        {
+            Monitor.Exit(stripe);
+            overflow = true;
+            return LookupOverflow(metric);
+        }
+
+        series = Create(metric, key.ToArray(), SeriesKeyBuilder.DecodeLabels(key), Array.IndexOf(_stripes, stripe));
+        stripe.Map[series.Key] = series;
+        metric.Add(series);
+        return series;
+    }
+
+    internal void Release(Series series) => Monitor.Exit(_stripes[series.Stripe]);
+
+    private Series LookupOverflow(MetricState metric)
+    {
+        var builder = new SeriesKeyBuilder();
+        builder.SetLabels(new Dictionary<string, string> { ["otel.metric.overflow"] = "true" });
+        var key = builder.Build(metric.Id);
+        var stripe = _stripes[(uint)SeriesKeyComparer.Hash(key) % StripeCount];
+        Monitor.Enter(stripe);
+        var lookup = stripe.Map.GetAlternateLookup<ReadOnlySpan<byte>>();
+        if (lookup.TryGetValue(key, out var series))
+        {
+            return series;
+        }
+
+        series = Create(metric, key.ToArray(), SeriesKeyBuilder.DecodeLabels(key), Array.IndexOf(_stripes, stripe));
+        stripe.Map[series.Key] = series;
+        metric.Overflow = series;
+        metric.AddOverflow(series);
+        return series;
+    }
+
+    private static Series Create(MetricState metric, byte[] key, Dictionary<string, string> labels, int stripe) => metric.Kind switch
+    {
+        MetricKind.Counter => new CounterSeries(metric, key, labels, stripe),
+        MetricKind.Gauge => new GaugeSeries(metric, key, labels, stripe),
+        MetricKind.Histogram => new HistogramSeries(metric, key, labels, stripe),
+        MetricKind.ExponentialHistogram => new ExponentialHistogramSeries(metric, key, labels, stripe),
+        _ => new SummarySeries(metric, key, labels, stripe),
+    };
+
+    /// <summary>
+    /// Drops buckets past the retention and series with nothing left. Call it periodically
+    /// (the collector does, once per resolution).
+    /// </summary>
+    public int Sweep()
+    {
+        var oldest = BucketOf(Now) - RetentionBuckets + 1;
+        var removed = 0;
+        foreach (var stripe in _stripes)
+        {
+            lock (stripe)
+            {
+                List<byte[]>? dead = null;
+                foreach (var (key, series) in stripe.Map)
+                {
+                    series.Trim(oldest);
+                    if (series.IsEmpty)
+                    {
+                        (dead ??= []).Add(key);
+                        series.Removed = true;
+                    }
+                }
+
+                if (dead is null)
+                {
+                    continue;
+                }
+
+                foreach (var key in dead)
+                {
+                    stripe.Map.Remove(key);
+                }
+
+                removed += dead.Count;
+            }
+        }
+
+        if (removed > 0)
+        {
+            foreach (var metric in _metrics.Values)
+            {
+                metric.RemoveWhere(s => s.Removed);
+            }
+        }
+
+        return removed;
+    }
+
+    /// <summary>
+    /// Adds one number point from string labels: for tools, rule unit tests and tests, not the OTLP path.
+    /// Counters take cumulative or delta values; gauges take levels.
+    /// </summary>
+    public PointOutcome AddNumber(string metric, MetricKind kind, bool cumulative, IReadOnlyDictionary<string, string> labels, DateTimeOffset startTime, DateTimeOffset time, double value)
+    {
+        if (kind is not (MetricKind.Counter or MetricKind.Gauge))
+        {
+            throw new ArgumentOutOfRangeException(nameof(kind), kind, "AddNumber takes counters and gauges");
+        }
+
+        var state = GetOrAddMetric(metric, kind, default, kind == MetricKind.Counter);
+        if (state.Kind != kind)
+        {
+            return new PointOutcome(RefusalReasons.KindConflict);
+        }
+
+        var timeNanos = ToUnixNano(time);
+        var bucket = BucketOf(timeNanos);
+        var now = BucketOf(Now);
+        if (bucket < now - RetentionBuckets + 1)
+        {
+            return new PointOutcome(RefusalReasons.TooOld);
+        }
+
+        if (bucket > now + FutureBuckets)
+        {
+            return new PointOutcome(RefusalReasons.TooNew);
+        }
+
+        var builder = new SeriesKeyBuilder();
+        builder.SetLabels(labels);
+        var series = Lookup(state, builder.Build(state.Id), out var overflow);
+        string? refusal;
+        try
+        {
+            var start = startTime == default ? 0 : ToUnixNano(startTime);
+            refusal = series switch
+            {
+                CounterSeries counter => counter.Add(bucket, start, timeNanos, value, cumulative, KnownSinceUnixNano),
+                GaugeSeries gauge => gauge.Add(bucket, start, timeNanos, value),
+                _ => RefusalReasons.KindConflict,
+            };
+        }
+        finally
+        {
+            Release(series);
+        }
+
+        return new PointOutcome(refusal ?? (overflow ? RefusalReasons.SeriesLimit : null));
+    }
+
+    public MetricKind? KindOf(string metric) => _metrics.TryGetValue(metric, out var state) ? state.Kind : null;
+
+    public IReadOnlyList<SeriesInfo> ListSeries(string? metric)
+    {
+        var result = new List<SeriesInfo>();
+        foreach (var state in _metrics.Values)
+        {
+            if (metric is not null && state.Name != metric)
+            {
+                continue;
+            }
+
+            foreach (var series in state.Snapshot())
+            {
+                result.Add(new SeriesInfo(state.Name, state.Kind, state.Unit, series.Labels));
+            }
+        }
+
+        return result;
+    }
+
+    public IReadOnlyList<string> MetricNames() => [.. _metrics.Keys];
+
+    private sealed class Stripe
+    {
+        public readonly Dictionary<byte[], Series> Map = new(SeriesKeyComparer.Instance);
+    }
+}

@@ -1,0 +1,67 @@
+namespace Vigil.Storage;
+
+/// <summary>Window store settings (config section <c>storage</c>). Defaults follow DESIGN §3 and §5.</summary>
+public sealed record WindowStoreOptions
+{
+    /// <summary>Width of one bucket.</summary>
+    public TimeSpan Resolution { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How far back buckets are kept; must cover the largest rule window.</summary>
+    public TimeSpan Retention { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>Points stamped further ahead of the server clock than this are refused.</summary>
+    public TimeSpan FutureTolerance { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Resource attributes that become part of a series' identity (and its labels).</summary>
+    public IReadOnlyList<string> ResourceAttributes { get; init; } =
+        ["service.name", "service.namespace", "deployment.environment.name", "tenant.id", "workspace.id"];
+
+    /// <summary>New series of a metric past this many go to its overflow series and are reported as refused.</summary>
+    public int MaxSeriesPerMetric { get; init; } = 10_000;
+
+    public int MaxAttributesPerPoint { get; init; } = 128;
+
+    public int MaxAttributeValueLength { get; init; } = 4096;
+
+    /// <summary>Every problem, each with its config path, so start-up fails with all of them at once.</summary>
+    public IReadOnlyList<string> Validate(string section = "storage")
+    {
+        var problems = new List<string>();
+        if (Resolution < TimeSpan.FromSeconds(1) || Resolution.Ticks % TimeSpan.TicksPerSecond != 0)
+        {
+            problems.Add($"{section}.resolution: must be a whole number of seconds, at least 1s (got {Resolution})");
+        }
+
+        if (Retention < Resolution || (Resolution.Ticks > 0 && Retention.Ticks % Resolution.Ticks != 0))
+        {
+            problems.Add($"{section}.retention: must be a multiple of the resolution and at least one bucket (got {Retention})");
+        }
+
+        if (Retention > TimeSpan.FromDays(7))
+        {
+            problems.Add($"{section}.retention: at most 7d is supported in memory (got {Retention}); use remote write for long-term storage");
+        }
+
+        if (FutureTolerance < TimeSpan.Zero)
+        {
+            problems.Add($"{section}.future_tolerance: must not be negative");
+        }
+
+        if (MaxSeriesPerMetric < 1)
+        {
+            problems.Add($"{section}.max_series_per_metric: must be at least 1");
+        }
+
+        if (MaxAttributesPerPoint < 1)
+        {
+            problems.Add($"{section}.max_attributes_per_point: must be at least 1");
+        }
+
+        if (MaxAttributeValueLength < 1)
+        {
+            problems.Add($"{section}.max_attribute_value_length: must be at least 1");
+        }
+
+        return problems;
+    }
+}
