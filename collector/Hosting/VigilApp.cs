@@ -34,7 +34,9 @@ public static class VigilApp
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = options.Ingest.MaxRequestBytes;
+            // API bodies are small; OTLP receivers lift this cap and enforce ingest.max_request_size
+            // themselves, on both compressed and decompressed sizes (gRPC via MaxReceiveMessageSize).
+            kestrel.Limits.MaxRequestBodySize = 1024 * 1024;
             kestrel.Listen(options.OtlpGrpc, listen =>
             {
                 listen.Protocols = HttpProtocols.Http2; // gRPC over cleartext HTTP/2 (h2c)
@@ -100,6 +102,11 @@ public static class VigilApp
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
                 await context.Response.WriteAsync($"{context.Request.Path} is not served on this port ({listener}); it is on the {owner.Name} listener\n");
                 return;
+            }
+
+            if (listener == Listeners.OtlpGrpc && context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            {
+                size.MaxRequestBodySize = null;
             }
 
             await next(context);

@@ -1,0 +1,80 @@
+using System.Net;
+using Vigil.Collector.Configuration;
+
+namespace Vigil.Collector.Tests;
+
+public sealed class ConfigLoaderTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+
+    [Fact]
+    public void NoConfig_UsesEmbeddedDefaults()
+    {
+        var (options, rulesDir) = ConfigLoader.Load(null, []);
+        Assert.Equal(4317, options.OtlpGrpc.Port);
+        Assert.Equal(4318, options.OtlpHttp.Port);
+        Assert.Equal(9190, options.Http.Port);
+        Assert.Equal("./data", options.DataDir);
+        Assert.Equal(TimeSpan.FromSeconds(10), options.Storage.Resolution);
+        Assert.Equal(TimeSpan.FromHours(1), options.Storage.Retention);
+        Assert.Equal(20 * 1024 * 1024, options.Ingest.MaxRequestBytes);
+        Assert.Null(rulesDir);
+    }
+
+    [Fact]
+    public void ShippedVigilYaml_MatchesTheDefaults()
+    {
+        var shipped = Path.Combine(AppContext.BaseDirectory, "vigil.yaml");
+        var (fromFile, rulesDir) = ConfigLoader.Load(shipped, []);
+        var (defaults, _) = ConfigLoader.Load(null, []);
+        Assert.Equal(defaults.OtlpGrpc, fromFile.OtlpGrpc);
+        Assert.Equal(defaults.Http, fromFile.Http);
+        Assert.Equal(defaults.DataDir, fromFile.DataDir);
+        Assert.Equal(defaults.Storage.Resolution, fromFile.Storage.Resolution);
+        Assert.Equal(defaults.Storage.Retention, fromFile.Storage.Retention);
+        Assert.Equal(defaults.Storage.ResourceAttributes, fromFile.Storage.ResourceAttributes);
+        Assert.Equal(defaults.Storage.MaxSeriesPerMetric, fromFile.Storage.MaxSeriesPerMetric);
+        Assert.Equal(defaults.Ingest, fromFile.Ingest);
+        Assert.Equal(defaults.Telemetry, fromFile.Telemetry);
+        Assert.Equal("rules", rulesDir);
+    }
+
+    [Fact]
+    public void ValidFile_IsApplied_AndFlagsOverrideIt()
+    {
+        var (options, rulesDir) = ConfigLoader.Load(Fixture("valid_config.yaml"), ["--otlp-http", "127.0.0.1:24318", "--data-dir", "/tmp/override", "--rules", "/tmp/rules"]);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 14317), options.OtlpGrpc);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 24318), options.OtlpHttp);
+        Assert.Equal("/tmp/override", options.DataDir);
+        Assert.Equal(TimeSpan.FromSeconds(5), options.Storage.Resolution);
+        Assert.Equal(TimeSpan.FromMinutes(30), options.Storage.Retention);
+        Assert.Equal(["service.name", "tenant.id"], options.Storage.ResourceAttributes);
+        Assert.Equal(4 * 1024 * 1024, options.Ingest.MaxRequestBytes);
+        Assert.Equal("/tmp/rules", rulesDir);
+    }
+
+    [Fact]
+    public void TypoAndBadDuration_AreReportedWithLineColumnAndSuggestion()
+    {
+        var path = Fixture("typo_setting.yaml");
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path, []));
+        Assert.Equal(2, error.Problems.Count);
+        Assert.Equal($"{path}:5:3: unknown setting 'storage.retension' (did you mean 'retention'?)", error.Problems[0]);
+        Assert.Equal($"{path}:7:16: ingest.retry_after: 'soon' is not a duration; write e.g. 10s, 5m, 1h30m", error.Problems[1]);
+    }
+
+    [Fact]
+    public void BadFlags_AreAllReported()
+    {
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Load(null, ["--http", "nine", "--verbose", "yes"]));
+        Assert.Contains(error.Problems, p => p.StartsWith("--http: 'nine' is not HOST:PORT", StringComparison.Ordinal));
+        Assert.Contains(error.Problems, p => p.StartsWith("--verbose: unknown flag", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void InconsistentOptions_FailValidationWithTheirPaths()
+    {
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Load(null, ["--otlp-grpc", "127.0.0.1:5000", "--http", "127.0.0.1:5000"]));
+        Assert.Contains("server.http: port 5000 is also used by server.otlp_grpc", error.Problems);
+    }
+}

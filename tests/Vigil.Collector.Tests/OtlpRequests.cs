@@ -1,0 +1,61 @@
+using Google.Protobuf;
+using Vigil.Otlp.Proto.Collector;
+using Vigil.Otlp.Proto.Common;
+using Vigil.Otlp.Proto.Metrics;
+using Vigil.Otlp.Proto.Resource;
+
+namespace Vigil.Collector.Tests;
+
+/// <summary>Hand-built OTLP requests for the cases an SDK never sends.</summary>
+public static class OtlpRequests
+{
+    public static ulong NowNanos() => (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000UL;
+
+    public static ExportMetricsServiceRequest DeltaCounter(string name, long value, string tenant = "acme", int points = 1)
+    {
+        var sum = new Sum { AggregationTemporality = AggregationTemporality.Delta, IsMonotonic = true };
+        var now = NowNanos();
+        for (var i = 0; i < points; i++)
+        {
+            var point = new NumberDataPoint { StartTimeUnixNano = now - 1_000_000_000UL - (ulong)i, TimeUnixNano = now - (ulong)i, AsInt = value };
+            point.Attributes.Add(new KeyValue { Key = "series", Value = new AnyValue { IntValue = i } });
+            sum.DataPoints.Add(point);
+        }
+
+        return Wrap(new Metric { Name = name, Unit = "{request}", Sum = sum }, tenant);
+    }
+
+    public static ExportMetricsServiceRequest Gauge(string name, double value, string tenant = "acme")
+    {
+        var gauge = new Gauge();
+        gauge.DataPoints.Add(new NumberDataPoint { TimeUnixNano = NowNanos(), AsDouble = value });
+        return Wrap(new Metric { Name = name, Gauge = gauge }, tenant);
+    }
+
+    public static ExportMetricsServiceRequest Wrap(Metric metric, string tenant)
+    {
+        var resource = new Resource();
+        resource.Attributes.Add(new KeyValue { Key = "service.name", Value = new AnyValue { StringValue = "test" } });
+        resource.Attributes.Add(new KeyValue { Key = "tenant.id", Value = new AnyValue { StringValue = tenant } });
+        var scope = new ScopeMetrics { Scope = new InstrumentationScope { Name = "tests" } };
+        scope.Metrics.Add(metric);
+        var resourceMetrics = new ResourceMetrics { Resource = resource };
+        resourceMetrics.ScopeMetrics.Add(scope);
+        var request = new ExportMetricsServiceRequest();
+        request.ResourceMetrics.Add(resourceMetrics);
+        return request;
+    }
+
+    public static ExportMetricsServiceRequest Merge(params ExportMetricsServiceRequest[] requests)
+    {
+        var merged = new ExportMetricsServiceRequest();
+        foreach (var request in requests)
+        {
+            merged.ResourceMetrics.Add(request.ResourceMetrics);
+        }
+
+        return merged;
+    }
+
+    public static byte[] Bytes(this IMessage message) => message.ToByteArray();
+}

@@ -1,0 +1,61 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Vigil.Collector;
+using Vigil.Collector.Configuration;
+using Vigil.Storage;
+
+namespace Vigil.Collector.Tests;
+
+/// <summary>A real Vigil on 127.0.0.1 with OS-assigned ports and a temporary data directory.</summary>
+public sealed class VigilServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private VigilServer(WebApplication app, string dataDir)
+    {
+        _app = app;
+        DataDir = dataDir;
+        var listeners = app.Services.GetRequiredService<Listeners>();
+        Grpc = listeners.EndPoint(Listeners.OtlpGrpc);
+        OtlpHttp = listeners.EndPoint(Listeners.OtlpHttp);
+        Http = listeners.EndPoint(Listeners.Http);
+    }
+
+    public string DataDir { get; }
+
+    public IPEndPoint Grpc { get; }
+
+    public IPEndPoint OtlpHttp { get; }
+
+    public IPEndPoint Http { get; }
+
+    public Uri GrpcUri => new($"http://127.0.0.1:{Grpc.Port}");
+
+    public Uri OtlpHttpUri => new($"http://127.0.0.1:{OtlpHttp.Port}");
+
+    public Uri HttpUri => new($"http://127.0.0.1:{Http.Port}");
+
+    public WindowStore Store => _app.Services.GetRequiredService<WindowStore>();
+
+    public static async Task<VigilServer> StartAsync(Func<VigilOptions, VigilOptions>? configure = null, TimeProvider? time = null)
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "vigil-test-" + Guid.NewGuid().ToString("N"));
+        var loopback = new IPEndPoint(IPAddress.Loopback, 0);
+        var options = new VigilOptions { OtlpGrpc = loopback, OtlpHttp = new IPEndPoint(IPAddress.Loopback, 0), Http = new IPEndPoint(IPAddress.Loopback, 0), DataDir = dataDir };
+        options = configure?.Invoke(options) ?? options;
+        var app = VigilApp.Build(options, time);
+        await app.StartAsync();
+        return new VigilServer(app, dataDir);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        if (Directory.Exists(DataDir))
+        {
+            Directory.Delete(DataDir, recursive: true);
+        }
+    }
+}
