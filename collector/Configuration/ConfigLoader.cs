@@ -18,7 +18,8 @@ public sealed class ConfigException(IReadOnlyList<string> problems) : Exception(
 /// </summary>
 public static class ConfigLoader
 {
-    private static readonly string[] TopKeys = ["server", "data_dir", "storage", "ingest", "telemetry", "rules"];
+    private static readonly string[] TopKeys = ["server", "data_dir", "storage", "ingest", "wal", "telemetry", "rules"];
+    private static readonly string[] WalKeys = ["enabled", "segment_size", "segment_duration"];
     private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http"];
     private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series_per_metric", "max_attributes_per_point", "max_attribute_value_length"];
     private static readonly string[] IngestKeys = ["max_request_size", "max_inflight_size", "memory_limit", "retry_after"];
@@ -160,6 +161,7 @@ public static class ConfigLoader
         var storage = options.Storage;
         var ingest = options.Ingest;
         var telemetry = options.Telemetry;
+        var wal = options.Wal;
         foreach (var (keyNode, valueNode) in root.Children)
         {
             var key = ((YamlScalarNode)keyNode).Value ?? string.Empty;
@@ -212,6 +214,19 @@ public static class ConfigLoader
                     }
 
                     break;
+                case "wal":
+                    foreach (var (name, value) in Section(path, valueNode, key, WalKeys, problems))
+                    {
+                        var at = $"wal.{name}";
+                        wal = name switch
+                        {
+                            "enabled" => wal with { Enabled = Boolean(path, value, at, problems) ?? wal.Enabled },
+                            "segment_size" => wal with { SegmentBytes = Size(path, value, at, problems) ?? wal.SegmentBytes },
+                            _ => wal with { SegmentDuration = Duration(path, value, at, problems) ?? wal.SegmentDuration },
+                        };
+                    }
+
+                    break;
                 case "telemetry":
                     foreach (var (name, value) in Section(path, valueNode, key, TelemetryKeys, problems))
                     {
@@ -255,7 +270,7 @@ public static class ConfigLoader
             }
         }
 
-        return (options with { Storage = storage, Ingest = ingest, Telemetry = telemetry }, rulesDir);
+        return (options with { Storage = storage, Ingest = ingest, Telemetry = telemetry, Wal = wal }, rulesDir);
     }
 
     private static IEnumerable<(string Name, YamlNode Value)> Section(string path, YamlNode node, string section, string[] known, List<string> problems)
@@ -311,6 +326,18 @@ public static class ConfigLoader
         }
 
         problems.Add($"{Where(path, node)}: {at}: '{text}' is not a duration; write e.g. 10s, 5m, 1h30m");
+        return null;
+    }
+
+    private static bool? Boolean(string path, YamlNode node, string at, List<string> problems)
+    {
+        var text = Scalar(path, node, at, problems);
+        if (bool.TryParse(text, out var value))
+        {
+            return value;
+        }
+
+        problems.Add($"{Where(path, node)}: {at}: '{text}' is not true or false");
         return null;
     }
 

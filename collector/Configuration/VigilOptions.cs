@@ -1,5 +1,6 @@
 using System.Net;
 using Vigil.Storage;
+using Vigil.Storage.Wal;
 
 namespace Vigil.Collector.Configuration;
 
@@ -18,6 +19,8 @@ public sealed record VigilOptions
 
     public IngestOptions Ingest { get; init; } = new();
 
+    public WalOptions Wal { get; init; } = new();
+
     public TelemetryOptions Telemetry { get; init; } = new();
 
     /// <summary>Every problem with its config path.</summary>
@@ -26,6 +29,7 @@ public sealed record VigilOptions
         var problems = new List<string>();
         problems.AddRange(Storage.Validate());
         problems.AddRange(Ingest.Validate());
+        problems.AddRange(Wal.Validate());
         problems.AddRange(Telemetry.Validate());
         if (string.IsNullOrWhiteSpace(DataDir))
         {

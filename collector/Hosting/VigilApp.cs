@@ -65,6 +65,8 @@ public static class VigilApp
         services.AddSingleton<VigilMetrics>();
         services.AddSingleton<Readiness>();
         services.AddHostedService<StoreSweeper>();
+        services.AddSingleton<WalService>();
+        services.AddHostedService(sp => sp.GetRequiredService<WalService>());
         services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = (int)Math.Min(options.Ingest.MaxRequestBytes, int.MaxValue);

@@ -28,17 +28,17 @@ public class OtlpGrpcMetricsService(OtlpReceiver receiver)
     public static void BindService(ServiceBinderBase binder, OtlpGrpcMetricsService? service) =>
         binder.AddMethod(ExportMethod, service is null ? null : service.Export);
 
-    public virtual Task<ExportMetricsServiceResponse> Export(RequestBody request, ServerCallContext context)
+    public virtual async Task<ExportMetricsServiceResponse> Export(RequestBody request, ServerCallContext context)
     {
         OtlpOutcome outcome;
         using (request)
         {
-            outcome = receiver.ExportProtobuf(request.Span, "grpc");
+            outcome = await receiver.ExportAsync(request, json: false, "grpc", context.CancellationToken);
         }
 
         return outcome.Kind switch
         {
-            OtlpOutcomeKind.Success => Task.FromResult(outcome.ToResponse()),
+            OtlpOutcomeKind.Success => outcome.ToResponse(),
             OtlpOutcomeKind.Overloaded => throw Retryable(StatusCode.ResourceExhausted, outcome.Message!),
             OtlpOutcomeKind.Unavailable => throw Retryable(StatusCode.Unavailable, outcome.Message!),
             _ => throw new RpcException(new GrpcStatus(StatusCode.InvalidArgument, outcome.Message!)),

@@ -77,7 +77,7 @@ public static class OtlpHttpEndpoints
         OtlpOutcome outcome;
         using (body)
         {
-            outcome = json ? receiver.ExportJson(body.Span, "http") : receiver.ExportProtobuf(body.Span, "http");
+            outcome = await receiver.ExportAsync(body, json, "http", context.RequestAborted);
         }
 
         switch (outcome.Kind)

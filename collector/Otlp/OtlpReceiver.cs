@@ -3,6 +3,7 @@ using Vigil.Otlp.Json;
 using Vigil.Otlp.Proto.Collector;
 using Vigil.Otlp.Wire;
 using Vigil.Storage;
+using Vigil.Storage.Wal;
 
 namespace Vigil.Collector.Otlp;
 
@@ -38,20 +39,22 @@ public readonly record struct OtlpOutcome(OtlpOutcomeKind Kind, IngestResult Res
 }
 
 /// <summary>
-/// The one ingest path behind OTLP/gRPC and OTLP/HTTP: admission, decoding, storing, and the
-/// self-metrics of each request. The transports only translate bytes and statuses.
+/// The one ingest path behind OTLP/gRPC and OTLP/HTTP: admission, decoding, the write-ahead log,
+/// storing, and the self-metrics of each request. The transports only translate bytes and statuses.
 /// </summary>
-public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, VigilMetrics metrics)
+public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService wal, VigilMetrics metrics)
 {
     public IngestGate Gate { get; } = gate;
 
-    public OtlpOutcome ExportProtobuf(ReadOnlySpan<byte> body, string transport) => Export(body, json: false, transport);
-
-    public OtlpOutcome ExportJson(ReadOnlySpan<byte> body, string transport) => Export(body, json: true, transport);
-
-    private OtlpOutcome Export(ReadOnlySpan<byte> body, bool json, string transport)
+    public async Task<OtlpOutcome> ExportAsync(RequestBody body, bool json, string transport, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
+        if (wal.Replaying)
+        {
+            metrics.RecordRequest(transport, "unavailable", started);
+            return new OtlpOutcome(OtlpOutcomeKind.Unavailable, default, "Vigil is replaying its write-ahead log after a restart; retry shortly");
+        }
+
         var refusal = Gate.TryEnter(body.Length);
         if (refusal is { } refused)
         {
@@ -61,7 +64,12 @@ public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, VigilMetric
 
         try
         {
-            var result = ingest.Ingest(json ? OtlpJsonTranscoder.ToProtobuf(body) : body);
+            var request = json ? OtlpJsonTranscoder.ToProtobuf(body.Span) : body.Memory;
+            ingest.Check(request.Span);
+
+            // Logged before it is applied, so an acknowledged request is on disk and replayed after a crash.
+            await wal.AppendAsync(request, cancellationToken);
+            var result = ingest.Apply(request.Span);
             metrics.RecordRequest(transport, result.Rejected > 0 ? "partial" : "success", started);
             return new OtlpOutcome(OtlpOutcomeKind.Success, result, null);
         }
@@ -69,6 +77,11 @@ public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, VigilMetric
         {
             metrics.RecordRequest(transport, "invalid", started);
             return new OtlpOutcome(OtlpOutcomeKind.InvalidArgument, default, $"malformed OTLP metrics request: {e.Message}");
+        }
+        catch (WalUnavailableException e)
+        {
+            metrics.RecordRequest(transport, "unavailable", started);
+            return new OtlpOutcome(OtlpOutcomeKind.Unavailable, default, e.Message + "; retry later");
         }
         finally
         {

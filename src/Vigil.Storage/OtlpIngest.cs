@@ -16,14 +16,31 @@ public sealed class OtlpIngest(WindowStore store)
     /// <exception cref="OtlpFormatException">The body is not a valid OTLP metrics request; nothing was stored.</exception>
     public IngestResult Ingest(ReadOnlySpan<byte> request)
     {
-        if (!_workers.TryTake(out var worker))
-        {
-            worker = new Worker(Store);
-        }
+        Check(request);
+        return Apply(request);
+    }
 
+    /// <summary>Walks the whole request without storing anything (before it is logged and applied).</summary>
+    /// <exception cref="OtlpFormatException">The body is not a valid OTLP metrics request.</exception>
+    public void Check(ReadOnlySpan<byte> request)
+    {
+        var worker = Rent();
         try
         {
             worker.Reader.Read(request, sink: null);
+        }
+        finally
+        {
+            _workers.Add(worker);
+        }
+    }
+
+    /// <summary>Stores a request that passed <see cref="Check"/> (or was read back from the WAL).</summary>
+    public IngestResult Apply(ReadOnlySpan<byte> request)
+    {
+        var worker = Rent();
+        try
+        {
             worker.Session.Reset();
             worker.Reader.Read(request, worker.Session);
             worker.Session.ReportStats(Store.Stats);
@@ -34,6 +51,8 @@ public sealed class OtlpIngest(WindowStore store)
             _workers.Add(worker);
         }
     }
+
+    private Worker Rent() => _workers.TryTake(out var worker) ? worker : new Worker(Store);
 
     private sealed class Worker(WindowStore store)
     {

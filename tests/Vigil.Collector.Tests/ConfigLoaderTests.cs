@@ -36,6 +36,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(defaults.Storage.MaxSeriesPerMetric, fromFile.Storage.MaxSeriesPerMetric);
         Assert.Equal(defaults.Ingest, fromFile.Ingest);
         Assert.Equal(defaults.Telemetry, fromFile.Telemetry);
+        Assert.Equal(defaults.Wal, fromFile.Wal);
         Assert.Equal("rules", rulesDir);
     }
 

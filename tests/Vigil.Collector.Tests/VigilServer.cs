@@ -11,11 +11,13 @@ namespace Vigil.Collector.Tests;
 public sealed class VigilServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly bool _keepDataDir;
 
-    private VigilServer(WebApplication app, string dataDir)
+    private VigilServer(WebApplication app, string dataDir, bool keepDataDir)
     {
         _app = app;
         DataDir = dataDir;
+        _keepDataDir = keepDataDir;
         var listeners = app.Services.GetRequiredService<Listeners>();
         Grpc = listeners.EndPoint(Listeners.OtlpGrpc);
         OtlpHttp = listeners.EndPoint(Listeners.OtlpHttp);
@@ -38,22 +40,34 @@ public sealed class VigilServer : IAsyncDisposable
 
     public WindowStore Store => _app.Services.GetRequiredService<WindowStore>();
 
-    public static async Task<VigilServer> StartAsync(Func<VigilOptions, VigilOptions>? configure = null, TimeProvider? time = null)
+    public static string NewDataDir() => Path.Combine(Path.GetTempPath(), "vigil-test-" + Guid.NewGuid().ToString("N"));
+
+    /// <summary>Starts Vigil and waits until /readyz would say ready (WAL replayed).</summary>
+    public static async Task<VigilServer> StartAsync(Func<VigilOptions, VigilOptions>? configure = null, TimeProvider? time = null, string? dataDir = null)
     {
-        var dataDir = Path.Combine(Path.GetTempPath(), "vigil-test-" + Guid.NewGuid().ToString("N"));
+        var keep = dataDir is not null;
+        dataDir ??= NewDataDir();
         var loopback = new IPEndPoint(IPAddress.Loopback, 0);
         var options = new VigilOptions { OtlpGrpc = loopback, OtlpHttp = new IPEndPoint(IPAddress.Loopback, 0), Http = new IPEndPoint(IPAddress.Loopback, 0), DataDir = dataDir };
         options = configure?.Invoke(options) ?? options;
         var app = VigilApp.Build(options, time);
         await app.StartAsync();
-        return new VigilServer(app, dataDir);
+        var readiness = app.Services.GetRequiredService<Readiness>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!readiness.IsReady && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(readiness.IsReady, "Vigil did not become ready within 30s");
+        return new VigilServer(app, options.DataDir, keep);
     }
 
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
-        if (Directory.Exists(DataDir))
+        if (!_keepDataDir && Directory.Exists(DataDir))
         {
             Directory.Delete(DataDir, recursive: true);
         }

@@ -1,0 +1,30 @@
+namespace Vigil.Storage.Wal;
+
+/// <summary>Write-ahead log settings (config section <c>wal</c>).</summary>
+public sealed record WalOptions
+{
+    /// <summary>With the WAL off an acknowledged request lives only in memory (lost on a crash).</summary>
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>A segment is closed and a new one started past this size.</summary>
+    public long SegmentBytes { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>A segment is also closed after this long, so old data can be dropped segment by segment.</summary>
+    public TimeSpan SegmentDuration { get; init; } = TimeSpan.FromMinutes(5);
+
+    public IReadOnlyList<string> Validate(string section = "wal")
+    {
+        var problems = new List<string>();
+        if (SegmentBytes < 1024 * 1024)
+        {
+            problems.Add($"{section}.segment_size: must be at least 1MiB");
+        }
+
+        if (SegmentDuration < TimeSpan.FromSeconds(10))
+        {
+            problems.Add($"{section}.segment_duration: must be at least 10s");
+        }
+
+        return problems;
+    }
+}

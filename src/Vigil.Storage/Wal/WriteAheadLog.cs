@@ -1,0 +1,281 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Numerics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+
+namespace Vigil.Storage.Wal;
+
+/// <summary>
+/// Append-only log of accepted OTLP requests, so an acknowledged request survives <c>kill -9</c>.
+/// Writers hand their bytes to one writer loop, which appends everything queued, fsyncs once and
+/// then releases all of them (group commit): a request is acknowledged only after its record is on
+/// disk, yet a busy server pays one fsync per batch, not per request.
+/// Record: <c>[u32 payload length][u32 CRC-32C of time+payload][i64 unix ms][payload]</c>, little-endian.
+/// Segments are files <c>NNNNNNNNNNNN.wal</c>; whole segments older than the retention are deleted.
+/// </summary>
+public sealed class WriteAheadLog : IAsyncDisposable
+{
+    private const int HeaderBytes = 16;
+    private const string Extension = ".wal";
+
+    private readonly string _directory;
+    private readonly WalOptions _options;
+    private readonly TimeSpan _retention;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private Task? _writer;
+    private FileStream? _segment;
+    private long _segmentNumber;
+    private DateTimeOffset _segmentOpened;
+    private long _appendedRecords;
+    private long _syncs;
+
+    public WriteAheadLog(string directory, WalOptions options, TimeSpan retention, TimeProvider time, ILogger logger)
+    {
+        _directory = directory;
+        _options = options;
+        _retention = retention;
+        _time = time;
+        _logger = logger;
+    }
+
+    public long AppendedRecords => Interlocked.Read(ref _appendedRecords);
+
+    public long Syncs => Interlocked.Read(ref _syncs);
+
+    public long SizeBytes => Directory.Exists(_directory) ? Segments().Sum(s => new FileInfo(s.Path).Length) : 0;
+
+    /// <summary>
+    /// Reads every intact record, oldest first, and hands it to <paramref name="apply"/>. A torn or
+    /// corrupt tail (a crash mid-write) is cut off with a warning; the log then appends after it.
+    /// Returns the number of records replayed and the time of the oldest retained segment.
+    /// </summary>
+    public (long Records, DateTimeOffset? Since) Replay(Action<ReadOnlySpan<byte>> apply)
+    {
+        Directory.CreateDirectory(_directory);
+        DeleteExpired();
+        long records = 0;
+        DateTimeOffset? since = null;
+        foreach (var (number, path) in Segments())
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+            var header = new byte[HeaderBytes];
+            var payload = Array.Empty<byte>();
+            long goodEnd = 0;
+            string? problem = null;
+            while (true)
+            {
+                var read = file.ReadAtLeast(header, HeaderBytes, throwOnEndOfStream: false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                if (read < HeaderBytes)
+                {
+                    problem = $"torn record header at byte {goodEnd}";
+                    break;
+                }
+
+                var length = BinaryPrimitives.ReadInt32LittleEndian(header);
+                var crc = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(4));
+                var unixMs = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(8));
+                if (length < 0 || length > file.Length - file.Position)
+                {
+                    problem = $"torn record at byte {goodEnd} (length {length} runs past the end of the file)";
+                    break;
+                }
+
+                if (payload.Length < length)
+                {
+                    payload = new byte[Math.Max(length, payload.Length * 2)];
+                }
+
+                file.ReadExactly(payload, 0, length);
+                if (Checksum(header.AsSpan(8, 8), payload.AsSpan(0, length)) != crc)
+                {
+                    problem = $"checksum mismatch at byte {goodEnd}";
+                    break;
+                }
+
+                since ??= DateTimeOffset.FromUnixTimeMilliseconds(unixMs);
+                apply(payload.AsSpan(0, length));
+                records++;
+                goodEnd = file.Position;
+            }
+
+            if (problem is not null)
+            {
+                _logger.LogWarning(
+                    "WAL segment {Segment}: {Problem}; dropping the {Bytes} bytes after the last intact record (a crash during a write leaves this; acknowledged requests were all before it)",
+                    Path.GetFileName(path), problem, file.Length - goodEnd);
+                file.SetLength(goodEnd);
+                file.Flush(flushToDisk: true);
+            }
+
+            _segmentNumber = Math.Max(_segmentNumber, number);
+        }
+
+        return (records, since);
+    }
+
+    /// <summary>Starts the writer loop (after <see cref="Replay"/>).</summary>
+    public void Start()
+    {
+        Directory.CreateDirectory(_directory);
+        _writer = Task.Run(WriteLoopAsync);
+    }
+
+    /// <summary>Appends one request; completes when it is on disk.</summary>
+    public Task AppendAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    {
+        if (_writer is null)
+        {
+            throw new InvalidOperationException("the WAL is not started");
+        }
+
+        var pending = new Pending(payload, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            throw new InvalidOperationException("the WAL is closed");
+        }
+
+        return pending.Done.Task.WaitAsync(cancellationToken);
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var batch = new List<Pending>();
+        var header = new byte[HeaderBytes];
+        while (await _queue.Reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (batch.Count < 4096 && _queue.Reader.TryRead(out var item))
+            {
+                batch.Add(item);
+            }
+
+            try
+            {
+                var segment = CurrentSegment();
+                var unixMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+                foreach (var item in batch)
+                {
+                    BinaryPrimitives.WriteInt32LittleEndian(header, item.Payload.Length);
+                    BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(8), unixMs);
+                    BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4), Checksum(header.AsSpan(8, 8), item.Payload.Span));
+                    segment.Write(header);
+                    segment.Write(item.Payload.Span);
+                }
+
+                segment.Flush(flushToDisk: true);
+                Interlocked.Add(ref _appendedRecords, batch.Count);
+                Interlocked.Increment(ref _syncs);
+                foreach (var item in batch)
+                {
+                    item.Done.TrySetResult();
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _logger.LogError(e, "WAL write failed; {Count} request(s) refused as retryable", batch.Count);
+                foreach (var item in batch)
+                {
+                    item.Done.TrySetException(new WalUnavailableException($"write-ahead log write failed: {e.Message}"));
+                }
+
+                await CloseSegmentAsync();
+            }
+        }
+
+        await CloseSegmentAsync();
+    }
+
+    private FileStream CurrentSegment()
+    {
+        var now = _time.GetUtcNow();
+        if (_segment is not null && (_segment.Length >= _options.SegmentBytes || now - _segmentOpened >= _options.SegmentDuration))
+        {
+            _segment.Dispose();
+            _segment = null;
+            DeleteExpired();
+        }
+
+        if (_segment is null)
+        {
+            _segmentNumber++;
+            var path = Path.Combine(_directory, _segmentNumber.ToString("D12", CultureInfo.InvariantCulture) + Extension);
+            _segment = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1 << 16);
+            _segmentOpened = now;
+        }
+
+        return _segment;
+    }
+
+    private async Task CloseSegmentAsync()
+    {
+        if (_segment is not null)
+        {
+            await _segment.DisposeAsync();
+            _segment = null;
+        }
+    }
+
+    /// <summary>Deletes closed segments whose newest data is past the retention: the store would drop it anyway.</summary>
+    private void DeleteExpired()
+    {
+        var cutoff = _time.GetUtcNow() - _retention;
+        var segments = Segments().ToList();
+        for (var i = 0; i < segments.Count - 1; i++)
+        {
+            // A segment's data is no newer than the next segment's creation.
+            var next = File.GetCreationTimeUtc(segments[i + 1].Path);
+            var lastWrite = File.GetLastWriteTimeUtc(segments[i].Path);
+            if (new DateTimeOffset(lastWrite < next ? lastWrite : next, TimeSpan.Zero) < cutoff)
+            {
+                File.Delete(segments[i].Path);
+            }
+        }
+    }
+
+    private IEnumerable<(long Number, string Path)> Segments() =>
+        Directory.EnumerateFiles(_directory, "*" + Extension)
+            .Select(path => (Number: long.TryParse(Path.GetFileNameWithoutExtension(path), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : -1, Path: path))
+            .Where(s => s.Number >= 0)
+            .OrderBy(s => s.Number);
+
+    private static uint Checksum(ReadOnlySpan<byte> time, ReadOnlySpan<byte> payload)
+    {
+        var crc = 0xFFFFFFFFu;
+        crc = BitOperations.Crc32C(crc, BinaryPrimitives.ReadUInt64LittleEndian(time));
+        var i = 0;
+        for (; i + 8 <= payload.Length; i += 8)
+        {
+            crc = BitOperations.Crc32C(crc, BinaryPrimitives.ReadUInt64LittleEndian(payload[i..]));
+        }
+
+        for (; i < payload.Length; i++)
+        {
+            crc = BitOperations.Crc32C(crc, payload[i]);
+        }
+
+        return ~crc;
+    }
+
+    /// <summary>Stops taking appends, writes what is queued and closes the segment.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        if (_writer is not null)
+        {
+            await _writer;
+        }
+    }
+
+    private sealed record Pending(ReadOnlyMemory<byte> Payload, TaskCompletionSource Done);
+}
+
+/// <summary>The WAL could not persist a request: refuse it as retryable (UNAVAILABLE / 503).</summary>
+public sealed class WalUnavailableException(string message) : Exception(message);

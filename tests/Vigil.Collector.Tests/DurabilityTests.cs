@@ -1,0 +1,262 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vigil.Storage.Wal;
+
+namespace Vigil.Collector.Tests;
+
+/// <summary>The write-ahead log: acknowledged data survives restarts and kill -9; a torn tail is cut, not fatal.</summary>
+public sealed class DurabilityTests
+{
+    private static async Task PostAsync(HttpClient http, IMessage request)
+    {
+        using var content = new ByteArrayContent(request.ToByteArray());
+        content.Headers.ContentType = new("application/x-protobuf");
+        using var response = await http.PostAsync("/v1/metrics", content);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task AcknowledgedPoints_SurviveARestart_AndCumulativeRunsContinue()
+    {
+        var dataDir = VigilServer.NewDataDir();
+        try
+        {
+            await using (var first = await VigilServer.StartAsync(dataDir: dataDir))
+            {
+                using var http = new HttpClient { BaseAddress = first.OtlpHttpUri };
+                await PostAsync(http, OtlpRequests.DeltaCounter("auth.requests", 5));
+                await PostAsync(http, OtlpRequests.DeltaCounter("auth.requests", 6, points: 2));
+            }
+
+            await using var second = await VigilServer.StartAsync(dataDir: dataDir);
+            using var api = new VigilApi(second.HttpUri);
+            Assert.Equal(17, await api.ValueAsync("auth.requests", "increase"));
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task TornTail_IsCutWithAWarning_AndIntactRecordsReplay()
+    {
+        var directory = Path.Combine(VigilServer.NewDataDir(), "wal");
+        try
+        {
+            var log = new WriteAheadLog(directory, new WalOptions(), TimeSpan.FromHours(1), TimeProvider.System, NullLogger.Instance);
+            log.Replay(_ => { });
+            log.Start();
+            await log.AppendAsync(new byte[] { 1, 2, 3 });
+            await log.AppendAsync(new byte[] { 4, 5 });
+            await log.DisposeAsync();
+
+            var segment = Directory.GetFiles(directory, "*.wal").Single();
+            var intactLength = new FileInfo(segment).Length;
+            await File.AppendAllBytesAsync(segment, [200, 0, 0, 0, 9, 9, 9]); // a header cut short by a crash
+
+            var logger = new ListLogger();
+            var replayed = new List<byte[]>();
+            var reopened = new WriteAheadLog(directory, new WalOptions(), TimeSpan.FromHours(1), TimeProvider.System, logger);
+            var (records, since) = reopened.Replay(record => replayed.Add(record.ToArray()));
+
+            Assert.Equal(2, records);
+            Assert.NotNull(since);
+            Assert.Equal([[1, 2, 3], [4, 5]], replayed);
+            Assert.Equal(intactLength, new FileInfo(segment).Length);
+            var warning = Assert.Single(logger.Messages);
+            Assert.Contains("torn record header", warning);
+
+            // The log appends after the cut and the next replay reads all three.
+            reopened.Start();
+            await reopened.AppendAsync(new byte[] { 6 });
+            await reopened.DisposeAsync();
+            var again = new List<byte[]>();
+            new WriteAheadLog(directory, new WalOptions(), TimeSpan.FromHours(1), TimeProvider.System, NullLogger.Instance).Replay(r => again.Add(r.ToArray()));
+            Assert.Equal([[1, 2, 3], [4, 5], [6]], again);
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(directory)!, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task CorruptRecord_StopsReplayOfThatSegmentAtTheLastGoodRecord()
+    {
+        var directory = Path.Combine(VigilServer.NewDataDir(), "wal");
+        try
+        {
+            var log = new WriteAheadLog(directory, new WalOptions(), TimeSpan.FromHours(1), TimeProvider.System, NullLogger.Instance);
+            log.Replay(_ => { });
+            log.Start();
+            await log.AppendAsync(new byte[] { 1, 1, 1, 1 });
+            await log.AppendAsync(new byte[] { 2, 2, 2, 2 });
+            await log.DisposeAsync();
+            var segment = Directory.GetFiles(directory, "*.wal").Single();
+            var bytes = await File.ReadAllBytesAsync(segment);
+            bytes[^1] ^= 0xFF; // flip a payload bit of the second record
+            await File.WriteAllBytesAsync(segment, bytes);
+
+            var logger = new ListLogger();
+            var replayed = new List<byte[]>();
+            new WriteAheadLog(directory, new WalOptions(), TimeSpan.FromHours(1), TimeProvider.System, logger).Replay(r => replayed.Add(r.ToArray()));
+            Assert.Equal([[1, 1, 1, 1]], replayed);
+            Assert.Contains("checksum mismatch", Assert.Single(logger.Messages));
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(directory)!, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Kill9UnderLoad_LosesNoAcknowledgedPoint()
+    {
+        var dataDir = VigilServer.NewDataDir();
+        var ports = new[] { FreePort(), FreePort(), FreePort() };
+        var acknowledged = new System.Collections.Concurrent.ConcurrentBag<int>();
+        try
+        {
+            using (var child = StartChild(dataDir, ports))
+            {
+                using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[1]}"), Timeout = TimeSpan.FromSeconds(10) };
+                await WaitReadyAsync(ports[2]);
+
+                // Four writers send one uniquely labelled delta point per request until the child dies.
+                var next = 0;
+                using var stop = new CancellationTokenSource();
+                var writers = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+                {
+                    while (!stop.IsCancellationRequested)
+                    {
+                        var id = Interlocked.Increment(ref next);
+                        if (id > 2000)
+                        {
+                            return;
+                        }
+
+                        try
+                        {
+                            using var content = new ByteArrayContent(OtlpRequests.DeltaCounter("crash.points", id, tenant: "t" + id).ToByteArray());
+                            content.Headers.ContentType = new("application/x-protobuf");
+                            using var response = await http.PostAsync("/v1/metrics", content);
+                            if (response.StatusCode == HttpStatusCode.OK)
+                            {
+                                acknowledged.Add(id);
+                            }
+                        }
+                        catch (HttpRequestException)
+                        {
+                            return; // the child is gone: this request was never acknowledged
+                        }
+                        catch (TaskCanceledException)
+                        {
+                            return;
+                        }
+                    }
+                })).ToArray();
+
+                var deadline = DateTime.UtcNow.AddSeconds(30);
+                while (acknowledged.Count < 300 && DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(5);
+                }
+
+                child.Kill(entireProcessTree: true); // SIGKILL: no shutdown hooks run
+                await child.WaitForExitAsync();
+                await Task.WhenAll(writers);
+            }
+
+            Assert.True(acknowledged.Count >= 300, $"only {acknowledged.Count} requests were acknowledged before the kill");
+            await using var restarted = await VigilServer.StartAsync(dataDir: dataDir);
+            using var api = new VigilApi(restarted.HttpUri);
+            var stored = (await api.AggregateAsync("crash.points", "increase", "10m", by: "tenant.id"))
+                .ToDictionary(s => s.Labels["tenant.id"], s => s.Value);
+            var missing = acknowledged.Where(id => !stored.TryGetValue("t" + id, out var value) || value != id).ToList();
+            Assert.True(missing.Count == 0, $"{missing.Count} acknowledged requests missing after kill -9, e.g. {string.Join(',', missing.Take(5))}");
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    private static Process StartChild(string dataDir, int[] ports)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[]
+        {
+            Path.Combine(AppContext.BaseDirectory, "vigil.dll"),
+            "--otlp-grpc", $"127.0.0.1:{ports[0]}", "--otlp-http", $"127.0.0.1:{ports[1]}", "--http", $"127.0.0.1:{ports[2]}",
+            "--data-dir", dataDir,
+        })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static async Task WaitReadyAsync(int port)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                using var response = await http.GetAsync("/readyz");
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(50);
+        }
+
+        Assert.Fail($"the child collector did not become ready on port {port}");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private sealed class ListLogger : ILogger
+    {
+        public List<string> Messages { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Messages)
+            {
+                Messages.Add(formatter(state, exception));
+            }
+        }
+    }
+}
