@@ -136,6 +136,53 @@ public ref struct AttributeReader
         }
     }
 
+    /// <summary>Deepest array / key-value list nesting accepted; deeper values would only serve to exhaust the stack.</summary>
+    public const int MaxNesting = 32;
+
+    /// <summary>
+    /// Walks the elements of array and key-value list values, which <see cref="MoveNext"/> keeps as raw
+    /// bytes, so a malformed or absurdly deep one is refused before anything from the request is stored
+    /// (<see cref="FormatValue"/> trusts what passed here). Allocates nothing.
+    /// </summary>
+    /// <exception cref="OtlpFormatException">An element is malformed or nested deeper than <see cref="MaxNesting"/>.</exception>
+    public static void Validate(AttributeValueType type, ReadOnlySpan<byte> value, int depth = 0)
+    {
+        if (type is not (AttributeValueType.Array or AttributeValueType.KeyValueList))
+        {
+            return;
+        }
+
+        if (depth >= MaxNesting)
+        {
+            throw new OtlpFormatException($"attribute value nested deeper than {MaxNesting} levels");
+        }
+
+        if (type == AttributeValueType.KeyValueList)
+        {
+            var entries = new AttributeReader(value, 1);
+            while (entries.MoveNext())
+            {
+                Validate(entries.ValueType, entries.Value, depth + 1);
+            }
+
+            return;
+        }
+
+        var reader = new ProtoReader(value);
+        while (reader.TryReadTag(out var field, out var wire))
+        {
+            if (field != 1 || wire != WireType.LengthDelimited)
+            {
+                reader.Skip(wire);
+                continue;
+            }
+
+            var element = new AttributeReader(default, 0);
+            element.ReadAnyValue(reader.ReadLengthDelimited());
+            Validate(element.ValueType, element.Value, depth + 1);
+        }
+    }
+
     /// <summary>
     /// The text form of a value, as Vigil shows it in labels: strings as they are, ints and doubles in
     /// invariant culture, bools as true/false, bytes as base64, arrays and lists as JSON.

@@ -54,11 +54,10 @@ public sealed class OtlpMetricsReader
                 continue;
             }
 
-            reader.Expect(wire, WireType.LengthDelimited, "resource_metrics");
-            var resourceMetrics = reader.ReadLengthDelimited();
             try
             {
-                ReadResourceMetrics(resourceMetrics, sink);
+                reader.Expect(wire, WireType.LengthDelimited, "resource_metrics");
+                ReadResourceMetrics(reader.ReadLengthDelimited(), sink);
             }
             catch (OtlpFormatException e)
             {
@@ -106,8 +105,17 @@ public sealed class OtlpMetricsReader
                 continue;
             }
 
-            reader.Expect(wire, WireType.LengthDelimited, "scope_metrics");
-            var scope = reader.ReadLengthDelimited();
+            ReadOnlySpan<byte> scope;
+            try
+            {
+                reader.Expect(wire, WireType.LengthDelimited, "scope_metrics");
+                scope = reader.ReadLengthDelimited();
+            }
+            catch (OtlpFormatException e)
+            {
+                throw new OtlpFormatException($"scope_metrics[{scopeIndex}]: {e.Message}");
+            }
+
             var metricReader = new ProtoReader(scope);
             var metricIndex = 0;
             while (metricReader.TryReadTag(out var metricField, out var metricWire))
@@ -709,6 +717,7 @@ public sealed class OtlpMetricsReader
             var reader = new AttributeReader(message, fieldNumber);
             while (reader.MoveNext())
             {
+                AttributeReader.Validate(reader.ValueType, reader.Value);
             }
         }
         catch (OtlpFormatException e)
