@@ -1,0 +1,109 @@
+using Vigil.Storage.Query;
+
+namespace Vigil.Rules;
+
+/// <summary>One group-by instance as an evaluation saw it.</summary>
+public sealed record InstanceObservation(IReadOnlyDictionary<string, string> Labels, string Key, Observation Observation);
+
+/// <summary>A windowed value of a selection for one group-by label set; <see cref="Value"/> is null when there is none (a ratio over zero).</summary>
+public sealed record SelectionSample(IReadOnlyDictionary<string, string> Labels, double? Value, double Samples);
+
+/// <summary>Reads a rule's value per group-by instance from the window store.</summary>
+public sealed class RuleEvaluator(IWindowReader reader)
+{
+    /// <summary>Evaluates a selection; a ratio joins two increases on the group-by labels and takes the denominator's samples.</summary>
+    public IReadOnlyList<SelectionSample> Select(Selection selection, IReadOnlyList<string> by, TimeSpan window, DateTimeOffset now)
+    {
+        if (selection.Kind != SelectionKind.Ratio)
+        {
+            var query = new AggregateQuery(selection.Of.Metric, Selection.FunctionOf(selection.Kind), window, by, selection.Of.Matchers, now, selection.Quantile);
+            return reader.Aggregate(query)
+                .Select(s => new SelectionSample(s.Labels, double.IsFinite(s.Value) ? s.Value : null, s.Samples))
+                .ToList();
+        }
+
+        var numerator = reader.Aggregate(new AggregateQuery(selection.Of.Metric, AggregateFunction.Increase, window, by, selection.Of.Matchers, now))
+            .ToDictionary(s => LabelSet.Key(s.Labels), s => s.Value, StringComparer.Ordinal);
+        var denominator = reader.Aggregate(new AggregateQuery(selection.To!.Metric, AggregateFunction.Increase, window, by, selection.To.Matchers, now));
+        var result = new List<SelectionSample>(denominator.Count);
+        foreach (var d in denominator)
+        {
+            var of = numerator.TryGetValue(LabelSet.Key(d.Labels), out var n) ? n : 0;
+            double? value = d.Value > 0 && double.IsFinite(of) ? of / d.Value : null;
+            result.Add(new SelectionSample(d.Labels, value, d.Samples));
+        }
+
+        return result;
+    }
+
+    /// <summary>A recorded aggregate's current value per label set; instances below its min_samples have no value.</summary>
+    public IReadOnlyList<SelectionSample> Record(AggregateRule aggregate, DateTimeOffset now) =>
+        Select(aggregate.Selection, aggregate.By, aggregate.Window, now)
+            .Select(s => s.Samples < aggregate.MinSamples ? s with { Value = null } : s)
+            .ToList();
+
+    /// <summary>
+    /// The observation of every instance the window holds for <paramref name="rule"/>. A rule without <c>by</c>
+    /// always has its one instance, with no data when the window is empty.
+    /// </summary>
+    public IReadOnlyList<InstanceObservation> Observe(AlertRule rule, DateTimeOffset now, IReadOnlyDictionary<string, AggregateRule> aggregates)
+    {
+        IReadOnlyList<SelectionSample> samples;
+        if (RuleSetValidator.ReferencedAggregate(rule, aggregates) is { } recorded)
+        {
+            samples = Record(recorded, now)
+                .Where(s => rule.Selection.Of.Matchers.All(m => m.Matches(s.Labels.TryGetValue(m.Name, out var v) ? v : null)))
+                .ToList();
+        }
+        else
+        {
+            samples = Select(rule.Selection, rule.By, rule.Window, now);
+        }
+
+        var result = samples
+            .Select(s => new InstanceObservation(s.Labels, LabelSet.Key(s.Labels), s.Value is { } v ? Observation.Of(v, s.Samples) : Observation.NoData(s.Samples)))
+            .ToList();
+        if (result.Count == 0 && rule.By.Count == 0)
+        {
+            result.Add(new InstanceObservation(LabelSet.Empty, LabelSet.Key(LabelSet.Empty), Observation.NoData()));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// The rule as it applies to <paramref name="labels"/>: the override matching the most labels wins (the first
+    /// one written on a tie). Labels pinned by the selector's equality matchers count as instance labels.
+    /// An override that sets a threshold without a recover drops the rule's recover.
+    /// </summary>
+    public static EffectiveRule Resolve(AlertRule rule, IReadOnlyDictionary<string, string> labels)
+    {
+        var pinned = rule.Selection.Guarded.EqualityLabels;
+        RuleOverride? best = null;
+        foreach (var candidate in rule.Overrides)
+        {
+            var matches = candidate.Match.All(m =>
+                (labels.TryGetValue(m.Key, out var v) || pinned.TryGetValue(m.Key, out v)) && string.Equals(v, m.Value, StringComparison.Ordinal));
+            if (matches && (best is null || candidate.Match.Count > best.Match.Count))
+            {
+                best = candidate;
+            }
+        }
+
+        var effective = EffectiveRule.FromRule(rule);
+        if (best is null)
+        {
+            return effective;
+        }
+
+        return effective with
+        {
+            Threshold = best.Threshold ?? rule.Threshold,
+            Recover = best.Threshold is not null ? best.Recover : best.Recover ?? rule.Recover,
+            For = best.For ?? rule.For,
+            MinSamples = best.MinSamples ?? rule.MinSamples,
+            Severity = best.Severity ?? rule.Severity,
+            Override = best,
+        };
+    }
+}

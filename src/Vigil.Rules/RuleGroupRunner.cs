@@ -1,0 +1,259 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Vigil.Storage.Query;
+
+namespace Vigil.Rules;
+
+/// <summary>One alert instance (rule + group-by labels) and what its last evaluation saw.</summary>
+internal sealed class AlertInstance(IReadOnlyDictionary<string, string> labels, string key)
+{
+    public IReadOnlyDictionary<string, string> Labels { get; } = labels;
+
+    public string Key { get; } = key;
+
+    public AlertInstanceState State { get; set; } = AlertInstanceState.Initial;
+
+    public EffectiveRule? Effective { get; set; }
+
+    public string Reason { get; set; } = "not evaluated yet";
+
+    public bool Guarded { get; set; }
+
+    public IReadOnlyDictionary<string, string> Annotations { get; set; } = LabelSet.Empty;
+}
+
+internal sealed class AlertRuleRuntime(AlertRule rule)
+{
+    public AlertRule Rule { get; } = rule;
+
+    public string DefinitionHash { get; } = AlertStateStore.HashOf(rule.DefinitionKey);
+
+    public Dictionary<string, AlertInstance> Instances { get; set; } = new(StringComparer.Ordinal);
+
+    public string Health { get; set; } = "unknown";
+
+    public string? LastError { get; set; }
+
+    public DateTimeOffset LastEvaluation { get; set; }
+
+    public TimeSpan EvaluationTime { get; set; }
+}
+
+internal sealed class AggregateRuntime(AggregateRule rule)
+{
+    public AggregateRule Rule { get; } = rule;
+
+    public IReadOnlyList<SelectionSample> Last { get; set; } = [];
+
+    public string Health { get; set; } = "unknown";
+
+    public string? LastError { get; set; }
+
+    public DateTimeOffset LastEvaluation { get; set; }
+
+    public TimeSpan EvaluationTime { get; set; }
+}
+
+/// <summary>Evaluates one group: its recorded aggregates, then its alert rules through the state machine.</summary>
+internal sealed class RuleGroupRunner
+{
+    private readonly RuleEvaluator _evaluator;
+    private readonly IReadOnlyDictionary<string, AggregateRule> _aggregates;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _resolvedRetention;
+
+    public RuleGroupRunner(RuleGroup group, RuleEvaluator evaluator, IReadOnlyDictionary<string, AggregateRule> aggregates, TimeProvider time, TimeSpan resolvedRetention)
+    {
+        Group = group;
+        _evaluator = evaluator;
+        _aggregates = aggregates;
+        _time = time;
+        _resolvedRetention = resolvedRetention;
+        Alerts = group.Alerts.Select(a => new AlertRuleRuntime(a)).ToList();
+        Aggregates = group.Aggregates.Select(a => new AggregateRuntime(a)).ToList();
+    }
+
+    public RuleGroup Group { get; }
+
+    /// <summary>Held while evaluating or moving state; the timer skips a tick rather than queue behind it.</summary>
+    public Lock Gate { get; } = new();
+
+    public IReadOnlyList<AlertRuleRuntime> Alerts { get; }
+
+    public IReadOnlyList<AggregateRuntime> Aggregates { get; }
+
+    public DateTimeOffset LastEvaluation { get; private set; }
+
+    public TimeSpan EvaluationTime { get; private set; }
+
+    public ITimer? Timer { get; set; }
+
+    /// <summary>Evaluates the group at <paramref name="now"/>; the caller holds <see cref="Gate"/>.</summary>
+    public List<AlertTransition> Evaluate(DateTimeOffset now)
+    {
+        var groupStart = _time.GetTimestamp();
+        var transitions = new List<AlertTransition>();
+        foreach (var aggregate in Aggregates)
+        {
+            var start = _time.GetTimestamp();
+            try
+            {
+                aggregate.Last = _evaluator.Record(aggregate.Rule, now);
+                (aggregate.Health, aggregate.LastError) = ("ok", null);
+            }
+            catch (Exception ex) when (ex is QueryException or RegexMatchTimeoutException)
+            {
+                (aggregate.Health, aggregate.LastError) = ("err", ex.Message);
+            }
+
+            aggregate.LastEvaluation = now;
+            aggregate.EvaluationTime = _time.GetElapsedTime(start);
+        }
+
+        foreach (var runtime in Alerts)
+        {
+            var start = _time.GetTimestamp();
+            EvaluateRule(runtime, now, transitions);
+            runtime.LastEvaluation = now;
+            runtime.EvaluationTime = _time.GetElapsedTime(start);
+        }
+
+        LastEvaluation = now;
+        EvaluationTime = _time.GetElapsedTime(groupStart);
+        return transitions;
+    }
+
+    private void EvaluateRule(AlertRuleRuntime runtime, DateTimeOffset now, List<AlertTransition> transitions)
+    {
+        IReadOnlyList<InstanceObservation> observations;
+        try
+        {
+            observations = _evaluator.Observe(runtime.Rule, now, _aggregates);
+            (runtime.Health, runtime.LastError) = ("ok", null);
+        }
+        catch (Exception ex) when (ex is QueryException or RegexMatchTimeoutException)
+        {
+            // A refused query leaves every instance as it was: an error is not evidence of recovery.
+            (runtime.Health, runtime.LastError) = ("err", ex.Message);
+            return;
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var observation in observations)
+        {
+            seen.Add(observation.Key);
+            if (!runtime.Instances.TryGetValue(observation.Key, out var instance))
+            {
+                instance = new AlertInstance(LabelSet.Sorted(observation.Labels), observation.Key);
+                runtime.Instances[observation.Key] = instance;
+            }
+
+            Step(runtime, instance, observation.Observation, now, transitions);
+        }
+
+        foreach (var instance in runtime.Instances.Values.Where(i => !seen.Contains(i.Key)).ToList())
+        {
+            Step(runtime, instance, Observation.Gone, now, transitions);
+        }
+
+        foreach (var instance in runtime.Instances.Values.ToList())
+        {
+            var expired = instance.State.State == AlertState.Resolved && instance.State.ResolvedAt + _resolvedRetention <= now;
+            var vanished = instance.State.State == AlertState.Inactive && !seen.Contains(instance.Key);
+            if (expired || vanished)
+            {
+                runtime.Instances.Remove(instance.Key);
+            }
+        }
+    }
+
+    private void Step(AlertRuleRuntime runtime, AlertInstance instance, Observation observation, DateTimeOffset now, List<AlertTransition> transitions)
+    {
+        var effective = RuleEvaluator.Resolve(runtime.Rule, instance.Labels);
+        var step = AlertStateMachine.Next(instance.State, observation, now, effective);
+        instance.State = step.State;
+        instance.Effective = effective;
+        instance.Reason = step.Reason;
+        instance.Guarded = step.Guarded;
+        instance.Annotations = RenderAnnotations(runtime.Rule, instance, effective);
+        if (step.Change is { } change)
+        {
+            transitions.Add(BuildTransition(runtime.Rule, instance, effective, change.From, change.To, change.At, step.Reason));
+        }
+    }
+
+    public AlertTransition BuildTransition(AlertRule rule, AlertInstance instance, EffectiveRule effective, AlertState from, AlertState to, DateTimeOffset at, string reason) =>
+        new(
+            Group.Name,
+            rule.Name,
+            AlertLabels(rule, instance.Labels, effective.Severity),
+            instance.Labels,
+            from,
+            to,
+            at,
+            instance.State.LastValue,
+            instance.State.LastSamples,
+            effective.Threshold.ToString(),
+            effective.Severity,
+            rule.RunbookUrl,
+            instance.Annotations,
+            rule.Window,
+            instance.State.ActiveAt,
+            instance.State.FiredAt,
+            instance.State.ResolvedAt,
+            reason);
+
+    /// <summary>The labels an alert carries: the rule's labels, the group-by labels, alertname and severity.</summary>
+    public static IReadOnlyDictionary<string, string> AlertLabels(AlertRule rule, IReadOnlyDictionary<string, string> instanceLabels, Severity severity)
+    {
+        var labels = LabelSet.Sorted(rule.Labels);
+        foreach (var (k, v) in instanceLabels)
+        {
+            labels[k] = v;
+        }
+
+        labels["alertname"] = rule.Name;
+        labels["severity"] = severity.ToString();
+        return labels;
+    }
+
+    public static IReadOnlyDictionary<string, string> RenderAnnotations(AlertRule rule, AlertInstance instance, EffectiveRule effective)
+    {
+        var labels = LabelSet.Sorted(rule.Labels);
+        foreach (var (k, v) in instance.Labels)
+        {
+            labels[k] = v;
+        }
+
+        var context = new TemplateContext(instance.State.LastValue, effective.Threshold.Value, instance.State.LastSamples, labels);
+        var annotations = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, v) in rule.Annotations)
+        {
+            annotations[k] = AlertTemplate.Render(v, context);
+        }
+
+        if (rule.Summary is not null)
+        {
+            annotations["summary"] = AlertTemplate.Render(rule.Summary, context);
+        }
+
+        if (rule.Description is not null)
+        {
+            annotations["description"] = AlertTemplate.Render(rule.Description, context);
+        }
+
+        annotations["runbook_url"] = rule.RunbookUrl;
+        return annotations;
+    }
+
+    /// <summary>What to persist: every instance that is not inactive.</summary>
+    public IEnumerable<StoredAlertState> Snapshot() =>
+        from runtime in Alerts
+        from instance in runtime.Instances.Values
+        where instance.State.State != AlertState.Inactive
+        select new StoredAlertState(Group.Name, runtime.Rule.Name, runtime.DefinitionHash, instance.Labels, instance.State,
+            instance.Effective?.Severity ?? runtime.Rule.Severity, runtime.Rule.RunbookUrl, instance.Annotations);
+
+    internal static string FormatValue(double? value) =>
+        value is { } v ? v.ToString("R", CultureInfo.InvariantCulture) : "NaN";
+}

@@ -1,0 +1,584 @@
+using Vigil.Rules.Api;
+using Vigil.Storage.Query;
+
+namespace Vigil.Rules;
+
+/// <summary>
+/// Owns the running rule set: loads and reloads rule files (a bad file keeps its last good rules running),
+/// evaluates each group on its interval from <see cref="TimeProvider"/> timers, keeps alert state per instance
+/// (persisted in <c>&lt;dataDir&gt;/alerts.db</c>), and answers the rules, alerts and explain API.
+/// </summary>
+public sealed class RuleManager : IDisposable, IAsyncDisposable
+{
+    private readonly RuleManagerOptions _options;
+    private readonly IWindowReader _reader;
+    private readonly TimeProvider _time;
+    private readonly IAlertTransitionSink? _sink;
+    private readonly RuleEvaluator _evaluator;
+    private readonly AlertStateStore? _store;
+    private readonly Lock _reloadLock = new();
+    private readonly Dictionary<string, RuleFile> _lastGood = new(StringComparer.Ordinal);
+    private volatile IReadOnlyList<RuleGroupRunner> _runners = [];
+    private bool _restored;
+    private bool _started;
+    private bool _disposed;
+
+    public RuleManager(RuleManagerOptions options, IWindowReader reader, TimeProvider timeProvider, IAlertTransitionSink? sink = null)
+    {
+        var problems = options.Validate();
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException("invalid rule manager options: " + string.Join("; ", problems), nameof(options));
+        }
+
+        _options = options;
+        _reader = reader;
+        _time = timeProvider;
+        _sink = sink;
+        _evaluator = new RuleEvaluator(reader);
+        _store = options.DataDirectory is { } dir ? new AlertStateStore(dir) : null;
+    }
+
+    /// <summary>The last reload's outcome (null before the first); its <see cref="RuleReloadResult.Error"/> is the API's reload error.</summary>
+    public RuleReloadResult? LastReload { get; private set; }
+
+    /// <summary>The groups running now.</summary>
+    public IReadOnlyList<RuleGroup> Groups => _runners.Select(r => r.Group).ToList();
+
+    /// <summary>
+    /// Loads every rule file again. Files with problems keep their last good rules; instances of unchanged rules
+    /// (same group, alert name and definition) keep their state; instances of removed or changed rules resolve.
+    /// The first call also restores alert state persisted by a previous run.
+    /// </summary>
+    public RuleReloadResult Reload()
+    {
+        lock (_reloadLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var problems = new List<RuleProblem>();
+            var files = LoadFiles(problems);
+            var aggregates = files.SelectMany(f => f.Groups).SelectMany(g => g.Aggregates)
+                .GroupBy(a => a.Record, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+            var runners = files.SelectMany(f => f.Groups)
+                .Select(g => new RuleGroupRunner(g, _evaluator, aggregates, _time, _options.ResolvedRetention))
+                .ToList();
+
+            var transitions = new List<AlertTransition>();
+            var now = _time.GetUtcNow();
+            if (!_restored)
+            {
+                Restore(runners, transitions, now);
+                _restored = true;
+            }
+            else
+            {
+                CarryOver(_runners, runners, transitions, now);
+            }
+
+            var old = _runners;
+            _runners = runners;
+            foreach (var runner in old)
+            {
+                runner.Timer?.Dispose();
+            }
+
+            if (_store is not null)
+            {
+                foreach (var runner in runners)
+                {
+                    _store.SaveGroup(runner.Group.Name, runner.Snapshot());
+                }
+
+                _store.RemoveGroupsExcept(runners.Select(r => r.Group.Name).ToHashSet(StringComparer.Ordinal));
+            }
+
+            Publish(transitions);
+            if (_started)
+            {
+                StartTimers();
+            }
+
+            LastReload = new RuleReloadResult(now, problems, runners.Count, runners.Sum(r => r.Alerts.Count), runners.Sum(r => r.Aggregates.Count));
+            return LastReload;
+        }
+    }
+
+    /// <summary>Starts one timer per group; each evaluates at once and then every group interval.</summary>
+    public void Start()
+    {
+        lock (_reloadLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (LastReload is null)
+            {
+                Reload();
+            }
+
+            _started = true;
+            StartTimers();
+        }
+    }
+
+    public void Stop()
+    {
+        lock (_reloadLock)
+        {
+            _started = false;
+            foreach (var runner in _runners)
+            {
+                runner.Timer?.Dispose();
+                runner.Timer = null;
+            }
+        }
+    }
+
+    /// <summary>Evaluates every group at <paramref name="now"/> (what the timers do, callable directly for tests and tools).</summary>
+    public Task<IReadOnlyList<AlertTransition>> EvaluateAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var all = new List<AlertTransition>();
+        foreach (var runner in _runners)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            all.AddRange(EvaluateRunner(runner, now, wait: true));
+        }
+
+        return Task.FromResult<IReadOnlyList<AlertTransition>>(all);
+    }
+
+    /// <summary>Evaluates one group at <paramref name="now"/>.</summary>
+    public Task<IReadOnlyList<AlertTransition>> EvaluateGroupAsync(string group, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var runner = _runners.FirstOrDefault(r => r.Group.Name == group) ?? throw new ArgumentException($"no rule group '{group}'", nameof(group));
+        return Task.FromResult(EvaluateRunner(runner, now, wait: true));
+    }
+
+    /// <summary>The state of every instance of an alert rule (inactive ones included), by group-by labels.</summary>
+    public IReadOnlyList<(IReadOnlyDictionary<string, string> Labels, AlertInstanceState State)> GetInstances(string group, string alert)
+    {
+        var (runner, runtime) = Find(group, alert);
+        lock (runner.Gate)
+        {
+            return runtime.Instances.Values.OrderBy(i => i.Key, StringComparer.Ordinal).Select(i => (i.Labels, i.State)).ToList();
+        }
+    }
+
+    /// <summary><c>GET /api/v1/rules</c>: <c>ApiResponse.Success(manager.GetRules())</c>.</summary>
+    public RuleDiscovery GetRules()
+    {
+        var groups = new List<RuleGroupInfo>();
+        foreach (var runner in _runners)
+        {
+            lock (runner.Gate)
+            {
+                var rules = new List<RuleInfo>();
+                foreach (var a in runner.Aggregates)
+                {
+                    rules.Add(new RecordingRuleInfo(a.Rule.Record, a.Rule.Query, LabelSet.Sorted(a.Rule.Labels), a.Health, a.LastError,
+                        a.EvaluationTime.TotalSeconds, a.LastEvaluation, PromDuration.Format(a.Rule.Window)));
+                }
+
+                foreach (var r in runner.Alerts)
+                {
+                    var alerts = ActiveAlerts(r).ToList();
+                    var state = alerts.Any(x => x.State == "firing") ? "firing" : alerts.Count > 0 ? "pending" : "inactive";
+                    rules.Add(new AlertingRuleInfo(r.Rule.Name, r.Rule.Query, state, r.Rule.For.TotalSeconds, r.Rule.KeepFiringFor.TotalSeconds,
+                        LabelSet.Sorted(r.Rule.Labels), RuleAnnotations(r.Rule), alerts, r.Health, r.LastError, r.EvaluationTime.TotalSeconds,
+                        r.LastEvaluation, r.Rule.Severity.ToString(), r.Rule.RunbookUrl, r.Rule.Threshold.ToString(), PromDuration.Format(r.Rule.Window)));
+                }
+
+                groups.Add(new RuleGroupInfo(runner.Group.Name, runner.Group.File, rules, runner.Group.Interval.TotalSeconds, 0,
+                    runner.EvaluationTime.TotalSeconds, runner.LastEvaluation));
+            }
+        }
+
+        return new RuleDiscovery(groups);
+    }
+
+    /// <summary><c>GET /api/v1/alerts</c>: every pending and firing instance.</summary>
+    public AlertDiscovery GetAlerts()
+    {
+        var alerts = new List<AlertInfo>();
+        foreach (var runner in _runners)
+        {
+            lock (runner.Gate)
+            {
+                alerts.AddRange(runner.Alerts.SelectMany(ActiveAlerts));
+            }
+        }
+
+        return new AlertDiscovery(alerts);
+    }
+
+    /// <summary>The latest values of every recorded aggregate.</summary>
+    public IReadOnlyList<RecordedSample> GetRecorded()
+    {
+        var result = new List<RecordedSample>();
+        foreach (var runner in _runners)
+        {
+            lock (runner.Gate)
+            {
+                foreach (var a in runner.Aggregates)
+                {
+                    result.AddRange(a.Last.Select(s => new RecordedSample(a.Rule.Record, Merge(a.Rule.Labels, s.Labels), s.Value, s.Samples, a.LastEvaluation)));
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Why each instance of <paramref name="alert"/> is or is not firing: reads the window now (without changing
+    /// any state) and shows value, samples, guard, effective threshold after overrides, state and reason.
+    /// </summary>
+    public AlertExplanation Explain(string group, string alert)
+    {
+        var (runner, runtime) = Find(group, alert);
+        var now = _time.GetUtcNow();
+        var rule = runtime.Rule;
+        var aggregates = _runners.SelectMany(r => r.Group.Aggregates).GroupBy(a => a.Record, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        IReadOnlyList<InstanceObservation> observations;
+        try
+        {
+            observations = _evaluator.Observe(rule, now, aggregates);
+        }
+        catch (QueryException ex)
+        {
+            return new AlertExplanation(group, alert, rule.Query, now, "err", ex.Message, []);
+        }
+
+        var instances = new List<InstanceExplanation>();
+        lock (runner.Gate)
+        {
+            var keys = observations.Select(o => o.Key).Concat(runtime.Instances.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+            foreach (var key in keys)
+            {
+                var observed = observations.FirstOrDefault(o => o.Key == key);
+                runtime.Instances.TryGetValue(key, out var instance);
+                var labels = instance?.Labels ?? LabelSet.Sorted(observed!.Labels);
+                var state = instance?.State ?? AlertInstanceState.Initial;
+                var observation = observed?.Observation ?? Observation.Gone;
+                var effective = RuleEvaluator.Resolve(rule, labels);
+                var step = AlertStateMachine.Next(state, observation, now, effective);
+                var guard = observation.Value is null
+                    ? "no data"
+                    : observation.Samples < effective.MinSamples
+                        ? $"blocked: {AlertTemplate.FormatNumber(observation.Samples)} < min_samples {AlertTemplate.FormatNumber(effective.MinSamples)}"
+                        : $"passed: {AlertTemplate.FormatNumber(observation.Samples)} >= min_samples {AlertTemplate.FormatNumber(effective.MinSamples)}";
+                instances.Add(new InstanceExplanation(labels, observation.Value, observation.Samples, effective.MinSamples, guard,
+                    effective.Threshold.ToString(), effective.Recover?.ToString(), PromDuration.Format(effective.For), effective.Severity.ToString(),
+                    effective.Override is { } o ? LabelSet.Sorted(o.Match) : null, AlertStateMachine.Name(state.State), state.ActiveAt, state.FiredAt,
+                    step.Reason));
+            }
+        }
+
+        return new AlertExplanation(group, alert, rule.Query, now, runtime.Health, runtime.LastError, instances);
+    }
+
+    public void Dispose()
+    {
+        lock (_reloadLock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            Stop();
+            _store?.Dispose();
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private List<RuleFile> LoadFiles(List<RuleProblem> problems)
+    {
+        var paths = new List<string>(_options.RuleFiles);
+        if (_options.RulesDirectory is { } dir)
+        {
+            if (Directory.Exists(dir))
+            {
+                paths.AddRange(Directory.EnumerateFiles(dir, "*", SearchOption.TopDirectoryOnly)
+                    .Where(IsRuleFile).Order(StringComparer.Ordinal));
+            }
+            else
+            {
+                problems.Add(new RuleProblem(dir, 1, 1, "rules directory does not exist", "create it or point rules.directory at the rule files"));
+            }
+        }
+
+        var candidates = new Dictionary<string, RuleFile>(StringComparer.Ordinal);
+        var loadedOk = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var path in paths.Distinct(StringComparer.Ordinal))
+        {
+            var result = RuleFileLoader.LoadFile(path);
+            if (result.Ok)
+            {
+                candidates[path] = result.File;
+                loadedOk.Add(path);
+            }
+            else
+            {
+                problems.AddRange(result.Problems);
+                if (_lastGood.TryGetValue(path, out var good))
+                {
+                    candidates[path] = good;
+                }
+            }
+        }
+
+        var cross = RuleSetValidator.Validate(candidates.Values.ToList(), _reader);
+        if (cross.Count > 0)
+        {
+            problems.AddRange(cross);
+            foreach (var bad in cross.Select(p => p.File).Distinct(StringComparer.Ordinal))
+            {
+                loadedOk.Remove(bad);
+                if (_lastGood.TryGetValue(bad, out var good) && !ReferenceEquals(good, candidates.GetValueOrDefault(bad)))
+                {
+                    candidates[bad] = good;
+                }
+                else
+                {
+                    candidates.Remove(bad);
+                }
+            }
+
+            foreach (var still in RuleSetValidator.Validate(candidates.Values.ToList(), _reader).Select(p => p.File).Distinct(StringComparer.Ordinal))
+            {
+                candidates.Remove(still);
+            }
+        }
+
+        foreach (var gone in _lastGood.Keys.Where(p => !paths.Contains(p, StringComparer.Ordinal)).ToList())
+        {
+            _lastGood.Remove(gone);
+        }
+
+        foreach (var path in loadedOk)
+        {
+            _lastGood[path] = candidates[path];
+        }
+
+        return paths.Distinct(StringComparer.Ordinal).Where(candidates.ContainsKey).Select(p => candidates[p]).ToList();
+    }
+
+    internal static bool IsRuleFile(string path) =>
+        path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase);
+
+    private static void CarryOver(IReadOnlyList<RuleGroupRunner> oldRunners, List<RuleGroupRunner> newRunners, List<AlertTransition> transitions, DateTimeOffset now)
+    {
+        var carried = new HashSet<AlertRuleRuntime>();
+        foreach (var runner in newRunners)
+        {
+            var previous = oldRunners.FirstOrDefault(r => r.Group.Name == runner.Group.Name);
+            if (previous is null)
+            {
+                continue;
+            }
+
+            lock (previous.Gate)
+            {
+                foreach (var runtime in runner.Alerts)
+                {
+                    var same = previous.Alerts.FirstOrDefault(a => a.Rule.Name == runtime.Rule.Name && a.Rule.DefinitionKey == runtime.Rule.DefinitionKey);
+                    if (same is not null)
+                    {
+                        runtime.Instances = same.Instances;
+                        (runtime.Health, runtime.LastError, runtime.LastEvaluation, runtime.EvaluationTime) = (same.Health, same.LastError, same.LastEvaluation, same.EvaluationTime);
+                        carried.Add(same);
+                    }
+                }
+
+                foreach (var aggregate in runner.Aggregates)
+                {
+                    if (previous.Aggregates.FirstOrDefault(a => a.Rule.DefinitionKey == aggregate.Rule.DefinitionKey) is { } same)
+                    {
+                        aggregate.Last = same.Last;
+                        (aggregate.Health, aggregate.LastError, aggregate.LastEvaluation) = (same.Health, same.LastError, same.LastEvaluation);
+                    }
+                }
+            }
+        }
+
+        foreach (var runner in oldRunners)
+        {
+            lock (runner.Gate)
+            {
+                foreach (var runtime in runner.Alerts.Where(a => !carried.Contains(a)))
+                {
+                    var stillThere = newRunners.Any(r => r.Group.Name == runner.Group.Name && r.Alerts.Any(a => a.Rule.Name == runtime.Rule.Name));
+                    var reason = stillThere ? "the rule changed; its instances start again" : "the rule was removed";
+                    foreach (var instance in runtime.Instances.Values.Where(i => i.State.IsActive))
+                    {
+                        var to = instance.State.State == AlertState.Firing ? AlertState.Resolved : AlertState.Inactive;
+                        var from = instance.State.State;
+                        instance.State = instance.State with { State = to, ResolvedAt = to == AlertState.Resolved ? now : null };
+                        transitions.Add(runner.BuildTransition(runtime.Rule, instance, instance.Effective ?? EffectiveRule.FromRule(runtime.Rule), from, to, now, reason));
+                    }
+                }
+            }
+        }
+    }
+
+    private void Restore(List<RuleGroupRunner> runners, List<AlertTransition> transitions, DateTimeOffset now)
+    {
+        if (_store is null)
+        {
+            return;
+        }
+
+        foreach (var stored in _store.LoadAll())
+        {
+            var runner = runners.FirstOrDefault(r => r.Group.Name == stored.Group);
+            var runtime = runner?.Alerts.FirstOrDefault(a => a.Rule.Name == stored.Alert);
+            var labels = LabelSet.Sorted(stored.Labels);
+            if (runner is not null && runtime is not null)
+            {
+                // Restored by group and alert name: a rule edited while Vigil was down re-evaluates its instances
+                // under the new definition instead of forgetting a firing alert.
+                var instance = new AlertInstance(labels, LabelSet.Key(labels))
+                {
+                    State = stored.State,
+                    Effective = RuleEvaluator.Resolve(runtime.Rule, labels),
+                    Reason = "restored from the data directory",
+                    Annotations = stored.Annotations,
+                };
+                runtime.Instances[instance.Key] = instance;
+            }
+            else if (stored.State.State == AlertState.Firing)
+            {
+                var alertLabels = LabelSet.Sorted(labels);
+                alertLabels["alertname"] = stored.Alert;
+                alertLabels["severity"] = stored.Severity.ToString();
+                transitions.Add(new AlertTransition(stored.Group, stored.Alert, alertLabels, labels, AlertState.Firing, AlertState.Resolved, now,
+                    stored.State.LastValue, stored.State.LastSamples, string.Empty, stored.Severity, stored.RunbookUrl, stored.Annotations,
+                    TimeSpan.Zero, stored.State.ActiveAt, stored.State.FiredAt, now, "the rule was removed while Vigil was stopped"));
+            }
+        }
+    }
+
+    private IReadOnlyList<AlertTransition> EvaluateRunner(RuleGroupRunner runner, DateTimeOffset now, bool wait)
+    {
+        if (wait)
+        {
+            runner.Gate.Enter();
+        }
+        else if (!runner.Gate.TryEnter())
+        {
+            return [];
+        }
+
+        List<AlertTransition> transitions;
+        try
+        {
+            transitions = runner.Evaluate(now);
+            _store?.SaveGroup(runner.Group.Name, runner.Snapshot());
+        }
+        finally
+        {
+            runner.Gate.Exit();
+        }
+
+        Publish(transitions);
+        return transitions;
+    }
+
+    private void Publish(List<AlertTransition> transitions)
+    {
+        if (_sink is null)
+        {
+            return;
+        }
+
+        foreach (var t in transitions)
+        {
+            _sink.OnTransition(t);
+        }
+    }
+
+    private void StartTimers()
+    {
+        foreach (var runner in _runners)
+        {
+            runner.Timer?.Dispose();
+            runner.Timer = _time.CreateTimer(OnTimer, runner, TimeSpan.Zero, runner.Group.Interval);
+        }
+    }
+
+    private void OnTimer(object? state)
+    {
+        var runner = (RuleGroupRunner)state!;
+        if (!ReferenceEquals(_runners.FirstOrDefault(r => r.Group.Name == runner.Group.Name), runner))
+        {
+            return;
+        }
+
+        try
+        {
+            EvaluateRunner(runner, _time.GetUtcNow(), wait: false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A timer callback has no caller to throw to; the failure is visible on every rule of the group.
+            lock (runner.Gate)
+            {
+                foreach (var runtime in runner.Alerts)
+                {
+                    (runtime.Health, runtime.LastError) = ("err", ex.Message);
+                }
+            }
+        }
+    }
+
+    private (RuleGroupRunner Runner, AlertRuleRuntime Runtime) Find(string group, string alert)
+    {
+        var runner = _runners.FirstOrDefault(r => r.Group.Name == group) ?? throw new KeyNotFoundException($"no rule group '{group}'");
+        var runtime = runner.Alerts.FirstOrDefault(a => a.Rule.Name == alert) ?? throw new KeyNotFoundException($"no alert '{alert}' in group '{group}'");
+        return (runner, runtime);
+    }
+
+    private static IEnumerable<AlertInfo> ActiveAlerts(AlertRuleRuntime runtime) =>
+        runtime.Instances.Values.Where(i => i.State.IsActive).OrderBy(i => i.Key, StringComparer.Ordinal).Select(i =>
+        {
+            var effective = i.Effective ?? EffectiveRule.FromRule(runtime.Rule);
+            return new AlertInfo(RuleGroupRunner.AlertLabels(runtime.Rule, i.Labels, effective.Severity), i.Annotations,
+                AlertStateMachine.Name(i.State.State), i.State.ActiveAt, i.State.KeepFiringSince, RuleGroupRunner.FormatValue(i.State.LastValue),
+                effective.Severity.ToString(), runtime.Rule.RunbookUrl, effective.Threshold.ToString(), i.State.LastSamples);
+        });
+
+    private static IReadOnlyDictionary<string, string> RuleAnnotations(AlertRule rule)
+    {
+        var annotations = LabelSet.Sorted(rule.Annotations);
+        if (rule.Summary is not null)
+        {
+            annotations["summary"] = rule.Summary;
+        }
+
+        if (rule.Description is not null)
+        {
+            annotations["description"] = rule.Description;
+        }
+
+        annotations["runbook_url"] = rule.RunbookUrl;
+        return annotations;
+    }
+
+    private static IReadOnlyDictionary<string, string> Merge(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b)
+    {
+        var merged = LabelSet.Sorted(a);
+        foreach (var (k, v) in b)
+        {
+            merged[k] = v;
+        }
+
+        return merged;
+    }
+}

@@ -1,0 +1,184 @@
+using Vigil.Storage.Query;
+
+namespace Vigil.Rules;
+
+public enum Severity
+{
+    P1 = 1,
+    P2 = 2,
+    P3 = 3,
+    P4 = 4,
+}
+
+/// <summary>What an instance does while its window has too few samples or no series.</summary>
+public enum NoDataPolicy
+{
+    /// <summary>Treated as not breaching.</summary>
+    Ok,
+
+    /// <summary>Treated as breaching.</summary>
+    Alerting,
+
+    /// <summary>The instance keeps its previous state.</summary>
+    KeepLast,
+}
+
+public enum SelectionKind
+{
+    Ratio,
+    Increase,
+    Rate,
+    Avg,
+    Min,
+    Max,
+    Last,
+    Quantile,
+}
+
+/// <summary>What a rule measures. <see cref="To"/> is the denominator of a ratio, null otherwise.</summary>
+public sealed record Selection(SelectionKind Kind, Selector Of, Selector? To = null, double Quantile = 0)
+{
+    /// <summary>The selector whose samples guard the rule (the denominator of a ratio).</summary>
+    public Selector Guarded => To ?? Of;
+
+    public static string KeyOf(SelectionKind kind) => kind switch
+    {
+        SelectionKind.Ratio => "ratio",
+        SelectionKind.Increase => "increase",
+        SelectionKind.Rate => "rate",
+        SelectionKind.Avg => "avg",
+        SelectionKind.Min => "min",
+        SelectionKind.Max => "max",
+        SelectionKind.Last => "last",
+        _ => "quantile",
+    };
+
+    public static AggregateFunction FunctionOf(SelectionKind kind) => kind switch
+    {
+        SelectionKind.Ratio or SelectionKind.Increase => AggregateFunction.Increase,
+        SelectionKind.Rate => AggregateFunction.Rate,
+        SelectionKind.Avg => AggregateFunction.Avg,
+        SelectionKind.Min => AggregateFunction.Min,
+        SelectionKind.Max => AggregateFunction.Max,
+        SelectionKind.Last => AggregateFunction.Last,
+        _ => AggregateFunction.Quantile,
+    };
+
+    /// <summary>A PromQL-like rendering for the rules API.</summary>
+    public string ToQuery(TimeSpan window, IReadOnlyList<string> by)
+    {
+        var w = PromDuration.Format(window);
+        var expr = Kind switch
+        {
+            SelectionKind.Ratio => $"increase({Of}[{w}]) / increase({To}[{w}])",
+            SelectionKind.Quantile => $"quantile({Quantile.ToString(System.Globalization.CultureInfo.InvariantCulture)}, {Of}[{w}])",
+            _ => $"{KeyOf(Kind)}({Of}[{w}])",
+        };
+        return by.Count == 0 ? expr : $"{expr} by ({string.Join(", ", by)})";
+    }
+}
+
+/// <summary>A per-label-set refinement of an alert rule; the most specific match wins.</summary>
+public sealed record RuleOverride(
+    IReadOnlyDictionary<string, string> Match,
+    Threshold? Threshold,
+    Threshold? Recover,
+    double? MinSamples,
+    TimeSpan? For,
+    Severity? Severity,
+    SourcePosition Position);
+
+public sealed class AlertRule
+{
+    public required string Name { get; init; }
+
+    public required Severity Severity { get; init; }
+
+    public required string RunbookUrl { get; init; }
+
+    public string? Summary { get; init; }
+
+    public string? Description { get; init; }
+
+    public required Selection Selection { get; init; }
+
+    public IReadOnlyList<string> By { get; init; } = [];
+
+    public TimeSpan Window { get; init; } = RuleDefaults.Window;
+
+    public double MinSamples { get; init; }
+
+    public required Threshold Threshold { get; init; }
+
+    public Threshold? Recover { get; init; }
+
+    public TimeSpan For { get; init; }
+
+    public TimeSpan KeepFiringFor { get; init; }
+
+    public NoDataPolicy NoData { get; init; } = NoDataPolicy.Ok;
+
+    public IReadOnlyList<RuleOverride> Overrides { get; init; } = [];
+
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    public IReadOnlyDictionary<string, string> Annotations { get; init; } = new Dictionary<string, string>();
+
+    public SourcePosition Position { get; init; }
+
+    /// <summary>A canonical text of the rule's definition: equal keys mean an unchanged rule across reloads.</summary>
+    public required string DefinitionKey { get; init; }
+
+    public string Query => Selection.ToQuery(Window, By);
+}
+
+/// <summary>A recording rule: a named windowed series other rules and queries can select by name.</summary>
+public sealed class AggregateRule
+{
+    public required string Record { get; init; }
+
+    public required Selection Selection { get; init; }
+
+    public IReadOnlyList<string> By { get; init; } = [];
+
+    public TimeSpan Window { get; init; } = RuleDefaults.Window;
+
+    public double MinSamples { get; init; }
+
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    public SourcePosition Position { get; init; }
+
+    public required string DefinitionKey { get; init; }
+
+    public string Query => Selection.ToQuery(Window, By);
+}
+
+public sealed class RuleGroup
+{
+    public required string Name { get; init; }
+
+    public required string File { get; init; }
+
+    public TimeSpan Interval { get; init; } = RuleDefaults.Interval;
+
+    public IReadOnlyList<AlertRule> Alerts { get; init; } = [];
+
+    public IReadOnlyList<AggregateRule> Aggregates { get; init; } = [];
+
+    public SourcePosition Position { get; init; }
+}
+
+public sealed class RuleFile
+{
+    public required string Path { get; init; }
+
+    public IReadOnlyList<RuleGroup> Groups { get; init; } = [];
+}
+
+public static class RuleDefaults
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    public static readonly TimeSpan Window = TimeSpan.FromMinutes(5);
+}
