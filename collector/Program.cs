@@ -1,12 +1,19 @@
 using System.Net.Sockets;
 using Vigil.Collector;
 using Vigil.Collector.Configuration;
+using Vigil.Collector.Rules;
 
-// vigil [--config FILE] [--otlp-grpc HOST:PORT] [--otlp-http HOST:PORT] [--http HOST:PORT] [--data-dir DIR]
+// vigil [--config FILE] [--otlp-grpc HOST:PORT] [--otlp-http HOST:PORT] [--http HOST:PORT] [--data-dir DIR] [--rules DIR]
+// vigil rules check FILE|DIR...     vigil rules test FILE...
+if (args.Length > 0 && args[0] == "rules")
+{
+    return RulesCommand.Run(args[1..], Console.Out, Console.Error);
+}
+
 VigilOptions options;
 try
 {
-    (options, _) = ConfigLoader.Load(ConfigLoader.ConfigPath(args), args);
+    options = ConfigLoader.Load(ConfigLoader.ConfigPath(args), args);
 }
 catch (ConfigException e)
 {

@@ -26,7 +26,7 @@ public static class ConfigLoader
     private static readonly string[] TelemetryKeys = ["otlp_endpoint", "otlp_protocol", "export_interval"];
     private static readonly string[] RulesKeys = ["dir"];
 
-    public static (VigilOptions Options, string? RulesDir) Load(string? path, IReadOnlyList<string> args)
+    public static VigilOptions Load(string? path, IReadOnlyList<string> args)
     {
         var problems = new List<string>();
         var options = new VigilOptions();
@@ -47,7 +47,7 @@ public static class ConfigLoader
             throw new ConfigException(problems);
         }
 
-        return (options, rulesDir);
+        return options with { RulesDir = rulesDir };
     }
 
     /// <summary>The value of <c>--config</c> among the arguments, if any.</summary>

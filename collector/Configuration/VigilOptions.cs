@@ -15,6 +15,9 @@ public sealed record VigilOptions
 
     public string DataDir { get; init; } = "./data";
 
+    /// <summary>Rule files directory; null = ./rules if present, else the default packs beside the binary.</summary>
+    public string? RulesDir { get; init; }
+
     public WindowStoreOptions Storage { get; init; } = new();
 
     public IngestOptions Ingest { get; init; } = new();

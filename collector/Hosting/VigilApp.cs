@@ -5,6 +5,8 @@ using OpenTelemetry.Metrics;
 using Vigil.Collector.Api;
 using Vigil.Collector.Configuration;
 using Vigil.Collector.Otlp;
+using Vigil.Collector.Rules;
+using Vigil.Rules;
 using Vigil.Storage;
 
 namespace Vigil.Collector;
@@ -65,7 +67,15 @@ public static class VigilApp
         services.AddSingleton<VigilMetrics>();
         services.AddSingleton<Readiness>();
         services.AddHostedService<StoreSweeper>();
+        PrometheusEndpoints.AddServices(services, options, time);
         services.AddSingleton<WalService>();
+        services.AddSingleton(new RulesLocation(RulesLocation.Resolve(options.RulesDir), options.DataDir));
+        services.AddSingleton<TransitionLog>();
+        services.AddSingleton<IAlertTransitionSink>(sp => new CompositeTransitionSink(
+            [sp.GetRequiredService<TransitionLog>()],
+            sp.GetRequiredService<ILogger<CompositeTransitionSink>>()));
+        services.AddSingleton<RulesHost>();
+        services.AddHostedService(sp => sp.GetRequiredService<RulesHost>());
         services.AddHostedService(sp => sp.GetRequiredService<WalService>());
         services.AddGrpc(grpc =>
         {
@@ -117,13 +127,15 @@ public static class VigilApp
         app.MapGrpcService<OtlpGrpcMetricsService>().WithMetadata(new ListenerAttribute(Listeners.OtlpGrpc));
         OtlpHttpEndpoints.Map(app, Listeners.OtlpHttp);
         AggregateEndpoints.Map(app);
+        PrometheusEndpoints.Map(app);
         HealthEndpoints.Map(app);
+        RulesEndpoints.Map(app);
 
         var readiness = app.Services.GetRequiredService<Readiness>();
         readiness.Require("storage");
+        Directory.CreateDirectory(options.DataDir);
         app.Lifetime.ApplicationStarted.Register(() =>
         {
-            Directory.CreateDirectory(options.DataDir);
             readiness.MarkReady("storage");
             var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Vigil");
             log.LogInformation(

@@ -10,7 +10,7 @@ public sealed class ConfigLoaderTests
     [Fact]
     public void NoConfig_UsesEmbeddedDefaults()
     {
-        var (options, rulesDir) = ConfigLoader.Load(null, []);
+        var options = ConfigLoader.Load(null, []);
         Assert.Equal(4317, options.OtlpGrpc.Port);
         Assert.Equal(4318, options.OtlpHttp.Port);
         Assert.Equal(9190, options.Http.Port);
@@ -18,15 +18,15 @@ public sealed class ConfigLoaderTests
         Assert.Equal(TimeSpan.FromSeconds(10), options.Storage.Resolution);
         Assert.Equal(TimeSpan.FromHours(1), options.Storage.Retention);
         Assert.Equal(20 * 1024 * 1024, options.Ingest.MaxRequestBytes);
-        Assert.Null(rulesDir);
+        Assert.Null(options.RulesDir);
     }
 
     [Fact]
     public void ShippedVigilYaml_MatchesTheDefaults()
     {
         var shipped = Path.Combine(AppContext.BaseDirectory, "vigil.yaml");
-        var (fromFile, rulesDir) = ConfigLoader.Load(shipped, []);
-        var (defaults, _) = ConfigLoader.Load(null, []);
+        var fromFile = ConfigLoader.Load(shipped, []);
+        var defaults = ConfigLoader.Load(null, []);
         Assert.Equal(defaults.OtlpGrpc, fromFile.OtlpGrpc);
         Assert.Equal(defaults.Http, fromFile.Http);
         Assert.Equal(defaults.DataDir, fromFile.DataDir);
@@ -37,13 +37,13 @@ public sealed class ConfigLoaderTests
         Assert.Equal(defaults.Ingest, fromFile.Ingest);
         Assert.Equal(defaults.Telemetry, fromFile.Telemetry);
         Assert.Equal(defaults.Wal, fromFile.Wal);
-        Assert.Equal("rules", rulesDir);
+        Assert.Equal("rules", fromFile.RulesDir);
     }
 
     [Fact]
     public void ValidFile_IsApplied_AndFlagsOverrideIt()
     {
-        var (options, rulesDir) = ConfigLoader.Load(Fixture("valid_config.yaml"), ["--otlp-http", "127.0.0.1:24318", "--data-dir", "/tmp/override", "--rules", "/tmp/rules"]);
+        var options = ConfigLoader.Load(Fixture("valid_config.yaml"), ["--otlp-http", "127.0.0.1:24318", "--data-dir", "/tmp/override", "--rules", "/tmp/rules"]);
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 14317), options.OtlpGrpc);
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 24318), options.OtlpHttp);
         Assert.Equal("/tmp/override", options.DataDir);
@@ -51,7 +51,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(TimeSpan.FromMinutes(30), options.Storage.Retention);
         Assert.Equal(["service.name", "tenant.id"], options.Storage.ResourceAttributes);
         Assert.Equal(4 * 1024 * 1024, options.Ingest.MaxRequestBytes);
-        Assert.Equal("/tmp/rules", rulesDir);
+        Assert.Equal("/tmp/rules", options.RulesDir);
     }
 
     [Fact]

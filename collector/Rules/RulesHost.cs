@@ -1,0 +1,148 @@
+using System.Diagnostics.Metrics;
+using System.Runtime.InteropServices;
+using Vigil.Rules;
+using Vigil.Storage;
+
+namespace Vigil.Collector.Rules;
+
+/// <summary>
+/// Runs the rule engine inside the collector: loads the rules directory, evaluates on the groups'
+/// intervals, and reloads on file change, SIGHUP and POST /-/reload. A bad file keeps the last good
+/// rules; the problems are logged, shown by /api/v1/rules and counted in vigil.rules.reload.failures.
+/// </summary>
+public sealed class RulesHost : IHostedService, IAsyncDisposable
+{
+    public const string ReadinessPart = "rules";
+
+    private readonly ILogger<RulesHost> _logger;
+    private readonly Readiness _readiness;
+    private readonly TimeProvider _time;
+    private readonly RuleManagerOptions _options;
+    private readonly Counter<long> _reloads;
+    private readonly Meter _meter;
+    private RuleFileWatcher? _watcher;
+    private PosixSignalRegistration? _sighup;
+
+    public RulesHost(RulesLocation location, WindowStore store, IAlertTransitionSink sink, Readiness readiness, TimeProvider time, IMeterFactory meters, ILogger<RulesHost> logger)
+    {
+        _logger = logger;
+        _readiness = readiness;
+        _time = time;
+        _options = new RuleManagerOptions { RulesDirectory = location.Directory, DataDirectory = location.DataDirectory };
+        Manager = new RuleManager(_options, store, time, sink);
+        _meter = meters.Create(VigilMetrics.MeterName);
+        _reloads = _meter.CreateCounter<long>("vigil.rules.reloads", "{reload}", "Rule reloads by outcome (success | failure)");
+        _meter.CreateObservableGauge("vigil.rules.last_reload_success", () => Manager.LastReload?.Success == false ? 0 : 1, description: "1 when the last rule reload succeeded; 0 while the last good rules run because of a bad file");
+        _meter.CreateObservableGauge("vigil.rules.loaded", () => Manager.Groups.Sum(g => g.Alerts.Count), "{rule}", "Alert rules running");
+        readiness.Require(ReadinessPart);
+    }
+
+    public RuleManager Manager { get; }
+
+    public string Directory => _options.RulesDirectory!;
+
+    public RuleReloadResult Reload(string trigger)
+    {
+        var result = Manager.Reload();
+        _reloads.Add(1, new KeyValuePair<string, object?>("outcome", result.Success ? "success" : "failure"));
+        if (result.Success)
+        {
+            _logger.LogInformation("Rules reloaded ({Trigger}) from {Directory}: {Groups} group(s), {Alerts} alert rule(s), {Aggregates} aggregate(s)", trigger, Directory, result.Groups, result.AlertRules, result.Aggregates);
+        }
+        else
+        {
+            _logger.LogError("Rule reload ({Trigger}) found {Count} problem(s); the last good rules keep running:{NewLine}{Problems}", trigger, result.Problems.Count, Environment.NewLine, result.Error);
+        }
+
+        return result;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!System.IO.Directory.Exists(Directory))
+        {
+            _logger.LogWarning("Rules directory {Directory} does not exist; no rules are evaluated until it is created and reloaded", Directory);
+            System.IO.Directory.CreateDirectory(Directory);
+        }
+
+        Reload("start");
+        Manager.Start();
+        _watcher = new RuleFileWatcher(Directory, _options.WatchDebounce, _time, () => Reload("file change"));
+        _watcher.Start();
+        if (!OperatingSystem.IsWindows())
+        {
+            _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+            {
+                context.Cancel = true; // SIGHUP reloads; it does not stop Vigil
+                Reload("SIGHUP");
+            });
+        }
+
+        _readiness.MarkReady(ReadinessPart);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _sighup?.Dispose();
+        _watcher?.Dispose();
+        Manager.Stop();
+        return Task.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _sighup?.Dispose();
+        _watcher?.Dispose();
+        await Manager.DisposeAsync();
+        _meter.Dispose();
+    }
+}
+
+/// <summary>Where rules are read from and where alert state is kept.</summary>
+public sealed record RulesLocation(string Directory, string DataDirectory)
+{
+    /// <summary>
+    /// The configured directory, or else <c>./rules</c> when it exists, or else the default rule packs
+    /// shipped beside the binary, so Vigil starts with its default rules from anywhere.
+    /// </summary>
+    public static string Resolve(string? configured)
+    {
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            return configured;
+        }
+
+        return System.IO.Directory.Exists("rules") ? "rules" : Path.Combine(AppContext.BaseDirectory, "rules");
+    }
+}
+
+/// <summary>Logs every alert transition; other sinks (delivery) are composed beside it.</summary>
+public sealed class TransitionLog(ILogger<TransitionLog> logger) : IAlertTransitionSink
+{
+    public void OnTransition(AlertTransition transition) =>
+        logger.LogInformation(
+            "Alert {Alert} {Labels}: {From} -> {To} (value {Value}, threshold {Threshold}) {Reason}",
+            transition.Alert, transition.InstanceLabels, transition.From, transition.To, transition.Value, transition.Threshold, transition.Reason);
+}
+
+/// <summary>Fans one transition out to several sinks; one failing sink does not stop the others.</summary>
+public sealed class CompositeTransitionSink(IEnumerable<IAlertTransitionSink> sinks, ILogger<CompositeTransitionSink> logger) : IAlertTransitionSink
+{
+    private readonly IAlertTransitionSink[] _sinks = sinks.ToArray();
+
+    public void OnTransition(AlertTransition transition)
+    {
+        foreach (var sink in _sinks)
+        {
+            try
+            {
+                sink.OnTransition(transition);
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e, "Alert transition sink {Sink} failed for {Alert}", sink.GetType().Name, transition.Alert);
+            }
+        }
+    }
+}
