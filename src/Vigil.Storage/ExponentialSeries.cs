@@ -159,22 +159,26 @@ internal sealed class ExponentialBucket
         Sum += sign * value.Sum;
     }
 
-    public void Merge(ExponentialBucket other)
+    /// <summary>Adds (sign 1) or subtracts (sign -1) another bucket; min and max only follow additions.</summary>
+    public void Merge(ExponentialBucket other, long sign = 1)
     {
         var scale = Math.Min(Scale, other.Scale);
         Rescale(scale);
-        Positive.Add(other.Positive, other.Scale - scale, 1);
-        Negative.Add(other.Negative, other.Scale - scale, 1);
+        Positive.Add(other.Positive, other.Scale - scale, sign);
+        Negative.Add(other.Negative, other.Scale - scale, sign);
         if (Positive.Length > ExponentialBuckets.MaxSpan || Negative.Length > ExponentialBuckets.MaxSpan)
         {
             Rescale(scale - 1);
         }
 
-        ZeroCount += other.ZeroCount;
-        Count += other.Count;
-        Sum += other.Sum;
-        Min = Math.Min(Min, other.Min);
-        Max = Math.Max(Max, other.Max);
+        ZeroCount += sign * other.ZeroCount;
+        Count += sign * other.Count;
+        Sum += sign * other.Sum;
+        if (sign > 0)
+        {
+            Min = Math.Min(Min, other.Min);
+            Max = Math.Max(Max, other.Max);
+        }
     }
 
     public void Rescale(int scale)
@@ -238,7 +242,7 @@ internal sealed class ExponentialHistogramSeries(MetricState metric, byte[] key,
                 target.Add(value, 1);
                 if (!reset)
                 {
-                    target.Merge(Negated(_previous));
+                    target.Merge(_previous, -1);
                 }
             }
 
@@ -276,14 +280,6 @@ internal sealed class ExponentialHistogramSeries(MetricState metric, byte[] key,
     {
         var slot = Slot(bucket);
         return _values[slot] ??= new ExponentialBucket();
-    }
-
-    private static ExponentialBucket Negated(ExponentialBucket source)
-    {
-        var negated = new ExponentialBucket { Scale = source.Scale, Count = -source.Count, Sum = -source.Sum, ZeroCount = -source.ZeroCount };
-        negated.Positive.Add(source.Positive, 0, -1);
-        negated.Negative.Add(source.Negative, 0, -1);
-        return negated;
     }
 
     public bool Fold(int from, int to, ref ExponentialFold fold)

@@ -38,15 +38,19 @@ internal static class HistogramMath
             return double.NaN;
         }
 
-        if (q <= 0)
+        // The ends are exact when the points carried min/max; otherwise they fall through to the
+        // bucket walk like any rank (q=0: lowest filled bucket's lower bound, q=1: highest's upper).
+        if (q <= 0 && double.IsFinite(min))
         {
-            return double.IsFinite(min) ? min : double.NegativeInfinity;
+            return min;
         }
 
-        if (q >= 1)
+        if (q >= 1 && double.IsFinite(max))
         {
-            return double.IsFinite(max) ? max : (bounds.Length > 0 ? bounds[^1] : double.PositiveInfinity);
+            return max;
         }
+
+        q = Math.Clamp(q, 0, 1);
 
         var rank = q * total;
         double cumulative = 0;

@@ -18,6 +18,9 @@ internal sealed class MetricState(int id, string name, MetricKind kind, string u
 
     public Series? Overflow { get; set; }
 
+    /// <summary>Canonical key of the overflow series, kept once built.</summary>
+    public byte[]? OverflowKey { get; set; }
+
     /// <summary>Points folded into the overflow series since start.</summary>
     public long OverflowPoints;
 

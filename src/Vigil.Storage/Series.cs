@@ -38,6 +38,9 @@ internal abstract class Series
 
     public bool Removed { get; set; }
 
+    /// <summary>The metric's overflow series, where points of many series past the limit meet.</summary>
+    public bool IsOverflow { get; init; }
+
     protected int Count { get; private set; }
 
     protected int Capacity => _buckets.Length;
@@ -47,6 +50,12 @@ internal abstract class Series
     /// <summary>True when this exact (start, time) was applied recently; otherwise remembers it.</summary>
     protected bool IsRepeat(ulong start, ulong time)
     {
+        if (IsOverflow)
+        {
+            // Series folded in here routinely share (start, time): they are different points, not retries.
+            return false;
+        }
+
         for (var i = 0; i < RecentPoints; i++)
         {
             if (_recentTime[i] == (long)time && _recentStart[i] == (long)start)

@@ -154,14 +154,22 @@ internal sealed class SeriesKeyBuilder
     }
 
     /// <summary>Turns a canonical key back into labels. Allocates: first sight of a series only.</summary>
-    public static Dictionary<string, string> DecodeLabels(ReadOnlySpan<byte> key)
+    public static Dictionary<string, string> DecodeLabels(ReadOnlySpan<byte> key, LabelNames? names = null)
     {
-        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        // Sized to the entries: a dictionary grown one add at a time keeps up to twice the slots.
+        var count = 0;
+        for (var at = 4; at < key.Length; count++)
+        {
+            int nameLength = BinaryPrimitives.ReadUInt16LittleEndian(key[at..]);
+            at += EntryHeader + nameLength + BinaryPrimitives.ReadInt32LittleEndian(key[(at + 3 + nameLength)..]);
+        }
+
+        var labels = new Dictionary<string, string>(count, StringComparer.Ordinal);
         var position = 4;
         while (position < key.Length)
         {
             int keyLength = BinaryPrimitives.ReadUInt16LittleEndian(key[position..]);
-            var name = Encoding.UTF8.GetString(key.Slice(position + 2, keyLength));
+            var name = names is null ? Encoding.UTF8.GetString(key.Slice(position + 2, keyLength)) : names.Get(key.Slice(position + 2, keyLength));
             var type = (AttributeValueType)key[position + 2 + keyLength];
             var valueLength = BinaryPrimitives.ReadInt32LittleEndian(key[(position + 3 + keyLength)..]);
             var value = key.Slice(position + EntryHeader + keyLength, valueLength);
@@ -233,7 +241,7 @@ internal sealed class SeriesKeyBuilder
 }
 
 /// <summary>Byte-array keys compared by content, looked up by span without allocating.</summary>
-internal sealed class SeriesKeyComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
+internal sealed class SeriesKeyComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>, IAlternateEqualityComparer<HashedSeriesKey, byte[]>
 {
     public static readonly SeriesKeyComparer Instance = new();
 
@@ -247,10 +255,45 @@ internal sealed class SeriesKeyComparer : IEqualityComparer<byte[]>, IAlternateE
 
     public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
 
+    public bool Equals(HashedSeriesKey alternate, byte[] other) => alternate.Bytes.SequenceEqual(other);
+
+    public int GetHashCode(HashedSeriesKey alternate) => alternate.Hash;
+
+    public byte[] Create(HashedSeriesKey alternate) => alternate.Bytes.ToArray();
+
     public static int Hash(ReadOnlySpan<byte> key)
     {
         var hash = default(HashCode);
         hash.AddBytes(key);
         return hash.ToHashCode();
+    }
+}
+
+/// <summary>A canonical key with its hash, which picked the stripe: the stripe's map reuses it instead of hashing again.</summary>
+internal readonly ref struct HashedSeriesKey(ReadOnlySpan<byte> bytes, int hash)
+{
+    public ReadOnlySpan<byte> Bytes { get; } = bytes;
+
+    public int Hash { get; } = hash;
+}
+
+/// <summary>
+/// Label names shared by every series that has them ("tenant.id" once, not once per series). Bounded:
+/// past <see cref="Limit"/> distinct names, new ones are not shared, so odd senders cannot grow it.
+/// </summary>
+internal sealed class LabelNames
+{
+    private const int Limit = 4096;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _names = new(StringComparer.Ordinal);
+
+    public string Get(ReadOnlySpan<byte> utf8)
+    {
+        var name = Encoding.UTF8.GetString(utf8);
+        if (_names.TryGetValue(name, out var shared))
+        {
+            return shared;
+        }
+
+        return _names.Count < Limit ? _names.GetOrAdd(name, name) : name;
     }
 }

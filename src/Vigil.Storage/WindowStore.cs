@@ -18,6 +18,7 @@ public sealed partial class WindowStore : IWindowReader
     private readonly Stripe[] _stripes = new Stripe[StripeCount];
     private readonly ConcurrentDictionary<string, MetricState> _metrics = new(StringComparer.Ordinal);
     private readonly long _resolutionNanos;
+    private readonly LabelNames _labelNames = new();
     private int _nextMetricId;
 
     public WindowStore(WindowStoreOptions options, TimeProvider timeProvider)
@@ -126,10 +127,11 @@ public sealed partial class WindowStore : IWindowReader
     internal Series Lookup(MetricState metric, ReadOnlySpan<byte> key, out bool overflow)
     {
         overflow = false;
-        var stripe = _stripes[(uint)SeriesKeyComparer.Hash(key) % StripeCount];
+        var hash = SeriesKeyComparer.Hash(key);
+        var stripe = _stripes[(uint)hash % StripeCount];
         Monitor.Enter(stripe);
-        var lookup = stripe.Map.GetAlternateLookup<ReadOnlySpan<byte>>();
-        if (lookup.TryGetValue(key, out var series))
+        var lookup = stripe.Map.GetAlternateLookup<HashedSeriesKey>();
+        if (lookup.TryGetValue(new HashedSeriesKey(key, hash), out var series))
         {
             return series;
         }
@@ -141,41 +143,55 @@ public sealed partial class WindowStore : IWindowReader
             return LookupOverflow(metric);
         }
 
-        series = Create(metric, key.ToArray(), SeriesKeyBuilder.DecodeLabels(key), Array.IndexOf(_stripes, stripe));
-        stripe.Map[series.Key] = series;
-        metric.Add(series);
-        return series;
+        try
+        {
+            series = Create(metric, key.ToArray(), SeriesKeyBuilder.DecodeLabels(key, _labelNames), Array.IndexOf(_stripes, stripe));
+            stripe.Map[series.Key] = series;
+            metric.Add(series);
+            return series;
+        }
+        catch
+        {
+            // Only the success path hands the lock to the caller.
+            Monitor.Exit(stripe);
+            throw;
+        }
     }
 
     internal void Release(Series series) => Monitor.Exit(_stripes[series.Stripe]);
 
     private Series LookupOverflow(MetricState metric)
     {
-        var builder = new SeriesKeyBuilder();
-        builder.SetLabels(new Dictionary<string, string> { ["otel.metric.overflow"] = "true" });
-        var key = builder.Build(metric.Id);
+        // Built once per metric: during a cardinality explosion every new series' point comes this way.
+        var key = metric.OverflowKey ??= OverflowKey(metric.Id);
         var stripe = _stripes[(uint)SeriesKeyComparer.Hash(key) % StripeCount];
         Monitor.Enter(stripe);
-        var lookup = stripe.Map.GetAlternateLookup<ReadOnlySpan<byte>>();
-        if (lookup.TryGetValue(key, out var series))
+        if (stripe.Map.TryGetValue(key, out var series))
         {
             return series;
         }
 
-        series = Create(metric, key.ToArray(), SeriesKeyBuilder.DecodeLabels(key), Array.IndexOf(_stripes, stripe));
+        series = Create(metric, key, SeriesKeyBuilder.DecodeLabels(key), Array.IndexOf(_stripes, stripe), overflow: true);
         stripe.Map[series.Key] = series;
         metric.Overflow = series;
         metric.AddOverflow(series);
         return series;
     }
 
-    private static Series Create(MetricState metric, byte[] key, Dictionary<string, string> labels, int stripe) => metric.Kind switch
+    private static byte[] OverflowKey(int metricId)
     {
-        MetricKind.Counter => new CounterSeries(metric, key, labels, stripe),
-        MetricKind.Gauge => new GaugeSeries(metric, key, labels, stripe),
-        MetricKind.Histogram => new HistogramSeries(metric, key, labels, stripe),
-        MetricKind.ExponentialHistogram => new ExponentialHistogramSeries(metric, key, labels, stripe),
-        _ => new SummarySeries(metric, key, labels, stripe),
+        var builder = new SeriesKeyBuilder();
+        builder.SetLabels(new Dictionary<string, string> { ["otel.metric.overflow"] = "true" });
+        return builder.Build(metricId).ToArray();
+    }
+
+    private static Series Create(MetricState metric, byte[] key, Dictionary<string, string> labels, int stripe, bool overflow = false) => metric.Kind switch
+    {
+        MetricKind.Counter => new CounterSeries(metric, key, labels, stripe) { IsOverflow = overflow },
+        MetricKind.Gauge => new GaugeSeries(metric, key, labels, stripe) { IsOverflow = overflow },
+        MetricKind.Histogram => new HistogramSeries(metric, key, labels, stripe) { IsOverflow = overflow },
+        MetricKind.ExponentialHistogram => new ExponentialHistogramSeries(metric, key, labels, stripe) { IsOverflow = overflow },
+        _ => new SummarySeries(metric, key, labels, stripe) { IsOverflow = overflow },
     };
 
     /// <summary>

@@ -461,11 +461,11 @@ public sealed class OtlpMetricsReader
                     break;
                 case 8:
                     reader.Expect(wire, WireType.LengthDelimited, "positive");
-                    positive = ReadBuckets(reader.ReadLengthDelimited(), ref _positive, out positiveOffset, "positive");
+                    positive = ReadBuckets(reader.ReadLengthDelimited(), ref _positive, out positiveOffset, positive: true);
                     break;
                 case 9:
                     reader.Expect(wire, WireType.LengthDelimited, "negative");
-                    negative = ReadBuckets(reader.ReadLengthDelimited(), ref _negative, out negativeOffset, "negative");
+                    negative = ReadBuckets(reader.ReadLengthDelimited(), ref _negative, out negativeOffset, positive: false);
                     break;
                 case 10:
                     reader.Expect(wire, WireType.Varint, "flags");
@@ -610,7 +610,7 @@ public sealed class OtlpMetricsReader
         }
     }
 
-    private static int ReadBuckets(ReadOnlySpan<byte> message, ref ulong[] target, out int offset, string name)
+    private static int ReadBuckets(ReadOnlySpan<byte> message, ref ulong[] target, out int offset, bool positive)
     {
         offset = 0;
         var count = 0;
@@ -619,7 +619,7 @@ public sealed class OtlpMetricsReader
         {
             if (field == 1)
             {
-                reader.Expect(wire, WireType.Varint, name + ".offset");
+                reader.Expect(wire, WireType.Varint, positive ? "positive.offset" : "negative.offset"); // constants: no string per point
                 offset = reader.ReadSInt32();
             }
             else if (field == 2)
@@ -635,7 +635,7 @@ public sealed class OtlpMetricsReader
                 }
                 else
                 {
-                    reader.Expect(wire, WireType.Varint, name + ".bucket_counts");
+                    reader.Expect(wire, WireType.Varint, positive ? "positive.bucket_counts" : "negative.bucket_counts");
                     EnsureCapacity(ref target, count + 1);
                     target[count++] = reader.ReadVarint();
                 }
