@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Vigil.Alerting;
 using Vigil.Storage;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -18,7 +19,7 @@ public sealed class ConfigException(IReadOnlyList<string> problems) : Exception(
 /// </summary>
 public static class ConfigLoader
 {
-    private static readonly string[] TopKeys = ["server", "data_dir", "storage", "ingest", "wal", "telemetry", "rules"];
+    private static readonly string[] TopKeys = ["server", "data_dir", "storage", "ingest", "wal", "telemetry", "rules", "alerting"];
     private static readonly string[] WalKeys = ["enabled", "segment_size", "segment_duration"];
     private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http"];
     private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series_per_metric", "max_attributes_per_point", "max_attribute_value_length"];
@@ -98,10 +99,15 @@ public static class ConfigLoader
                 case "--rules":
                     rulesDir = value;
                     break;
+                case "--alertmanager":
+                    // Repeatable; each flag adds one Alertmanager to those of the config file.
+                    var alerting = options.Alerting with { Alertmanagers = [.. options.Alerting.Alertmanagers, new AlertmanagerOptions { Url = value }] };
+                    options = options with { Alerting = alerting };
+                    break;
                 case "--config":
                     break;
                 default:
-                    problems.Add($"{flag}: unknown flag; flags are --otlp-grpc HOST:PORT, --otlp-http HOST:PORT, --http HOST:PORT, --data-dir DIR, --rules DIR, --config FILE");
+                    problems.Add($"{flag}: unknown flag; flags are --otlp-grpc HOST:PORT, --otlp-http HOST:PORT, --http HOST:PORT, --data-dir DIR, --rules DIR, --alertmanager URL, --config FILE");
                     break;
             }
         }
@@ -256,6 +262,11 @@ public static class ConfigLoader
                         }
                     }
 
+                    break;
+                case "alerting":
+                    var alerting = new AlertingOptions();
+                    YamlBinder.Bind(alerting, valueNode, "alerting", path, problems);
+                    options = options with { Alerting = alerting };
                     break;
                 case "rules":
                     foreach (var (_, value) in Section(path, valueNode, key, RulesKeys, problems))

@@ -1,4 +1,5 @@
 using System.Net;
+using Vigil.Alerting;
 using Vigil.Storage;
 using Vigil.Storage.Wal;
 
@@ -24,6 +25,8 @@ public sealed record VigilOptions
 
     public WalOptions Wal { get; init; } = new();
 
+    public AlertingOptions Alerting { get; init; } = new();
+
     public TelemetryOptions Telemetry { get; init; } = new();
 
     /// <summary>Every problem with its config path.</summary>
@@ -33,6 +36,7 @@ public sealed record VigilOptions
         problems.AddRange(Storage.Validate());
         problems.AddRange(Ingest.Validate());
         problems.AddRange(Wal.Validate());
+        problems.AddRange(Alerting.Validate());
         problems.AddRange(Telemetry.Validate());
         if (string.IsNullOrWhiteSpace(DataDir))
         {

@@ -2,6 +2,7 @@ using Grpc.AspNetCore.Server;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
+using Vigil.Collector.Alerting;
 using Vigil.Collector.Api;
 using Vigil.Collector.Configuration;
 using Vigil.Collector.Otlp;
@@ -70,11 +71,13 @@ public static class VigilApp
         services.AddSingleton<WalService>();
         services.AddSingleton(new RulesLocation(RulesLocation.Resolve(options.RulesDir), options.DataDir));
         services.AddSingleton<TransitionLog>();
+        services.AddSingleton<AlertingHost>();
         services.AddSingleton<IAlertTransitionSink>(sp => new CompositeTransitionSink(
-            [sp.GetRequiredService<TransitionLog>()],
+            [sp.GetRequiredService<TransitionLog>(), sp.GetRequiredService<AlertingHost>()],
             sp.GetRequiredService<ILogger<CompositeTransitionSink>>()));
         services.AddSingleton<RulesHost>();
         services.AddHostedService(sp => sp.GetRequiredService<RulesHost>());
+        services.AddHostedService(sp => sp.GetRequiredService<AlertingHost>());
         services.AddHostedService(sp => sp.GetRequiredService<WalService>());
         services.AddGrpc(grpc =>
         {
@@ -128,6 +131,7 @@ public static class VigilApp
         AggregateEndpoints.Map(app);
         HealthEndpoints.Map(app);
         RulesEndpoints.Map(app);
+        AlertingEndpoints.Map(app);
 
         var readiness = app.Services.GetRequiredService<Readiness>();
         readiness.Require("storage");
