@@ -25,6 +25,21 @@ public static class OtlpRequests
         return Wrap(new Metric { Name = name, Unit = "{request}", Sum = sum }, tenant);
     }
 
+    /// <summary>One delta point per attribute set, stamped at <paramref name="time"/> (for fake clocks).</summary>
+    public static ExportMetricsServiceRequest DeltaCounterAt(string name, DateTimeOffset time, string tenant, params (string Key, string Value, long Count)[] points)
+    {
+        var sum = new Sum { AggregationTemporality = AggregationTemporality.Delta, IsMonotonic = true };
+        var nanos = (ulong)time.ToUnixTimeMilliseconds() * 1_000_000UL;
+        foreach (var (key, value, count) in points)
+        {
+            var point = new NumberDataPoint { StartTimeUnixNano = nanos - 1_000_000_000UL, TimeUnixNano = nanos, AsInt = count };
+            point.Attributes.Add(new KeyValue { Key = key, Value = new AnyValue { StringValue = value } });
+            sum.DataPoints.Add(point);
+        }
+
+        return Wrap(new Metric { Name = name, Sum = sum }, tenant);
+    }
+
     public static ExportMetricsServiceRequest Gauge(string name, double value, string tenant = "acme")
     {
         var gauge = new Gauge();
