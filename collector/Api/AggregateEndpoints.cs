@@ -37,8 +37,13 @@ public static class AggregateEndpoints
         }
     }
 
-    private static IResult Series(HttpRequest request, WindowStore store)
+    private static async Task<IResult> Series(HttpRequest request, WindowStore store, Vigil.Query.PromQueryEngine engine)
     {
+        if (PrometheusEndpoints.IsPrometheusSeriesRequest(request))
+        {
+            return await PrometheusEndpoints.Series(request, engine);
+        }
+
         var metric = request.Query["metric"].ToString();
         var series = store.ListSeries(string.IsNullOrEmpty(metric) ? null : metric);
         return Results.Json(new

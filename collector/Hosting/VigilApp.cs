@@ -68,6 +68,7 @@ public static class VigilApp
         services.AddSingleton<VigilMetrics>();
         services.AddSingleton<Readiness>();
         services.AddHostedService<StoreSweeper>();
+        PrometheusEndpoints.AddServices(services, options, time);
         services.AddSingleton<WalService>();
         services.AddSingleton(new RulesLocation(RulesLocation.Resolve(options.RulesDir), options.DataDir));
         services.AddSingleton<TransitionLog>();
@@ -129,6 +130,7 @@ public static class VigilApp
         app.MapGrpcService<OtlpGrpcMetricsService>().WithMetadata(new ListenerAttribute(Listeners.OtlpGrpc));
         OtlpHttpEndpoints.Map(app, Listeners.OtlpHttp);
         AggregateEndpoints.Map(app);
+        PrometheusEndpoints.Map(app);
         HealthEndpoints.Map(app);
         RulesEndpoints.Map(app);
         AlertingEndpoints.Map(app);

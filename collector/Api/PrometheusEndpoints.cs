@@ -1,0 +1,157 @@
+using System.Reflection;
+using System.Text;
+using Microsoft.Extensions.Primitives;
+using Vigil.Collector.Configuration;
+using Vigil.Collector.Rules;
+using Vigil.Query;
+using Vigil.Query.Api;
+using Vigil.Query.Exposition;
+using Vigil.Rules;
+using Vigil.Storage;
+
+namespace Vigil.Collector.Api;
+
+/// <summary>
+/// Vigil as a Prometheus data source (DESIGN §9): <c>GET /metrics</c> (text 0.0.4 or OpenMetrics by Accept) and the
+/// query API Grafana calls — query, query_range (GET and form POST), series with <c>match[]</c>, labels, label values,
+/// metadata, buildinfo. Errors use Prometheus' shape. The PromQL subset is in docs/query.md.
+/// </summary>
+public static class PrometheusEndpoints
+{
+    private static readonly string VigilVersion =
+        typeof(PrometheusEndpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    /// <summary>The query engine and the /metrics sources: ingest self-metrics and the rule engine (ALERTS and recorded aggregates of the RulesHost's manager, when rules run).</summary>
+    public static void AddServices(IServiceCollection services, VigilOptions options, TimeProvider time)
+    {
+        services.AddSingleton<IExpositionSource>(sp => new IngestStatsExpositionSource(sp.GetRequiredService<WindowStore>()));
+        services.AddSingleton<IExpositionSource>(sp => RulesExpositionSource.For(() => sp.GetService<RuleManager>() ?? sp.GetService<RulesHost>()?.Manager));
+        services.AddSingleton(sp => new PromQueryEngine(
+            sp.GetRequiredService<WindowStore>(), PromQueryOptions.From(options.Storage), time, sp.GetServices<IExpositionSource>()));
+    }
+
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        var http = new ListenerAttribute(Listeners.Http);
+        app.MapGet("/metrics", Metrics).WithMetadata(http);
+        app.MapMethods("/api/v1/query", ["GET", "POST"], Query).WithMetadata(http);
+        app.MapMethods("/api/v1/query_range", ["GET", "POST"], QueryRange).WithMetadata(http);
+        app.MapPost("/api/v1/series", Series).WithMetadata(http);
+        app.MapMethods("/api/v1/labels", ["GET", "POST"], LabelNames).WithMetadata(http);
+        app.MapGet("/api/v1/label/{name}/values", LabelValues).WithMetadata(http);
+        app.MapGet("/api/v1/metadata", Metadata).WithMetadata(http);
+        app.MapGet("/api/v1/status/buildinfo", BuildInfo).WithMetadata(http);
+    }
+
+    /// <summary>True when <c>/api/v1/series</c> is a Prometheus request (Grafana sends <c>match[]</c>).</summary>
+    public static bool IsPrometheusSeriesRequest(HttpRequest request) => request.Query.ContainsKey("match[]");
+
+    /// <summary><c>/api/v1/series</c> in Prometheus' shape: label sets with <c>__name__</c>.</summary>
+    public static async Task<IResult> Series(HttpRequest request, PromQueryEngine engine)
+    {
+        var parameters = await ParametersAsync(request);
+        var matches = Values(parameters, "match[]");
+        if (matches.Count == 0)
+        {
+            return Error("no match[] parameter provided");
+        }
+
+        return Answer(() => PromApi.LabelSetsJson(PromApi.Series(engine, matches)));
+    }
+
+    private static IResult Metrics(HttpRequest request, IEnumerable<IExpositionSource> sources)
+    {
+        var format = ExpositionWriter.Negotiate(request.Headers.Accept.ToString());
+        var text = ExpositionWriter.Write(sources.SelectMany(s => s.Collect()), format);
+        return Results.Text(text, ExpositionWriter.ContentType(format));
+    }
+
+    private static async Task<IResult> Query(HttpRequest request, PromQueryEngine engine, TimeProvider time)
+    {
+        var parameters = await ParametersAsync(request);
+        return Answer(() =>
+        {
+            var query = Required(parameters, "query");
+            var at = PromApi.ParseTime(Value(parameters, "time"), "time", time.GetUtcNow());
+            return PromApi.InstantJson(engine.Query(query, at));
+        });
+    }
+
+    private static async Task<IResult> QueryRange(HttpRequest request, PromQueryEngine engine)
+    {
+        var parameters = await ParametersAsync(request);
+        return Answer(() =>
+        {
+            var query = Required(parameters, "query");
+            var start = PromApi.ParseTime(Required(parameters, "start"), "start", default);
+            var end = PromApi.ParseTime(Required(parameters, "end"), "end", default);
+            var step = PromApi.ParseDuration(Required(parameters, "step"), "step");
+            return PromApi.RangeJson(engine.QueryRange(query, start, end, step));
+        });
+    }
+
+    private static async Task<IResult> LabelNames(HttpRequest request, PromQueryEngine engine)
+    {
+        var parameters = await ParametersAsync(request);
+        return Answer(() => PromApi.StringsJson(PromApi.LabelNames(engine, Values(parameters, "match[]"))));
+    }
+
+    private static IResult LabelValues(string name, HttpRequest request, PromQueryEngine engine) =>
+        Answer(() => PromApi.StringsJson(PromApi.LabelValues(engine, name, Values(request.Query, "match[]"))));
+
+    private static IResult Metadata(HttpRequest request, PromQueryEngine engine)
+    {
+        var metric = request.Query["metric"].ToString();
+        var limit = int.TryParse(request.Query["limit"], out var n) ? n : -1;
+        return Answer(() => PromApi.MetadataJson(PromApi.Metadata(engine, metric.Length == 0 ? null : metric, limit)));
+    }
+
+    private static IResult BuildInfo() => Results.Bytes(PromApi.BuildInfoJson(VigilVersion), "application/json");
+
+    private static IResult Answer(Func<byte[]> json)
+    {
+        try
+        {
+            return Results.Bytes(json(), "application/json");
+        }
+        catch (PromQLException e)
+        {
+            return Error(e.Message);
+        }
+    }
+
+    private static IResult Error(string message) =>
+        Results.Text(Encoding.UTF8.GetString(PromApi.ErrorJson("bad_data", message)), "application/json", Encoding.UTF8, StatusCodes.Status400BadRequest);
+
+    /// <summary>Query string and, for form POSTs (Grafana's default), the form body.</summary>
+    private static async Task<Dictionary<string, StringValues>> ParametersAsync(HttpRequest request)
+    {
+        var parameters = new Dictionary<string, StringValues>(StringComparer.Ordinal);
+        foreach (var (key, value) in request.Query)
+        {
+            parameters[key] = value;
+        }
+
+        if (HttpMethods.IsPost(request.Method) && request.HasFormContentType)
+        {
+            var form = await request.ReadFormAsync(request.HttpContext.RequestAborted);
+            foreach (var (key, value) in form)
+            {
+                parameters[key] = parameters.TryGetValue(key, out var existing) ? StringValues.Concat(existing, value) : value;
+            }
+        }
+
+        return parameters;
+    }
+
+    private static string? Value(Dictionary<string, StringValues> parameters, string name) =>
+        parameters.TryGetValue(name, out var value) && value.Count > 0 ? value[^1] : null;
+
+    private static string Required(Dictionary<string, StringValues> parameters, string name) =>
+        Value(parameters, name) is { Length: > 0 } value ? value : throw new PromQLException($"invalid parameter \"{name}\": missing");
+
+    private static List<string> Values(Dictionary<string, StringValues> parameters, string name) =>
+        parameters.TryGetValue(name, out var values) ? [.. values.OfType<string>()] : [];
+
+    private static List<string> Values(IQueryCollection query, string name) => [.. query[name].OfType<string>()];
+}

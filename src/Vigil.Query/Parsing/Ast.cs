@@ -1,0 +1,64 @@
+using Vigil.Storage.Query;
+
+namespace Vigil.Query.Parsing;
+
+/// <summary>A parsed PromQL expression (the subset in docs/query.md).</summary>
+public abstract record Expr;
+
+public sealed record NumberLiteral(double Value) : Expr
+{
+    public override string ToString() => Vigil.Query.Exposition.ExpositionWriter.FormatValue(Value);
+}
+
+public sealed record StringLiteral(string Value) : Expr
+{
+    public override string ToString() => $"\"{Value}\"";
+}
+
+/// <summary><c>name{matchers} offset d</c>; matchers use Prometheus label names and include <c>__name__</c>.</summary>
+public sealed record VectorSelector(string? Name, IReadOnlyList<LabelMatcher> Matchers, TimeSpan Offset) : Expr
+{
+    public override string ToString()
+    {
+        var matchers = string.Join(", ", Matchers.Where(m => !(m.Name == Labels.MetricName && m.Op == MatchOp.Equal && m.Value == Name)));
+        return (Name ?? string.Empty) + (matchers.Length > 0 || Name is null ? "{" + matchers + "}" : string.Empty);
+    }
+}
+
+/// <summary><c>selector[range]</c>: only valid as the argument of a range function.</summary>
+public sealed record MatrixSelector(VectorSelector Vector, TimeSpan Range) : Expr
+{
+    public override string ToString() => $"{Vector}[{Vigil.Storage.DurationFormat.Format(Range)}]";
+}
+
+public sealed record Call(string Function, IReadOnlyList<Expr> Args) : Expr
+{
+    public override string ToString() => $"{Function}({string.Join(", ", Args)})";
+}
+
+/// <summary><c>op by|without (labels) (inner)</c>.</summary>
+public sealed record Aggregation(string Op, Expr Inner, IReadOnlyList<string> Grouping, bool Without, bool HasGrouping) : Expr
+{
+    public override string ToString() =>
+        HasGrouping ? $"{Op} {(Without ? "without" : "by")} ({string.Join(", ", Grouping)}) ({Inner})" : $"{Op}({Inner})";
+}
+
+/// <summary>How two vectors' samples pair up: on(labels), ignoring(labels), or all labels but the name.</summary>
+public sealed record VectorMatching(bool On, IReadOnlyList<string> Labels);
+
+public sealed record Binary(string Op, Expr Left, Expr Right, bool ReturnBool, VectorMatching? Matching) : Expr
+{
+    public bool IsComparison => Op is "==" or "!=" or ">" or "<" or ">=" or "<=";
+
+    public override string ToString() => $"{Left} {Op}{(ReturnBool ? " bool" : string.Empty)} {Right}";
+}
+
+public sealed record Unary(string Op, Expr Inner) : Expr
+{
+    public override string ToString() => Op + Inner;
+}
+
+public sealed record Paren(Expr Inner) : Expr
+{
+    public override string ToString() => $"({Inner})";
+}

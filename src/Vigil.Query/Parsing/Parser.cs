@@ -1,0 +1,471 @@
+using Vigil.Storage.Query;
+
+namespace Vigil.Query.Parsing;
+
+/// <summary>
+/// A hand-written recursive-descent parser for the PromQL subset Vigil evaluates. Constructs outside the
+/// subset are recognised and refused by name ("subqueries are not supported") rather than failing as syntax.
+/// </summary>
+public sealed class Parser
+{
+    /// <summary>Functions the evaluator implements, with their argument count.</summary>
+    internal static readonly Dictionary<string, int> Functions = new(StringComparer.Ordinal)
+    {
+        ["rate"] = 1,
+        ["increase"] = 1,
+        ["sum_over_time"] = 1,
+        ["avg_over_time"] = 1,
+        ["min_over_time"] = 1,
+        ["max_over_time"] = 1,
+        ["count_over_time"] = 1,
+        ["last_over_time"] = 1,
+        ["histogram_quantile"] = 2,
+        ["abs"] = 1,
+        ["ceil"] = 1,
+        ["floor"] = 1,
+        ["clamp_min"] = 2,
+        ["clamp_max"] = 2,
+        ["scalar"] = 1,
+        ["vector"] = 1,
+        ["time"] = 0,
+    };
+
+    internal static readonly HashSet<string> RangeFunctions =
+        ["rate", "increase", "sum_over_time", "avg_over_time", "min_over_time", "max_over_time", "count_over_time", "last_over_time"];
+
+    private static readonly HashSet<string> SupportedAggregations = ["sum", "avg", "min", "max", "count"];
+
+    private static readonly HashSet<string> UnsupportedAggregations =
+        ["topk", "bottomk", "quantile", "stddev", "stdvar", "count_values", "group", "limitk", "limit_ratio"];
+
+    private readonly List<Token> _tokens;
+    private int _next;
+
+    private Parser(string text)
+    {
+        _tokens = Lexer.Tokenize(text);
+    }
+
+    /// <summary>Parses an expression; throws <see cref="PromQLException"/> naming the position and the problem.</summary>
+    public static Expr Parse(string text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            throw new PromQLException("parse error: the query is empty");
+        }
+
+        var parser = new Parser(text);
+        var expr = parser.ParseBinary(0);
+        var token = parser.Peek;
+        if (token.Kind != TokenKind.End)
+        {
+            throw Unexpected(token, "end of input");
+        }
+
+        return expr;
+    }
+
+    /// <summary>Parses a series selector as <c>match[]</c> takes it: <c>name{...}</c> or <c>{...}</c>.</summary>
+    public static VectorSelector ParseSelector(string text)
+    {
+        var expr = Parse(text);
+        return expr as VectorSelector ?? throw new PromQLException($"match[] must be a series selector like up{{job=\"x\"}}, got {expr}");
+    }
+
+    private Token Peek => _tokens[_next];
+
+    private Token Take() => _tokens[_next++];
+
+    private static int Precedence(Token token) => token.Kind == TokenKind.Operator || token.Kind == TokenKind.Identifier
+        ? token.Text switch
+        {
+            "or" => 1,
+            "and" or "unless" => 2,
+            "==" or "!=" or "<=" or "<" or ">=" or ">" => 3,
+            "+" or "-" => 4,
+            "*" or "/" or "%" or "atan2" => 5,
+            "^" => 6,
+            _ => -1,
+        }
+        : -1;
+
+    private Expr ParseBinary(int minPrecedence)
+    {
+        var left = ParseUnary();
+        while (true)
+        {
+            var op = Peek;
+            var precedence = Precedence(op);
+            if (precedence < 0 || precedence < minPrecedence || op.Text == "=")
+            {
+                return left;
+            }
+
+            Take();
+            if (op.Text is "and" or "or" or "unless" or "atan2")
+            {
+                throw new PromQLException($"the {op.Text} operator is not supported (at char {op.Position}); Vigil supports + - * / and comparisons");
+            }
+
+            if (op.Text is "%" or "^")
+            {
+                throw new PromQLException($"the {op.Text} operator is not supported (at char {op.Position}); Vigil supports + - * / and comparisons");
+            }
+
+            var returnBool = false;
+            if (Peek.Kind == TokenKind.Identifier && Peek.Text == "bool")
+            {
+                Take();
+                returnBool = true;
+                if (precedence != 3)
+                {
+                    throw new PromQLException($"parse error at char {op.Position}: bool modifier can only be used on comparison operators");
+                }
+            }
+
+            VectorMatching? matching = null;
+            if (Peek.Kind == TokenKind.Identifier && Peek.Text is "on" or "ignoring")
+            {
+                var on = Take().Text == "on";
+                matching = new VectorMatching(on, ParseLabelList());
+            }
+
+            if (Peek.Kind == TokenKind.Identifier && Peek.Text is "group_left" or "group_right")
+            {
+                throw new PromQLException($"{Peek.Text} is not supported: Vigil matches vectors one-to-one (at char {Peek.Position})");
+            }
+
+            // ^ is right-associative; everything else is left-associative.
+            var right = ParseBinary(op.Text == "^" ? precedence : precedence + 1);
+            left = new Binary(op.Text, left, right, returnBool, matching);
+        }
+    }
+
+    private Expr ParseUnary()
+    {
+        var token = Peek;
+        if (token.Kind == TokenKind.Operator && token.Text is "-" or "+")
+        {
+            Take();
+            var inner = ParseUnary();
+            if (token.Text == "+")
+            {
+                return inner;
+            }
+
+            return inner is NumberLiteral number ? new NumberLiteral(-number.Value) : new Unary("-", inner);
+        }
+
+        return ParsePostfix(ParsePrimary());
+    }
+
+    private Expr ParsePostfix(Expr expr)
+    {
+        while (true)
+        {
+            var token = Peek;
+            if (token.Kind == TokenKind.LeftBracket)
+            {
+                Take();
+                var range = ExpectDuration("range");
+                if (Peek.Kind == TokenKind.Colon)
+                {
+                    throw new PromQLException($"subqueries are not supported (at char {token.Position}); use a range selector on a metric, e.g. rate(m[5m])");
+                }
+
+                Expect(TokenKind.RightBracket, "]");
+                if (expr is not VectorSelector selector)
+                {
+                    throw new PromQLException($"subqueries are not supported (at char {token.Position}): a range [..] applies only to a metric selector, not to {expr}");
+                }
+
+                if (selector.Offset != TimeSpan.Zero)
+                {
+                    throw new PromQLException($"parse error at char {token.Position}: write the offset after the range, e.g. m[5m] offset 1h");
+                }
+
+                expr = new MatrixSelector(selector, range);
+                continue;
+            }
+
+            if (token.Kind == TokenKind.Identifier && token.Text == "offset")
+            {
+                Take();
+                var negative = Peek.Kind == TokenKind.Operator && Peek.Text == "-" && Take().Kind == TokenKind.Operator;
+                var offset = ExpectDuration("offset");
+                if (negative)
+                {
+                    offset = -offset;
+                }
+
+                expr = expr switch
+                {
+                    VectorSelector v => v with { Offset = offset },
+                    MatrixSelector m => m with { Vector = m.Vector with { Offset = offset } },
+                    _ => throw new PromQLException($"parse error at char {token.Position}: offset applies only to a metric selector"),
+                };
+                continue;
+            }
+
+            if (token.Kind == TokenKind.At)
+            {
+                throw new PromQLException($"the @ modifier is not supported (at char {token.Position}); query at the time you want with time= instead");
+            }
+
+            return expr;
+        }
+    }
+
+    private Expr ParsePrimary()
+    {
+        var token = Take();
+        switch (token.Kind)
+        {
+            case TokenKind.Number:
+                return new NumberLiteral(token.Number);
+            case TokenKind.String:
+                return new StringLiteral(token.Text);
+            case TokenKind.Duration:
+                throw new PromQLException($"parse error at char {token.Position}: unexpected duration \"{token.Text}\"; a duration belongs in a range [..] or after offset");
+            case TokenKind.LeftParen:
+                var inner = ParseBinary(0);
+                Expect(TokenKind.RightParen, ")");
+                return new Paren(inner);
+            case TokenKind.LeftBrace:
+                _next--;
+                return ParseSelector(null, token.Position);
+            case TokenKind.Identifier:
+                return ParseIdentifier(token);
+            default:
+                throw Unexpected(token, "an expression");
+        }
+    }
+
+    private Expr ParseIdentifier(Token token)
+    {
+        var name = token.Text;
+        if (name.Equals("inf", StringComparison.OrdinalIgnoreCase))
+        {
+            return new NumberLiteral(double.PositiveInfinity);
+        }
+
+        if (name.Equals("nan", StringComparison.OrdinalIgnoreCase))
+        {
+            return new NumberLiteral(double.NaN);
+        }
+
+        if (SupportedAggregations.Contains(name) || UnsupportedAggregations.Contains(name))
+        {
+            if (Peek.Kind == TokenKind.LeftParen || (Peek.Kind == TokenKind.Identifier && Peek.Text is "by" or "without"))
+            {
+                if (UnsupportedAggregations.Contains(name))
+                {
+                    throw new PromQLException($"aggregation {name} is not supported; use sum, avg, min, max or count");
+                }
+
+                return ParseAggregation(name);
+            }
+        }
+
+        if (Peek.Kind == TokenKind.LeftParen)
+        {
+            return ParseCall(token);
+        }
+
+        if (name is "by" or "without" or "on" or "ignoring" or "bool" or "offset" or "group_left" or "group_right")
+        {
+            throw Unexpected(token, "an expression");
+        }
+
+        return ParseSelector(name, token.Position);
+    }
+
+    private Expr ParseCall(Token token)
+    {
+        var name = token.Text;
+        if (!Functions.TryGetValue(name, out var arity))
+        {
+            throw new PromQLException($"function {name} is not supported");
+        }
+
+        Expect(TokenKind.LeftParen, "(");
+        var args = new List<Expr>();
+        if (Peek.Kind != TokenKind.RightParen)
+        {
+            args.Add(ParseBinary(0));
+            while (Peek.Kind == TokenKind.Comma)
+            {
+                Take();
+                args.Add(ParseBinary(0));
+            }
+        }
+
+        Expect(TokenKind.RightParen, ")");
+        if (args.Count != arity)
+        {
+            throw new PromQLException($"function {name} takes {arity} argument{(arity == 1 ? string.Empty : "s")}, got {args.Count}");
+        }
+
+        if (RangeFunctions.Contains(name) && args[0] is not MatrixSelector)
+        {
+            throw new PromQLException($"function {name} needs a range vector like m[5m], got {args[0]}");
+        }
+
+        return new Call(name, args);
+    }
+
+    private Expr ParseAggregation(string op)
+    {
+        IReadOnlyList<string> grouping = [];
+        var without = false;
+        var hasGrouping = false;
+        if (Peek.Kind == TokenKind.Identifier && Peek.Text is "by" or "without")
+        {
+            without = Take().Text == "without";
+            grouping = ParseLabelList();
+            hasGrouping = true;
+        }
+
+        Expect(TokenKind.LeftParen, "(");
+        var inner = ParseBinary(0);
+        if (Peek.Kind == TokenKind.Comma)
+        {
+            throw new PromQLException($"aggregation {op} takes one argument");
+        }
+
+        Expect(TokenKind.RightParen, ")");
+        if (!hasGrouping && Peek.Kind == TokenKind.Identifier && Peek.Text is "by" or "without")
+        {
+            without = Take().Text == "without";
+            grouping = ParseLabelList();
+            hasGrouping = true;
+        }
+
+        return new Aggregation(op, inner, grouping, without, hasGrouping);
+    }
+
+    private List<string> ParseLabelList()
+    {
+        Expect(TokenKind.LeftParen, "(");
+        var labels = new List<string>();
+        while (Peek.Kind != TokenKind.RightParen)
+        {
+            var label = Take();
+            if (label.Kind != TokenKind.Identifier || label.Text.Contains(':', StringComparison.Ordinal))
+            {
+                throw Unexpected(label, "a label name");
+            }
+
+            labels.Add(label.Text);
+            if (Peek.Kind == TokenKind.Comma)
+            {
+                Take();
+            }
+            else if (Peek.Kind != TokenKind.RightParen)
+            {
+                throw Unexpected(Peek, "\",\" or \")\"");
+            }
+        }
+
+        Take();
+        return labels;
+    }
+
+    private VectorSelector ParseSelector(string? name, int position)
+    {
+        var matchers = new List<LabelMatcher>();
+        if (name is not null)
+        {
+            matchers.Add(new LabelMatcher(Labels.MetricName, MatchOp.Equal, name));
+        }
+
+        if (Peek.Kind == TokenKind.LeftBrace)
+        {
+            Take();
+            while (Peek.Kind != TokenKind.RightBrace)
+            {
+                var label = Take();
+                if (label.Kind is not (TokenKind.Identifier or TokenKind.String))
+                {
+                    throw Unexpected(label, "a label name");
+                }
+
+                var op = Take();
+                var matchOp = op.Text switch
+                {
+                    "=" => MatchOp.Equal,
+                    "!=" => MatchOp.NotEqual,
+                    "=~" => MatchOp.Regex,
+                    "!~" => MatchOp.NotRegex,
+                    _ => throw Unexpected(op, "a matcher operator (=, !=, =~, !~)"),
+                };
+                var value = Take();
+                if (value.Kind != TokenKind.String)
+                {
+                    throw Unexpected(value, "a quoted label value");
+                }
+
+                try
+                {
+                    matchers.Add(new LabelMatcher(label.Text, matchOp, value.Text));
+                }
+                catch (ArgumentException)
+                {
+                    throw new PromQLException($"parse error at char {value.Position}: invalid regular expression \"{value.Text}\" for label {label.Text}");
+                }
+
+                if (Peek.Kind == TokenKind.Comma)
+                {
+                    Take();
+                }
+                else if (Peek.Kind != TokenKind.RightBrace)
+                {
+                    throw Unexpected(Peek, "\",\" or \"}\"");
+                }
+            }
+
+            Take();
+        }
+
+        var nameMatcher = matchers.FirstOrDefault(m => m.Name == Labels.MetricName && m.Op == MatchOp.Equal);
+        if (name is not null && matchers.Count(m => m.Name == Labels.MetricName) > 1)
+        {
+            throw new PromQLException($"parse error at char {position}: metric name given twice (as {name} and in __name__)");
+        }
+
+        if (!matchers.Any(m => !m.Matches(string.Empty)))
+        {
+            throw new PromQLException($"parse error at char {position}: vector selector must contain at least one non-empty matcher");
+        }
+
+        return new VectorSelector(name ?? nameMatcher?.Value, matchers, TimeSpan.Zero);
+    }
+
+    private TimeSpan ExpectDuration(string what)
+    {
+        var token = Take();
+        if (token.Kind == TokenKind.Duration)
+        {
+            if (token.Duration <= TimeSpan.Zero && what == "range")
+            {
+                throw new PromQLException($"parse error at char {token.Position}: range must be positive, got {token.Text}");
+            }
+
+            return token.Duration;
+        }
+
+        throw Unexpected(token, $"a duration for the {what} (e.g. 5m)");
+    }
+
+    private void Expect(TokenKind kind, string text)
+    {
+        var token = Take();
+        if (token.Kind != kind)
+        {
+            throw Unexpected(token, $"\"{text}\"");
+        }
+    }
+
+    private static PromQLException Unexpected(Token token, string expected) =>
+        new($"parse error at char {token.Position}: unexpected {token.Describe()}, expected {expected}");
+}

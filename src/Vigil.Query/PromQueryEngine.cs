@@ -1,0 +1,112 @@
+using Vigil.Query.Evaluation;
+using Vigil.Query.Exposition;
+using Vigil.Query.Parsing;
+using Vigil.Storage;
+using Vigil.Storage.Query;
+
+namespace Vigil.Query;
+
+/// <summary>Settings of the PromQL engine; the window settings must match the store's.</summary>
+public sealed record PromQueryOptions
+{
+    /// <summary>The store's retention: how far back a bare counter selector sums deltas.</summary>
+    public TimeSpan Retention { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>How far back a bare gauge selector looks for the last value (Prometheus' staleness lookback).</summary>
+    public TimeSpan LookbackDelta { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Range queries with more steps than this are refused, as Prometheus does.</summary>
+    public int MaxPointsPerSeries { get; init; } = 11_000;
+
+    public static PromQueryOptions From(WindowStoreOptions storage) => new() { Retention = storage.Retention };
+}
+
+/// <summary>
+/// The PromQL subset over the window store (docs/query.md): instant queries at a time and range queries
+/// as instant queries at each step. Names are Prometheus names (<see cref="PrometheusNames"/>).
+/// </summary>
+public sealed class PromQueryEngine
+{
+    private readonly IWindowReader _reader;
+    private readonly PromQueryOptions _options;
+    private readonly TimeProvider _time;
+    private readonly IReadOnlyList<IExpositionSource> _live;
+
+    /// <param name="live">Families served by <c>/metrics</c> (self-metrics, ALERTS, recorded aggregates); queries of
+    /// names the store does not hold are answered from their current values.</param>
+    public PromQueryEngine(IWindowReader reader, PromQueryOptions options, TimeProvider time, IEnumerable<IExpositionSource>? live = null)
+    {
+        _reader = reader;
+        _options = options;
+        _time = time;
+        _live = live?.ToList() ?? [];
+    }
+
+    public PromQueryOptions Options => _options;
+
+    public InstantResult Query(string query, DateTimeOffset at)
+    {
+        var expr = Parser.Parse(query);
+        var value = NewEvaluator().Eval(expr, at);
+        return new InstantResult(at, value);
+    }
+
+    public RangeResult QueryRange(string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step)
+    {
+        if (step <= TimeSpan.Zero)
+        {
+            throw new PromQLException("zero or negative query resolution step widths are not accepted. Try a positive integer");
+        }
+
+        if (end < start)
+        {
+            throw new PromQLException("end timestamp must not be before start time");
+        }
+
+        if ((end - start) / step > _options.MaxPointsPerSeries)
+        {
+            throw new PromQLException($"exceeded maximum resolution of {_options.MaxPointsPerSeries.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} points per timeseries. Try decreasing the query resolution (?step=XX)");
+        }
+
+        var expr = Parser.Parse(query);
+        var evaluator = NewEvaluator();
+        var series = new Dictionary<string, (Labels Labels, List<(DateTimeOffset, double)> Points)>(StringComparer.Ordinal);
+        for (var t = start; t <= end; t += step)
+        {
+            switch (evaluator.Eval(expr, t))
+            {
+                case ScalarValue scalar:
+                    Add(Labels.Empty, t, scalar.Value);
+                    break;
+                case VectorValue vector:
+                    foreach (var sample in vector.Samples)
+                    {
+                        Add(sample.Labels, t, sample.Value);
+                    }
+
+                    break;
+            }
+        }
+
+        return new RangeResult([.. series.Keys.Order(StringComparer.Ordinal).Select(k => new RangeSeries(series[k].Labels, series[k].Points))]);
+
+        void Add(Labels labels, DateTimeOffset t, double value)
+        {
+            if (!series.TryGetValue(labels.Key, out var entry))
+            {
+                entry = (labels, []);
+                series[labels.Key] = entry;
+            }
+
+            entry.Points.Add((t, value));
+        }
+    }
+
+    /// <summary>The current names and series under Prometheus names, for the listing endpoints.</summary>
+    public SeriesCatalog Catalog() => new(_reader);
+
+    /// <summary>The families of the live sources (self-metrics, ALERTS, recorded aggregates), collected now.</summary>
+    public IReadOnlyList<MetricFamily> LiveFamilies() => [.. _live.SelectMany(s => s.Collect())];
+
+    private Evaluator NewEvaluator() => new(_reader, new SeriesCatalog(_reader), _options, LiveFamilies, _time.GetUtcNow());
+}

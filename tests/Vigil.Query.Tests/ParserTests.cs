@@ -1,0 +1,89 @@
+using Vigil.Query.Parsing;
+using Vigil.Storage.Query;
+
+namespace Vigil.Query.Tests;
+
+public sealed class ParserTests
+{
+    [Theory]
+    [InlineData("auth_requests_total", "auth_requests_total")]
+    [InlineData("auth_requests_total{tenant_id=\"acme\", auth_outcome=~\"fail.*\"}", "auth_requests_total{tenant_id=\"acme\", auth_outcome=~\"fail.*\"}")]
+    [InlineData("rate(auth_requests_total[5m])", "rate(auth_requests_total[5m])")]
+    [InlineData("sum by (tenant_id) (rate(m[1h30m]))", "sum by (tenant_id) (rate(m[1h30m]))")]
+    [InlineData("sum(rate(m[5m])) by (le)", "sum by (le) (rate(m[5m]))")]
+    [InlineData("avg without (a, b) (m)", "avg without (a, b) (m)")]
+    [InlineData("a / on (tenant_id) b", "a / b")]
+    [InlineData("a > bool 0.2", "a > bool 0.2")]
+    [InlineData("{__name__=~\"auth.*\"}", "{__name__=~\"auth.*\"}")]
+    [InlineData("histogram_quantile(0.99, sum by (le) (rate(d_bucket[5m])))", "histogram_quantile(0.99, sum by (le) (rate(d_bucket[5m])))")]
+    [InlineData("-m", "-m")]
+    [InlineData("m offset 5m", "m")]
+    public void ValidExpressions_ParseToTheExpectedTree(string query, string expected)
+    {
+        Assert.Equal(expected, Parser.Parse(query).ToString());
+    }
+
+    [Fact]
+    public void Precedence_MultiplicationBindsTighterThanAdditionAndComparisonLoosest()
+    {
+        var expr = Assert.IsType<Binary>(Parser.Parse("a + b * c > 1"));
+
+        Assert.Equal(">", expr.Op);
+        var sum = Assert.IsType<Binary>(expr.Left);
+        Assert.Equal("+", sum.Op);
+        Assert.Equal("*", Assert.IsType<Binary>(sum.Right).Op);
+    }
+
+    [Fact]
+    public void Matchers_KeepOperatorAndPrometheusLabelName()
+    {
+        var selector = Assert.IsType<VectorSelector>(Parser.Parse("m{tenant_id!=\"a\", route!~'/x.*', q=`raw\\n`}"));
+
+        Assert.Equal("m", selector.Name);
+        Assert.Equal([MatchOp.Equal, MatchOp.NotEqual, MatchOp.NotRegex, MatchOp.Equal], selector.Matchers.Select(m => m.Op));
+        Assert.Equal("raw\\n", selector.Matchers[3].Value);
+    }
+
+    [Fact]
+    public void RangeAndOffset_AreKeptOnTheSelector()
+    {
+        var call = Assert.IsType<Call>(Parser.Parse("increase(m[10m] offset 1h)"));
+        var matrix = Assert.IsType<MatrixSelector>(call.Args[0]);
+
+        Assert.Equal(TimeSpan.FromMinutes(10), matrix.Range);
+        Assert.Equal(TimeSpan.FromHours(1), matrix.Vector.Offset);
+    }
+
+    [Theory]
+    [InlineData("rate(m[5m:1m])", "subqueries are not supported (at char 7); use a range selector on a metric, e.g. rate(m[5m])")]
+    [InlineData("label_replace(up, \"a\", \"b\", \"c\", \"d\")", "function label_replace is not supported")]
+    [InlineData("irate(m[5m])", "function irate is not supported")]
+    [InlineData("topk(3, m)", "aggregation topk is not supported; use sum, avg, min, max or count")]
+    [InlineData("m @ 100", "the @ modifier is not supported (at char 3); query at the time you want with time= instead")]
+    [InlineData("a and b", "the and operator is not supported (at char 3); Vigil supports + - * / and comparisons")]
+    [InlineData("a * on(x) group_left b", "group_left is not supported: Vigil matches vectors one-to-one (at char 11)")]
+    [InlineData("sum by (x) (m", "parse error at char 14: unexpected end of input, expected \")\"")]
+    [InlineData("{}", "parse error at char 1: vector selector must contain at least one non-empty matcher")]
+    [InlineData("m{a=~\"(\"}", "parse error at char 6: invalid regular expression \"(\" for label a")]
+    [InlineData("rate(m)", "function rate needs a range vector like m[5m], got m")]
+    [InlineData("rate(m[5x])", "parse error at char 8: unexpected \"5\", expected a duration for the range (e.g. 5m)")]
+    [InlineData("m{a=b}", "parse error at char 5: unexpected \"b\", expected a quoted label value")]
+    [InlineData("histogram_quantile(0.9)", "function histogram_quantile takes 2 arguments, got 1")]
+    [InlineData("m )", "parse error at char 3: unexpected \")\", expected end of input")]
+    [InlineData("", "parse error: the query is empty")]
+    [InlineData("m{a=\"x}", "parse error at char 5: unterminated string")]
+    public void InvalidOrUnsupportedExpressions_SayWhatAndWhere(string query, string error)
+    {
+        var e = Assert.Throws<PromQLException>(() => Parser.Parse(query));
+
+        Assert.Equal(error, e.Message);
+    }
+
+    [Fact]
+    public void MatchSelector_RefusesExpressions()
+    {
+        var e = Assert.Throws<PromQLException>(() => Parser.ParseSelector("rate(m[5m])"));
+
+        Assert.Equal("match[] must be a series selector like up{job=\"x\"}, got rate(m[5m])", e.Message);
+    }
+}
