@@ -104,10 +104,10 @@ public static class ConfigLoader
                     var alerting = options.Alerting with { Alertmanagers = [.. options.Alerting.Alertmanagers, new AlertmanagerOptions { Url = value }] };
                     options = options with { Alerting = alerting };
                     break;
-                case "--config":
-                    break;
+                case "--config" or "--demo-scenario-length":
+                    break; // read elsewhere (Program, DemoCommandLine)
                 default:
-                    problems.Add($"{flag}: unknown flag; flags are --otlp-grpc HOST:PORT, --otlp-http HOST:PORT, --http HOST:PORT, --data-dir DIR, --rules DIR, --alertmanager URL, --config FILE");
+                    problems.Add($"{flag}: unknown flag; flags are --otlp-grpc HOST:PORT, --otlp-http HOST:PORT, --http HOST:PORT, --data-dir DIR, --rules DIR, --alertmanager URL, --config FILE, --demo");
                     break;
             }
         }
