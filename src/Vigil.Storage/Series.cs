@@ -45,7 +45,11 @@ internal abstract class Series
 
     protected int Capacity => _buckets.Length;
 
-    protected ReadOnlySpan<int> Buckets => _buckets.AsSpan(0, Count);
+    // Live slots are [_head, _head + Count): expiring old buckets only moves the head, and the arrays
+    // are compacted when an append reaches their end, so a sweep costs O(1) per series, not a copy.
+    private int _head;
+
+    protected ReadOnlySpan<int> Buckets => _buckets.AsSpan(_head, Count);
 
     /// <summary>True when this exact (start, time) was applied recently; otherwise remembers it.</summary>
     protected bool IsRepeat(ulong start, ulong time)
@@ -78,20 +82,20 @@ internal abstract class Series
             LastBucket = bucket;
         }
 
-        var count = Count;
-        if (count > 0 && _buckets[count - 1] == bucket)
+        var end = _head + Count;
+        if (Count > 0 && _buckets[end - 1] == bucket)
         {
-            return count - 1;
+            return end - 1;
         }
 
         int position;
-        if (count == 0 || _buckets[count - 1] < bucket)
+        if (Count == 0 || _buckets[end - 1] < bucket)
         {
-            position = count;
+            position = end;
         }
         else
         {
-            position = Array.BinarySearch(_buckets, 0, count, bucket);
+            position = Array.BinarySearch(_buckets, _head, Count, bucket);
             if (position >= 0)
             {
                 return position;
@@ -100,43 +104,52 @@ internal abstract class Series
             position = ~position;
         }
 
-        if (count == _buckets.Length)
+        if (end == _buckets.Length)
         {
-            var capacity = count * 2;
-            Array.Resize(ref _buckets, capacity);
-            Grow(capacity);
+            if (_head > 0)
+            {
+                // Compact: move the live slots to the front instead of growing.
+                var head = _head;
+                Array.Copy(_buckets, head, _buckets, 0, Count);
+                Remove(head, end);
+                _head = 0;
+                position -= head;
+                end = Count;
+            }
+            else
+            {
+                var capacity = end * 2;
+                Array.Resize(ref _buckets, capacity);
+                Grow(capacity);
+            }
         }
 
-        if (position < count)
+        if (position < end)
         {
-            Array.Copy(_buckets, position, _buckets, position + 1, count - position);
-            Shift(position, count);
+            Array.Copy(_buckets, position, _buckets, position + 1, end - position);
+            Shift(position, end);
         }
 
         _buckets[position] = bucket;
         Clear(position);
-        Count = count + 1;
+        Count++;
         return position;
     }
 
     /// <summary>Drops buckets older than <paramref name="oldest"/>.</summary>
     public void Trim(int oldest)
     {
-        var count = Count;
-        var drop = 0;
-        while (drop < count && _buckets[drop] < oldest)
+        while (Count > 0 && _buckets[_head] < oldest)
         {
-            drop++;
+            Clear(_head); // releases what a dropped slot references
+            _head++;
+            Count--;
         }
 
-        if (drop == 0)
+        if (Count == 0)
         {
-            return;
+            _head = 0;
         }
-
-        Array.Copy(_buckets, drop, _buckets, 0, count - drop);
-        Remove(drop, count);
-        Count = count - drop;
     }
 
     /// <summary>Slots whose bucket number lies in [from, to].</summary>
@@ -145,7 +158,7 @@ internal abstract class Series
         var buckets = Buckets;
         var first = LowerBound(buckets, from);
         var end = LowerBound(buckets, to + 1);
-        return (first, end);
+        return (_head + first, _head + end);
     }
 
     public bool IsEmpty => Count == 0;
