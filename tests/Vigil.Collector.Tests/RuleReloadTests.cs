@@ -1,0 +1,55 @@
+namespace Vigil.Collector.Tests;
+
+/// <summary>Editing a file in the rules directory reloads the rules without any call.</summary>
+public sealed class RuleReloadTests
+{
+    [Fact]
+    public async Task EditingARuleFile_ReloadsThroughTheWatcher()
+    {
+        var root = VigilServer.NewDataDir();
+        var rulesDir = Path.Combine(root, "rules");
+        Directory.CreateDirectory(rulesDir);
+        var file = Path.Combine(rulesDir, "team.yaml");
+        const string rule = """
+            group: team
+            interval: 30s
+            rules:
+              - alert: {0}
+                severity: P2
+                runbook_url: https://runbooks.example.com/team
+                rate: auth.requests
+                threshold: "> 100"
+            """;
+        await File.WriteAllTextAsync(file, string.Format(System.Globalization.CultureInfo.InvariantCulture, rule, "FirstName"));
+        try
+        {
+            await using var vigil = await VigilServer.StartAsync(o => o with { RulesDir = rulesDir });
+            using var api = new VigilApi(vigil.HttpUri);
+            Assert.Equal(["FirstName"], await RuleNamesAsync(api));
+
+            await File.WriteAllTextAsync(file, string.Format(System.Globalization.CultureInfo.InvariantCulture, rule, "SecondName"));
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            var names = await RuleNamesAsync(api);
+            while (!names.SequenceEqual(["SecondName"]) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+                names = await RuleNamesAsync(api);
+            }
+
+            Assert.Equal(["SecondName"], names);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    private static async Task<List<string>> RuleNamesAsync(VigilApi api)
+    {
+        var body = await api.GetJsonAsync("/api/v1/rules");
+        return body.GetProperty("data").GetProperty("groups").EnumerateArray()
+            .SelectMany(g => g.GetProperty("rules").EnumerateArray())
+            .Select(r => r.GetProperty("name").GetString()!)
+            .ToList();
+    }
+}
