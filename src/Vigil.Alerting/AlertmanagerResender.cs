@@ -1,3 +1,4 @@
+using Vigil.Alerting.Implementation;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -19,8 +20,7 @@ public sealed class AlertmanagerResender : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<string, AlertEvent> _firing = new(StringComparer.Ordinal);
     private long _failures;
-    private CancellationTokenSource? _stopping;
-    private Task? _loop;
+    private readonly BackgroundLoop _loop = new("the Alertmanager resender");
 
     public AlertmanagerResender(IEnumerable<IAlertReceiver> alertmanagers, TimeSpan resendInterval, TimeProvider timeProvider, ILogger? logger = null)
     {
@@ -99,36 +99,11 @@ public sealed class AlertmanagerResender : IAsyncDisposable
 
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
-        if (_loop is not null)
-        {
-            throw new InvalidOperationException("the Alertmanager resender is already started");
-        }
-
-        _stopping = new CancellationTokenSource();
-        _loop = Task.Run(() => LoopAsync(_stopping.Token), CancellationToken.None);
+        _loop.Start(LoopAsync);
         return Task.CompletedTask;
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken = default)
-    {
-        if (_loop is null || _stopping is null)
-        {
-            return;
-        }
-
-        await _stopping.CancelAsync();
-        try
-        {
-            await _loop.WaitAsync(cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping mid-send: the next start re-sends anyway.
-        }
-
-        _stopping.Dispose();
-        (_loop, _stopping) = (null, null);
-    }
+    public Task StopAsync(CancellationToken cancellationToken = default) => _loop.StopAsync(cancellationToken);
 
     public async ValueTask DisposeAsync() => await StopAsync();
 

@@ -1,3 +1,4 @@
+using Vigil.Alerting.Implementation;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -24,8 +25,7 @@ public sealed class DeliveryWorker : IAsyncDisposable
     private readonly int _batchSize;
     private readonly SemaphoreSlim _step = new(1, 1);
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private CancellationTokenSource? _stopping;
-    private Task? _loop;
+    private readonly BackgroundLoop _loop;
 
     public DeliveryWorker(AlertOutbox outbox, IAlertReceiver receiver, RetryOptions retry, TimeProvider timeProvider, ILogger? logger = null,
         Random? random = null, int batchSize = 64)
@@ -38,6 +38,7 @@ public sealed class DeliveryWorker : IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
         _random = random ?? new Random();
         _batchSize = batchSize;
+        _loop = new BackgroundLoop($"the delivery worker for {receiver.Name}");
     }
 
     public string Receiver => _receiver.Name;
@@ -110,36 +111,11 @@ public sealed class DeliveryWorker : IAsyncDisposable
 
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
-        if (_loop is not null)
-        {
-            throw new InvalidOperationException($"the delivery worker for {Receiver} is already started");
-        }
-
-        _stopping = new CancellationTokenSource();
-        _loop = Task.Run(() => LoopAsync(_stopping.Token), CancellationToken.None);
+        _loop.Start(LoopAsync);
         return Task.CompletedTask;
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken = default)
-    {
-        if (_loop is null || _stopping is null)
-        {
-            return;
-        }
-
-        await _stopping.CancelAsync();
-        try
-        {
-            await _loop.WaitAsync(cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping: an in-flight delivery was abandoned and stays pending in the outbox.
-        }
-
-        _stopping.Dispose();
-        (_loop, _stopping) = (null, null);
-    }
+    public Task StopAsync(CancellationToken cancellationToken = default) => _loop.StopAsync(cancellationToken);
 
     public async ValueTask DisposeAsync()
     {
