@@ -1,24 +1,34 @@
 using Vigil.Collector.Configuration;
 using Vigil.Storage;
+using Vigil.Storage.Checkpoint;
 using Vigil.Storage.Wal;
 
 namespace Vigil.Collector;
 
 /// <summary>
-/// Owns the write-ahead log: replays it into the window store at start (OTLP requests get a retryable
-/// UNAVAILABLE meanwhile and /readyz says "starting"), then logs every accepted request before it is
-/// applied and acknowledged. With <c>wal.enabled: false</c> appends are no-ops.
+/// Owns the write-ahead log and the window-store checkpoints. At start it loads the newest checkpoint
+/// that validates and replays the WAL written after it (OTLP requests get a retryable UNAVAILABLE
+/// meanwhile and /readyz says "starting"); then it logs every accepted request before it is applied
+/// and acknowledged, and every <c>wal.checkpoint_interval</c> (and at graceful shutdown) writes a new
+/// checkpoint and deletes the WAL segments it covers. With <c>wal.enabled: false</c> appends are
+/// no-ops and no checkpoint is read or written.
 /// </summary>
 public sealed class WalService : BackgroundService
 {
     public const string ReadinessPart = "wal";
 
     private readonly WriteAheadLog? _wal;
+    private readonly CheckpointFiles _checkpoints;
+    private readonly TimeSpan _checkpointInterval;
+    private readonly IngestBarrier _barrier = new();
+    private readonly SemaphoreSlim _checkpointing = new(1, 1);
     private readonly OtlpIngest _ingest;
     private readonly Readiness _readiness;
     private readonly TimeProvider _time;
     private readonly ILogger<WalService> _logger;
     private volatile bool _replaying = true;
+    private volatile bool _recovered;
+    private long _checkpointedRecords = -1;
 
     public WalService(VigilOptions options, OtlpIngest ingest, Readiness readiness, TimeProvider time, ILogger<WalService> logger)
     {
@@ -26,6 +36,8 @@ public sealed class WalService : BackgroundService
         _readiness = readiness;
         _time = time;
         _logger = logger;
+        _checkpoints = new CheckpointFiles(Path.Combine(options.DataDir, "checkpoints"));
+        _checkpointInterval = options.Wal.CheckpointInterval;
         if (options.Wal.Enabled)
         {
             _wal = new WriteAheadLog(Path.Combine(options.DataDir, "wal"), options.Wal, options.Storage.Retention, time, logger);
@@ -38,54 +50,218 @@ public sealed class WalService : BackgroundService
 
     public WriteAheadLog? Log => _wal;
 
+    public CheckpointFiles Checkpoints => _checkpoints;
+
+    /// <summary>What the start-up recovery did; null until it finished (or with the WAL off).</summary>
+    public RecoveryStats? Recovery { get; private set; }
+
+    /// <summary>
+    /// Held by a request from before its WAL append until after it is applied (<see cref="ExitIngest"/>),
+    /// so a checkpoint never sees a logged but unapplied request. Completes synchronously unless a
+    /// checkpoint is being taken.
+    /// </summary>
+    public ValueTask EnterIngestAsync(CancellationToken cancellationToken) => _barrier.EnterSharedAsync(cancellationToken);
+
+    public void ExitIngest() => _barrier.ExitShared();
+
     /// <summary>Completes once the request is durable (immediately with the WAL off).</summary>
     public Task AppendAsync(ReadOnlyMemory<byte> request, CancellationToken cancellationToken) =>
         _wal is null ? Task.CompletedTask : _wal.AppendAsync(request, cancellationToken);
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(
-        () =>
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Run(Recover, stoppingToken);
+        _replaying = false;
+        _readiness.MarkReady(ReadinessPart);
+        if (_wal is null)
         {
-            if (_wal is not null)
+            return;
+        }
+
+        using var timer = new PeriodicTimer(_checkpointInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                var started = _time.GetTimestamp();
-                long points = 0;
-                var (records, since) = _wal.Replay(record =>
-                {
-                    try
-                    {
-                        points += _ingest.Apply(record).Accepted;
-                    }
-                    catch (Vigil.Otlp.Wire.OtlpFormatException e)
-                    {
-                        // Only checked requests are logged, so this means the file was damaged in a way the CRC missed.
-                        _logger.LogWarning("WAL record skipped: {Problem}", e.Message);
-                    }
-                });
-                if (since is { } first)
-                {
-                    // Everything since the oldest retained record has been seen: cumulative runs that
-                    // started after it count fully again after a restart.
-                    var knownSince = WindowStore.ToUnixNano(first);
-                    _ingest.Store.KnownSinceUnixNano = Math.Min(_ingest.Store.KnownSinceUnixNano, knownSince);
-                }
-
-                _logger.LogInformation(
-                    "WAL replayed: {Records} request(s), {Points} point(s) in {Elapsed:F1}s",
-                    records, points, _time.GetElapsedTime(started).TotalSeconds);
-                _wal.Start();
+                await TryCheckpointAsync("periodic");
             }
-
-            _replaying = false;
-            _readiness.MarkReady(ReadinessPart);
-        },
-        stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
         if (_wal is not null)
         {
+            // A checkpoint at shutdown makes the next start replay (almost) nothing.
+            if (_recovered)
+            {
+                await TryCheckpointAsync("shutdown");
+            }
+
             await _wal.DisposeAsync();
         }
     }
+
+    /// <summary>
+    /// Takes a checkpoint now: waits for in-flight requests and holds new ones back (the ingest
+    /// barrier) while the WAL rotates to segment N and the store is serialized into memory, then
+    /// writes <c>checkpoints/checkpoint-N.bin</c> durably and deletes older checkpoints and the WAL
+    /// segments below N. Returns null when nothing was logged since the last checkpoint (or the WAL is off).
+    /// </summary>
+    public async Task<CheckpointInfo?> CheckpointNowAsync(CancellationToken cancellationToken = default)
+    {
+        if (_wal is null)
+        {
+            return null;
+        }
+
+        await _checkpointing.WaitAsync(cancellationToken);
+        try
+        {
+            if (!_recovered)
+            {
+                throw new InvalidOperationException("no checkpoint before the start-up recovery has finished: the store is incomplete");
+            }
+
+            var started = _time.GetTimestamp();
+            CheckpointImage image;
+            long records;
+            await _barrier.EnterExclusiveAsync(cancellationToken);
+            try
+            {
+                records = _wal.AppendedRecords;
+                if (records == _checkpointedRecords)
+                {
+                    return null;
+                }
+
+                var segment = await _wal.RotateAsync();
+                image = _ingest.Store.CaptureCheckpoint(segment);
+            }
+            finally
+            {
+                _barrier.ExitExclusive();
+            }
+
+            var paused = _time.GetElapsedTime(started);
+            var path = await _checkpoints.WriteAsync(image, CancellationToken.None);
+            var info = image.Info;
+            _checkpointedRecords = records;
+            var oldCheckpoints = _checkpoints.DeleteOlderThan(info.WalSegment);
+            var oldSegments = _wal.DeleteSegmentsBelow(info.WalSegment);
+            _logger.LogInformation(
+                "Checkpoint {File}: {Series} series of {Metrics} metric(s), {Bytes} bytes; ingest paused {Paused:F0} ms, {Total:F0} ms in all; deleted {Segments} WAL segment(s) and {Checkpoints} older checkpoint(s)",
+                Path.GetFileName(path), info.Series, info.Metrics, info.Bytes, paused.TotalMilliseconds, _time.GetElapsedTime(started).TotalMilliseconds, oldSegments, oldCheckpoints);
+            return info;
+        }
+        finally
+        {
+            _checkpointing.Release();
+        }
+    }
+
+    private async Task TryCheckpointAsync(string reason)
+    {
+        try
+        {
+            await CheckpointNowAsync(CancellationToken.None);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or WalUnavailableException or InvalidOperationException)
+        {
+            // The WAL still holds everything since the last good checkpoint: nothing is lost, start-up just replays more.
+            _logger.LogError(e, "The {Reason} checkpoint failed; the WAL keeps every segment since the last good one", reason);
+        }
+    }
+
+    private void Recover()
+    {
+        if (_wal is null)
+        {
+            return;
+        }
+
+        var started = _time.GetTimestamp();
+        var store = _ingest.Store;
+        _checkpoints.DeleteIncomplete();
+        var checkpoint = LoadNewestCheckpoint(store);
+        var loaded = _time.GetElapsedTime(started);
+
+        long points = 0;
+        var (records, since) = _wal.Replay(
+            record =>
+            {
+                try
+                {
+                    points += _ingest.Apply(record).Accepted;
+                }
+                catch (Vigil.Otlp.Wire.OtlpFormatException e)
+                {
+                    // Only checked requests are logged, so this means the file was damaged in a way the CRC missed.
+                    _logger.LogWarning("WAL record skipped: {Problem}", e.Message);
+                }
+            },
+            checkpoint?.WalSegment ?? 0);
+        if (since is { } first)
+        {
+            // Everything since the oldest replayed record has been seen: cumulative runs that started
+            // after it count fully again after a restart. A checkpoint brought its own (earlier) value.
+            store.KnownSinceUnixNano = Math.Min(store.KnownSinceUnixNano, WindowStore.ToUnixNano(first));
+        }
+
+        var elapsed = _time.GetElapsedTime(started);
+        Recovery = new RecoveryStats(checkpoint, store.SeriesCount, records, points, loaded, elapsed);
+        _logger.LogInformation(
+            "Start-up recovery: {Checkpoint} ({Series} series, {Loaded:F1}s), then {Records} WAL request(s) with {Points} point(s) replayed from segment {From}; {Elapsed:F1}s in all",
+            checkpoint is null ? "no checkpoint" : $"checkpoint {checkpoint.WalSegment} loaded",
+            checkpoint?.Series ?? 0, loaded.TotalSeconds, records, points, checkpoint?.WalSegment ?? 0, elapsed.TotalSeconds);
+        _checkpointedRecords = checkpoint is not null && records == 0 ? 0 : -1;
+        _recovered = true;
+        _wal.Start();
+    }
+
+    /// <summary>The newest checkpoint that loads; unusable ones are moved aside with a warning.</summary>
+    private CheckpointInfo? LoadNewestCheckpoint(WindowStore store)
+    {
+        var candidates = _checkpoints.List();
+        for (var i = 0; i < candidates.Count; i++)
+        {
+            var (segment, path) = candidates[i];
+            var fallback = i + 1 < candidates.Count
+                ? $"the previous checkpoint {Path.GetFileName(candidates[i + 1].Path)}"
+                : "a replay of the WAL segments that are left; data only in the segments this checkpoint replaced is lost";
+            try
+            {
+                CheckpointInfo info;
+                using (var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16))
+                {
+                    info = store.LoadCheckpoint(file);
+                }
+
+                if (info.WalSegment != segment)
+                {
+                    _logger.LogWarning("Checkpoint {File} was renamed: it covers the WAL below segment {Inside}, its name says {Name}; going by its content", Path.GetFileName(path), info.WalSegment, segment);
+                }
+
+                return info;
+            }
+            catch (CheckpointException e)
+            {
+                var aside = _checkpoints.MoveAside(path, e is CheckpointCorruptException ? ".corrupt" : ".unusable");
+                _logger.LogWarning("Checkpoint {File} cannot be loaded ({Problem}); moved aside as {Aside}. Falling back to {Fallback}", Path.GetFileName(path), e.Message, Path.GetFileName(aside), fallback);
+            }
+            catch (IOException e)
+            {
+                _logger.LogWarning("Checkpoint {File} cannot be read ({Problem}). Falling back to {Fallback}", Path.GetFileName(path), e.Message, fallback);
+            }
+        }
+
+        return null;
+    }
 }
+
+/// <summary>Start-up recovery: the checkpoint loaded (if any), then the WAL tail replayed after it.</summary>
+public sealed record RecoveryStats(CheckpointInfo? Checkpoint, int Series, long RecordsReplayed, long PointsReplayed, TimeSpan CheckpointLoad, TimeSpan Elapsed);

@@ -68,8 +68,19 @@ public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService 
             ingest.Check(request.Span);
 
             // Logged before it is applied, so an acknowledged request is on disk and replayed after a crash.
-            await wal.AppendAsync(request, cancellationToken);
-            var result = ingest.Apply(request.Span);
+            // Append and apply happen inside the ingest barrier: a checkpoint waits for both or neither.
+            IngestResult result;
+            await wal.EnterIngestAsync(cancellationToken);
+            try
+            {
+                await wal.AppendAsync(request, cancellationToken);
+                result = ingest.Apply(request.Span);
+            }
+            finally
+            {
+                wal.ExitIngest();
+            }
+
             metrics.RecordRequest(transport, result.Rejected > 0 ? "partial" : "success", started);
             return new OtlpOutcome(OtlpOutcomeKind.Success, result, null);
         }

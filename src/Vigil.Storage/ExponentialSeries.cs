@@ -1,4 +1,5 @@
 using Vigil.Otlp.Wire;
+using Vigil.Storage.Checkpoint;
 
 namespace Vigil.Storage;
 
@@ -91,6 +92,19 @@ internal sealed class ExponentialBuckets
 
         Offset = offset;
         Length = counts.Length;
+    }
+
+    internal void Write(CheckpointWriter writer)
+    {
+        writer.WriteInt32(Offset);
+        writer.WriteInt64s(Counts.AsSpan(0, Length));
+    }
+
+    internal void Read(CheckpointReader reader)
+    {
+        Offset = reader.ReadInt32();
+        Counts = reader.ReadInt64s();
+        Length = Counts.Length;
     }
 
     private void AddAt(int index, long value)
@@ -189,6 +203,30 @@ internal sealed class ExponentialBucket
             Negative.Downscale(Scale - scale);
             Scale = scale;
         }
+    }
+
+    internal void Write(CheckpointWriter writer)
+    {
+        writer.WriteInt32(Scale);
+        writer.WriteInt64(Count);
+        writer.WriteDouble(Sum);
+        writer.WriteDouble(Min);
+        writer.WriteDouble(Max);
+        writer.WriteInt64(ZeroCount);
+        Positive.Write(writer);
+        Negative.Write(writer);
+    }
+
+    internal void Read(CheckpointReader reader)
+    {
+        Scale = reader.ReadInt32();
+        Count = reader.ReadInt64();
+        Sum = reader.ReadDouble();
+        Min = reader.ReadDouble();
+        Max = reader.ReadDouble();
+        ZeroCount = reader.ReadInt64();
+        Positive.Read(reader);
+        Negative.Read(reader);
     }
 
     private static int Extra(ExponentialBuckets mine, ReadOnlySpan<ulong> counts, int offset, int shift, int myShift)
@@ -308,6 +346,33 @@ internal sealed class ExponentialHistogramSeries(MetricState metric, byte[] key,
             }
 
             return bytes;
+        }
+    }
+
+    protected override void WriteState(CheckpointWriter writer, int head, int count)
+    {
+        _cumulative.Write(writer);
+        _previous.Write(writer);
+        for (var i = head; i < head + count; i++)
+        {
+            var bucket = _values[i];
+            writer.WriteBool(bucket is not null);
+            bucket?.Write(writer);
+        }
+    }
+
+    protected override void ReadState(CheckpointReader reader, int count)
+    {
+        _cumulative = CumulativeState.Read(reader);
+        _previous.Read(reader);
+        for (var i = 0; i < count; i++)
+        {
+            if (reader.ReadBool())
+            {
+                var bucket = new ExponentialBucket();
+                bucket.Read(reader);
+                _values[i] = bucket;
+            }
         }
     }
 

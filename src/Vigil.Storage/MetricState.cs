@@ -51,6 +51,25 @@ internal sealed class MetricState(int id, string name, MetricKind kind, string u
         }
     }
 
+    /// <summary>Adds a series restored from a checkpoint: it counts against the limit but is never refused.</summary>
+    public void AddRestored(Series series)
+    {
+        lock (_series)
+        {
+            if (series.IsOverflow)
+            {
+                Overflow = series;
+                OverflowKey = series.Key;
+            }
+            else
+            {
+                Interlocked.Increment(ref _seriesCount);
+            }
+
+            _series.Add(series);
+        }
+    }
+
     public void AddOverflow(Series series)
     {
         lock (_series)

@@ -1,3 +1,6 @@
+using System.Numerics;
+using Vigil.Storage.Checkpoint;
+
 namespace Vigil.Storage;
 
 /// <summary>
@@ -160,6 +163,68 @@ internal abstract class Series
         var end = LowerBound(buckets, to + 1);
         return (_head + first, _head + end);
     }
+
+    /// <summary>
+    /// Writes what a restart needs to continue this series exactly: the live buckets (oldest first),
+    /// the newest bucket, the recent (start, time) ring, then the kind's own values and state.
+    /// </summary>
+    internal void WriteCheckpoint(CheckpointWriter writer)
+    {
+        writer.WriteInt32(LastBucket);
+        for (var i = 0; i < RecentPoints; i++)
+        {
+            writer.WriteInt64(_recentStart[i]);
+            writer.WriteInt64(_recentTime[i]);
+        }
+
+        writer.WriteInt32(_recentNext);
+        writer.WriteInt32s(Buckets);
+        WriteState(writer, _head, Count);
+    }
+
+    /// <summary>Restores what <see cref="WriteCheckpoint"/> wrote into a new, empty series.</summary>
+    internal void ReadCheckpoint(CheckpointReader reader)
+    {
+        LastBucket = reader.ReadInt32();
+        for (var i = 0; i < RecentPoints; i++)
+        {
+            _recentStart[i] = reader.ReadInt64();
+            _recentTime[i] = reader.ReadInt64();
+        }
+
+        _recentNext = reader.ReadInt32();
+        if ((uint)_recentNext >= RecentPoints)
+        {
+            throw CheckpointReader.Corrupt($"recent-point position {_recentNext}");
+        }
+
+        var count = reader.ReadCount(sizeof(int));
+        var capacity = Math.Max(_buckets.Length, (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(count, 1)));
+        if (capacity > _buckets.Length)
+        {
+            Array.Resize(ref _buckets, capacity);
+            Grow(capacity);
+        }
+
+        for (var i = 0; i < count; i++)
+        {
+            _buckets[i] = reader.ReadInt32();
+            if (i > 0 && _buckets[i] <= _buckets[i - 1])
+            {
+                throw CheckpointReader.Corrupt("bucket numbers out of order");
+            }
+        }
+
+        _head = 0;
+        Count = count;
+        ReadState(reader, count);
+    }
+
+    /// <summary>Writes the kind's slots [head, head + count) and its per-series state.</summary>
+    protected abstract void WriteState(CheckpointWriter writer, int head, int count);
+
+    /// <summary>Reads what <see cref="WriteState"/> wrote into slots [0, count).</summary>
+    protected abstract void ReadState(CheckpointReader reader, int count);
 
     public bool IsEmpty => Count == 0;
 

@@ -1,4 +1,5 @@
 using Vigil.Otlp.Wire;
+using Vigil.Storage.Checkpoint;
 
 namespace Vigil.Storage;
 
@@ -50,6 +51,16 @@ internal struct CumulativeState
         Time = time;
         HasLast = true;
     }
+
+    public readonly void Write(CheckpointWriter writer)
+    {
+        writer.WriteUInt64(Start);
+        writer.WriteUInt64(Time);
+        writer.WriteBool(HasLast);
+    }
+
+    public static CumulativeState Read(CheckpointReader reader) =>
+        new() { Start = reader.ReadUInt64(), Time = reader.ReadUInt64(), HasLast = reader.ReadBool() };
 }
 
 internal sealed class CounterSeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
@@ -115,6 +126,28 @@ internal sealed class CounterSeries(MetricState metric, byte[] key, IReadOnlyDic
     }
 
     public override long ApproximateBytes => BaseBytes + (Capacity * 12L) + 24;
+
+    protected override void WriteState(CheckpointWriter writer, int head, int count)
+    {
+        _cumulative.Write(writer);
+        writer.WriteDouble(_lastValue);
+        for (var i = head; i < head + count; i++)
+        {
+            writer.WriteDouble(_sum[i]);
+            writer.WriteInt32(_points[i]);
+        }
+    }
+
+    protected override void ReadState(CheckpointReader reader, int count)
+    {
+        _cumulative = CumulativeState.Read(reader);
+        _lastValue = reader.ReadDouble();
+        for (var i = 0; i < count; i++)
+        {
+            _sum[i] = reader.ReadDouble();
+            _points[i] = reader.ReadInt32();
+        }
+    }
 
     protected override void Grow(int capacity)
     {
@@ -199,6 +232,32 @@ internal sealed class GaugeSeries(MetricState metric, byte[] key, IReadOnlyDicti
     }
 
     public override long ApproximateBytes => BaseBytes + (Capacity * 44L);
+
+    protected override void WriteState(CheckpointWriter writer, int head, int count)
+    {
+        for (var i = head; i < head + count; i++)
+        {
+            writer.WriteDouble(_last[i]);
+            writer.WriteInt64(_lastTime[i]);
+            writer.WriteDouble(_min[i]);
+            writer.WriteDouble(_max[i]);
+            writer.WriteDouble(_sum[i]);
+            writer.WriteInt32(_count[i]);
+        }
+    }
+
+    protected override void ReadState(CheckpointReader reader, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            _last[i] = reader.ReadDouble();
+            _lastTime[i] = reader.ReadInt64();
+            _min[i] = reader.ReadDouble();
+            _max[i] = reader.ReadDouble();
+            _sum[i] = reader.ReadDouble();
+            _count[i] = reader.ReadInt32();
+        }
+    }
 
     protected override void Grow(int capacity)
     {
@@ -422,6 +481,68 @@ internal sealed class HistogramSeries(MetricState metric, byte[] key, IReadOnlyD
         }
     }
 
+    protected override void WriteState(CheckpointWriter writer, int head, int count)
+    {
+        _cumulative.Write(writer);
+        writer.WriteDoubles(_bounds);
+        writer.WriteInt64s(_previousCounts);
+        writer.WriteInt64(_previousCount);
+        writer.WriteDouble(_previousSum);
+        for (var i = head; i < head + count; i++)
+        {
+            var bucket = _values[i];
+            writer.WriteBool(bucket is not null);
+            if (bucket is null)
+            {
+                continue;
+            }
+
+            writer.WriteInt64(bucket.Count);
+            writer.WriteDouble(bucket.Sum);
+            writer.WriteDouble(bucket.Min);
+            writer.WriteDouble(bucket.Max);
+
+            // Most buckets use the series' current layout: a flag instead of the bounds again.
+            var current = ReferenceEquals(bucket.Bounds, _bounds);
+            writer.WriteBool(current);
+            if (!current)
+            {
+                writer.WriteDoubles(bucket.Bounds);
+            }
+
+            writer.WriteInt64s(bucket.Counts);
+        }
+    }
+
+    protected override void ReadState(CheckpointReader reader, int count)
+    {
+        _cumulative = CumulativeState.Read(reader);
+        _bounds = reader.ReadDoubles();
+        _previousCounts = reader.ReadInt64s();
+        _previousCount = reader.ReadInt64();
+        _previousSum = reader.ReadDouble();
+        for (var i = 0; i < count; i++)
+        {
+            if (!reader.ReadBool())
+            {
+                continue;
+            }
+
+            var bucket = new HistogramBucket
+            {
+                Count = reader.ReadInt64(),
+                Sum = reader.ReadDouble(),
+                Min = reader.ReadDouble(),
+                Max = reader.ReadDouble(),
+            };
+
+            // Shared by reference again, as ingest left it: Target() compares layouts by reference.
+            bucket.Bounds = reader.ReadBool() ? _bounds : reader.ReadDoubles();
+            bucket.Counts = reader.ReadInt64s();
+            _values[i] = bucket;
+        }
+    }
+
     protected override void Grow(int capacity) => Array.Resize(ref _values, capacity);
 
     protected override void Shift(int position, int count) => ShiftArray(_values, position, count);
@@ -533,6 +654,55 @@ internal sealed class SummarySeries(MetricState metric, byte[] key, IReadOnlyDic
     }
 
     public override long ApproximateBytes => BaseBytes + (Capacity * 64L);
+
+    protected override void WriteState(CheckpointWriter writer, int head, int count)
+    {
+        _cumulative.Write(writer);
+        writer.WriteInt64(_previousCount);
+        writer.WriteDouble(_previousSum);
+        for (var i = head; i < head + count; i++)
+        {
+            var bucket = _values[i];
+            writer.WriteBool(bucket is not null);
+            if (bucket is null)
+            {
+                continue;
+            }
+
+            writer.WriteInt64(bucket.Count);
+            writer.WriteDouble(bucket.Sum);
+            writer.WriteInt64(bucket.LastTime);
+            writer.WriteDoubles(bucket.Quantiles);
+            writer.WriteDoubles(bucket.Values);
+        }
+    }
+
+    protected override void ReadState(CheckpointReader reader, int count)
+    {
+        _cumulative = CumulativeState.Read(reader);
+        _previousCount = reader.ReadInt64();
+        _previousSum = reader.ReadDouble();
+        for (var i = 0; i < count; i++)
+        {
+            if (reader.ReadBool())
+            {
+                var bucket = new SummaryBucket
+                {
+                    Count = reader.ReadInt64(),
+                    Sum = reader.ReadDouble(),
+                    LastTime = reader.ReadInt64(),
+                    Quantiles = reader.ReadDoubles(),
+                    Values = reader.ReadDoubles(),
+                };
+                if (bucket.Values.Length != bucket.Quantiles.Length)
+                {
+                    throw CheckpointReader.Corrupt("a summary has more quantiles than values or the reverse");
+                }
+
+                _values[i] = bucket;
+            }
+        }
+    }
 
     protected override void Grow(int capacity) => Array.Resize(ref _values, capacity);
 

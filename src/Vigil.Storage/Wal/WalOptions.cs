@@ -12,6 +12,12 @@ public sealed record WalOptions
     /// <summary>A segment is also closed after this long, so old data can be dropped segment by segment.</summary>
     public TimeSpan SegmentDuration { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How often the window store is checkpointed (and at graceful shutdown): start-up then replays
+    /// only the WAL written since the newest checkpoint, not the whole retention.
+    /// </summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMinutes(5);
+
     public IReadOnlyList<string> Validate(string section = "wal")
     {
         var problems = new List<string>();
@@ -23,6 +29,11 @@ public sealed record WalOptions
         if (SegmentDuration < TimeSpan.FromSeconds(10))
         {
             problems.Add($"{section}.segment_duration: must be at least 10s");
+        }
+
+        if (CheckpointInterval < TimeSpan.FromSeconds(10))
+        {
+            problems.Add($"{section}.checkpoint_interval: must be at least 10s");
         }
 
         return problems;

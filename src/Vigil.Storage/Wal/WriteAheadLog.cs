@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using System.Numerics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
@@ -12,7 +11,9 @@ namespace Vigil.Storage.Wal;
 /// then releases all of them (group commit): a request is acknowledged only after its record is on
 /// disk, yet a busy server pays one fsync per batch, not per request.
 /// Record: <c>[u32 payload length][u32 CRC-32C of time+payload][i64 unix ms][payload]</c>, little-endian.
-/// Segments are files <c>NNNNNNNNNNNN.wal</c>; whole segments older than the retention are deleted.
+/// Segments are files <c>NNNNNNNNNNNN.wal</c>; whole segments older than the retention are deleted, and
+/// a checkpoint rotates to a new segment N (<see cref="RotateAsync"/>) and then deletes the segments
+/// below it (<see cref="DeleteSegmentsBelow"/>): start-up replays only segments from N on.
 /// </summary>
 public sealed class WriteAheadLog : IAsyncDisposable
 {
@@ -24,6 +25,7 @@ public sealed class WriteAheadLog : IAsyncDisposable
     private readonly TimeSpan _retention;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly Lock _files = new();
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private Task? _writer;
     private FileStream? _segment;
@@ -45,21 +47,34 @@ public sealed class WriteAheadLog : IAsyncDisposable
 
     public long Syncs => Interlocked.Read(ref _syncs);
 
+    /// <summary>The newest segment's number (the one appends go to, once one is open).</summary>
+    public long CurrentSegmentNumber => Interlocked.Read(ref _segmentNumber);
+
     public long SizeBytes => Directory.Exists(_directory) ? Segments().Sum(s => new FileInfo(s.Path).Length) : 0;
 
     /// <summary>
     /// Reads every intact record, oldest first, and hands it to <paramref name="apply"/>. A torn or
     /// corrupt tail (a crash mid-write) is cut off with a warning; the log then appends after it.
-    /// Returns the number of records replayed and the time of the oldest retained segment.
+    /// Segments below <paramref name="fromSegment"/> are skipped: a checkpoint already holds them.
+    /// Returns the number of records replayed and the time of the oldest replayed record.
     /// </summary>
-    public (long Records, DateTimeOffset? Since) Replay(Action<ReadOnlySpan<byte>> apply)
+    public (long Records, DateTimeOffset? Since) Replay(Action<ReadOnlySpan<byte>> apply, long fromSegment = 0)
     {
         Directory.CreateDirectory(_directory);
         DeleteExpired();
         long records = 0;
         DateTimeOffset? since = null;
+
+        // New segments are numbered after the checkpoint's even if its segments are gone.
+        _segmentNumber = Math.Max(_segmentNumber, fromSegment - 1);
         foreach (var (number, path) in Segments())
         {
+            _segmentNumber = Math.Max(_segmentNumber, number);
+            if (number < fromSegment)
+            {
+                continue;
+            }
+
             using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
             var header = new byte[HeaderBytes];
             var payload = Array.Empty<byte>();
@@ -114,8 +129,6 @@ public sealed class WriteAheadLog : IAsyncDisposable
                 file.SetLength(goodEnd);
                 file.Flush(flushToDisk: true);
             }
-
-            _segmentNumber = Math.Max(_segmentNumber, number);
         }
 
         return (records, since);
@@ -136,13 +149,54 @@ public sealed class WriteAheadLog : IAsyncDisposable
             throw new InvalidOperationException("the WAL is not started");
         }
 
-        var pending = new Pending(payload, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var pending = new Pending(payload, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
         if (!_queue.Writer.TryWrite(pending))
         {
             throw new InvalidOperationException("the WAL is closed");
         }
 
-        return pending.Done.Task.WaitAsync(cancellationToken);
+        return pending.Done!.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Closes the current segment and opens the next; returns the new segment's number N. Records
+    /// appended before this call are in segments below N, records appended after it in N or later.
+    /// </summary>
+    public Task<long> RotateAsync()
+    {
+        if (_writer is null)
+        {
+            throw new InvalidOperationException("the WAL is not started");
+        }
+
+        var rotated = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_queue.Writer.TryWrite(new Pending(default, null, rotated)))
+        {
+            throw new InvalidOperationException("the WAL is closed");
+        }
+
+        return rotated.Task;
+    }
+
+    /// <summary>Deletes the segments numbered below <paramref name="number"/> (a checkpoint holds their records); returns how many.</summary>
+    public int DeleteSegmentsBelow(long number)
+    {
+        lock (_files)
+        {
+            var deleted = 0;
+            foreach (var (segment, path) in Segments())
+            {
+                if (segment >= number || segment >= Interlocked.Read(ref _segmentNumber))
+                {
+                    break;
+                }
+
+                File.Delete(path);
+                deleted++;
+            }
+
+            return deleted;
+        }
     }
 
     private async Task WriteLoopAsync()
@@ -154,43 +208,77 @@ public sealed class WriteAheadLog : IAsyncDisposable
             batch.Clear();
             while (batch.Count < 4096 && _queue.Reader.TryRead(out var item))
             {
+                if (item.Rotated is { } rotated)
+                {
+                    // What was queued before the rotation belongs to the old segment.
+                    await CommitAsync(batch, header);
+                    batch.Clear();
+                    await RotateSegmentAsync(rotated);
+                    continue;
+                }
+
                 batch.Add(item);
             }
 
-            try
-            {
-                var segment = CurrentSegment();
-                var unixMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
-                foreach (var item in batch)
-                {
-                    BinaryPrimitives.WriteInt32LittleEndian(header, item.Payload.Length);
-                    BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(8), unixMs);
-                    BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4), Checksum(header.AsSpan(8, 8), item.Payload.Span));
-                    segment.Write(header);
-                    segment.Write(item.Payload.Span);
-                }
-
-                segment.Flush(flushToDisk: true);
-                Interlocked.Add(ref _appendedRecords, batch.Count);
-                Interlocked.Increment(ref _syncs);
-                foreach (var item in batch)
-                {
-                    item.Done.TrySetResult();
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                _logger.LogError(e, "WAL write failed; {Count} request(s) refused as retryable", batch.Count);
-                foreach (var item in batch)
-                {
-                    item.Done.TrySetException(new WalUnavailableException($"write-ahead log write failed: {e.Message}"));
-                }
-
-                await CloseSegmentAsync();
-            }
+            await CommitAsync(batch, header);
         }
 
         await CloseSegmentAsync();
+    }
+
+    private async Task RotateSegmentAsync(TaskCompletionSource<long> rotated)
+    {
+        try
+        {
+            await CloseSegmentAsync();
+            OpenSegment(_time.GetUtcNow());
+            rotated.TrySetResult(_segmentNumber);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogError(e, "WAL rotation failed");
+            rotated.TrySetException(new WalUnavailableException($"write-ahead log rotation failed: {e.Message}"));
+        }
+    }
+
+    private async Task CommitAsync(List<Pending> batch, byte[] header)
+    {
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            var segment = CurrentSegment();
+            var unixMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            foreach (var item in batch)
+            {
+                BinaryPrimitives.WriteInt32LittleEndian(header, item.Payload.Length);
+                BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(8), unixMs);
+                BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4), Checksum(header.AsSpan(8, 8), item.Payload.Span));
+                segment.Write(header);
+                segment.Write(item.Payload.Span);
+            }
+
+            segment.Flush(flushToDisk: true);
+            Interlocked.Add(ref _appendedRecords, batch.Count);
+            Interlocked.Increment(ref _syncs);
+            foreach (var item in batch)
+            {
+                item.Done!.TrySetResult();
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogError(e, "WAL write failed; {Count} request(s) refused as retryable", batch.Count);
+            foreach (var item in batch)
+            {
+                item.Done!.TrySetException(new WalUnavailableException($"write-ahead log write failed: {e.Message}"));
+            }
+
+            await CloseSegmentAsync();
+        }
     }
 
     private FileStream CurrentSegment()
@@ -203,14 +291,16 @@ public sealed class WriteAheadLog : IAsyncDisposable
             DeleteExpired();
         }
 
-        if (_segment is null)
-        {
-            _segmentNumber++;
-            var path = Path.Combine(_directory, _segmentNumber.ToString("D12", CultureInfo.InvariantCulture) + Extension);
-            _segment = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1 << 16);
-            _segmentOpened = now;
-        }
+        return _segment ?? OpenSegment(now);
+    }
 
+    private FileStream OpenSegment(DateTimeOffset now)
+    {
+        var number = _segmentNumber + 1;
+        var path = Path.Combine(_directory, number.ToString("D12", CultureInfo.InvariantCulture) + Extension);
+        _segment = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1 << 16);
+        Interlocked.Exchange(ref _segmentNumber, number);
+        _segmentOpened = now;
         return _segment;
     }
 
@@ -226,6 +316,7 @@ public sealed class WriteAheadLog : IAsyncDisposable
     /// <summary>Deletes closed segments whose newest data is past the retention: the store would drop it anyway.</summary>
     private void DeleteExpired()
     {
+        using var scope = _files.EnterScope();
         var cutoff = _time.GetUtcNow() - _retention;
         var segments = Segments().ToList();
         for (var i = 0; i < segments.Count - 1; i++)
@@ -246,23 +337,8 @@ public sealed class WriteAheadLog : IAsyncDisposable
             .Where(s => s.Number >= 0)
             .OrderBy(s => s.Number);
 
-    private static uint Checksum(ReadOnlySpan<byte> time, ReadOnlySpan<byte> payload)
-    {
-        var crc = 0xFFFFFFFFu;
-        crc = BitOperations.Crc32C(crc, BinaryPrimitives.ReadUInt64LittleEndian(time));
-        var i = 0;
-        for (; i + 8 <= payload.Length; i += 8)
-        {
-            crc = BitOperations.Crc32C(crc, BinaryPrimitives.ReadUInt64LittleEndian(payload[i..]));
-        }
-
-        for (; i < payload.Length; i++)
-        {
-            crc = BitOperations.Crc32C(crc, payload[i]);
-        }
-
-        return ~crc;
-    }
+    private static uint Checksum(ReadOnlySpan<byte> time, ReadOnlySpan<byte> payload) =>
+        Crc32C.Finish(Crc32C.Append(Crc32C.Append(Crc32C.Seed, time), payload));
 
     /// <summary>Stops taking appends, writes what is queued and closes the segment.</summary>
     public async ValueTask DisposeAsync()
@@ -274,7 +350,8 @@ public sealed class WriteAheadLog : IAsyncDisposable
         }
     }
 
-    private sealed record Pending(ReadOnlyMemory<byte> Payload, TaskCompletionSource Done);
+    /// <summary>A record to append (<see cref="Done"/>) or a rotation (<see cref="Rotated"/>).</summary>
+    private sealed record Pending(ReadOnlyMemory<byte> Payload, TaskCompletionSource? Done, TaskCompletionSource<long>? Rotated);
 }
 
 /// <summary>The WAL could not persist a request: refuse it as retryable (UNAVAILABLE / 503).</summary>
