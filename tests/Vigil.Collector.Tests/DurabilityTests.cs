@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -118,14 +116,12 @@ public sealed class DurabilityTests
     public async Task Kill9UnderLoad_LosesNoAcknowledgedPoint()
     {
         var dataDir = VigilServer.NewDataDir();
-        var ports = new[] { FreePort(), FreePort(), FreePort() };
         var acknowledged = new System.Collections.Concurrent.ConcurrentBag<int>();
         try
         {
-            using (var child = StartChild(dataDir, ports))
+            using (var child = await ChildCollector.StartAsync(dataDir))
             {
-                using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[1]}"), Timeout = TimeSpan.FromSeconds(10) };
-                await WaitReadyAsync(ports[2]);
+                using var http = new HttpClient { BaseAddress = child.OtlpHttpUri, Timeout = TimeSpan.FromSeconds(10) };
 
                 // Four writers send one uniquely labelled delta point per request until the child dies.
                 var next = 0;
@@ -167,8 +163,7 @@ public sealed class DurabilityTests
                     await Task.Delay(5);
                 }
 
-                child.Kill(entireProcessTree: true); // SIGKILL: no shutdown hooks run
-                await child.WaitForExitAsync();
+                await child.KillAsync();
                 await Task.WhenAll(writers);
             }
 
@@ -184,63 +179,6 @@ public sealed class DurabilityTests
         {
             Directory.Delete(dataDir, recursive: true);
         }
-    }
-
-    private static Process StartChild(string dataDir, int[] ports)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[]
-        {
-            Path.Combine(AppContext.BaseDirectory, "vigil.dll"),
-            "--otlp-grpc", $"127.0.0.1:{ports[0]}", "--otlp-http", $"127.0.0.1:{ports[1]}", "--http", $"127.0.0.1:{ports[2]}",
-            "--data-dir", dataDir,
-        })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
-
-    private static async Task WaitReadyAsync(int port)
-    {
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            try
-            {
-                using var response = await http.GetAsync("/readyz");
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            await Task.Delay(50);
-        }
-
-        Assert.Fail($"the child collector did not become ready on port {port}");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private sealed class ListLogger : ILogger

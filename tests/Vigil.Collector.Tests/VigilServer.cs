@@ -40,6 +40,8 @@ public sealed class VigilServer : IAsyncDisposable
 
     public WindowStore Store => _app.Services.GetRequiredService<WindowStore>();
 
+    public IServiceProvider Services => _app.Services;
+
     public static string NewDataDir() => Path.Combine(Path.GetTempPath(), "vigil-test-" + Guid.NewGuid().ToString("N"));
 
     /// <summary>Starts Vigil and waits until /readyz would say ready (WAL replayed).</summary>
