@@ -1,3 +1,4 @@
+using Vigil.Collector.Configuration;
 using Vigil.Collector.Rules;
 using Vigil.Rules.Api;
 
@@ -47,8 +48,13 @@ public static class RulesEndpoints
             }
         }).WithMetadata(new ListenerAttribute(Listeners.Http));
 
-        app.MapPost("/-/reload", (RulesHost rules) =>
+        app.MapPost("/-/reload", (HttpRequest request, RulesHost rules, VigilOptions options) =>
         {
+            if (!AdminAuthorization.IsAllowed(request, options))
+            {
+                return AdminAuthorization.Denied();
+            }
+
             var result = rules.Reload("POST /-/reload");
             return result.Success
                 ? Results.Json(new { status = "success", groups = result.Groups, alertRules = result.AlertRules, aggregates = result.Aggregates })

@@ -21,7 +21,7 @@ public static class ConfigLoader
 {
     private static readonly string[] TopKeys = ["server", "data_dir", "storage", "ingest", "wal", "telemetry", "rules", "alerting"];
     private static readonly string[] WalKeys = ["enabled", "segment_size", "segment_duration", "checkpoint_interval"];
-    private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http"];
+    private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http", "admin_token"];
     private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series_per_metric", "max_attributes_per_point", "max_attribute_value_length"];
     private static readonly string[] IngestKeys = ["max_request_size", "max_inflight_size", "memory_limit", "retry_after"];
     private static readonly string[] TelemetryKeys = ["otlp_endpoint", "otlp_protocol", "export_interval"];
@@ -38,6 +38,12 @@ public static class ConfigLoader
         }
 
         options = ApplyFlags(options, args, problems, ref rulesDir);
+
+        // A secret is better kept out of files: the environment wins over vigil.yaml.
+        if (Environment.GetEnvironmentVariable("VIGIL_ADMIN_TOKEN") is { Length: > 0 } adminToken)
+        {
+            options = options with { AdminToken = adminToken };
+        }
         if (problems.Count == 0)
         {
             problems.AddRange(options.Validate());
@@ -179,6 +185,13 @@ public static class ConfigLoader
                 case "server":
                     foreach (var (name, value) in Section(path, valueNode, key, ServerKeys, problems))
                     {
+                        if (name == "admin_token")
+                        {
+                            var token = Scalar(path, value, "server.admin_token", problems);
+                            options = options with { AdminToken = string.IsNullOrEmpty(token) ? null : token };
+                            continue;
+                        }
+
                         var endpoint = Scalar(path, value, $"server.{name}", problems) is { } text ? Endpoint(text, $"{Where(path, value)}: server.{name}", problems) : null;
                         options = name switch
                         {

@@ -16,6 +16,9 @@ public sealed record VigilOptions
 
     public string DataDir { get; init; } = "./data";
 
+    /// <summary>When set, API writes (POST /-/reload) need <c>Authorization: Bearer TOKEN</c>.</summary>
+    public string? AdminToken { get; init; }
+
     /// <summary>Rule files directory; null = ./rules if present, else the default packs beside the binary.</summary>
     public string? RulesDir { get; init; }
 
@@ -38,6 +41,11 @@ public sealed record VigilOptions
         problems.AddRange(Wal.Validate());
         problems.AddRange(Alerting.Validate());
         problems.AddRange(Telemetry.Validate());
+        if (AdminToken is { Length: < 16 })
+        {
+            problems.Add("server.admin_token: use at least 16 characters (or VIGIL_ADMIN_TOKEN); a short token is guessable");
+        }
+
         if (string.IsNullOrWhiteSpace(DataDir))
         {
             problems.Add("data_dir: must not be empty");

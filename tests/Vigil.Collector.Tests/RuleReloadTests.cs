@@ -44,6 +44,30 @@ public sealed class RuleReloadTests
         }
     }
 
+    [Fact]
+    public async Task Reload_WithAnAdminToken_NeedsTheBearerToken()
+    {
+        const string token = "an-admin-token-long-enough";
+        await using var vigil = await VigilServer.StartAsync(o => o with { AdminToken = token });
+        using var http = new HttpClient { BaseAddress = vigil.HttpUri };
+
+        using (var anonymous = await http.PostAsync("/-/reload", null))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, anonymous.StatusCode);
+            Assert.Contains("admin token", await anonymous.Content.ReadAsStringAsync());
+        }
+
+        using (var wrong = new HttpRequestMessage(HttpMethod.Post, "/-/reload") { Headers = { Authorization = new("Bearer", "not-the-admin-token") } })
+        using (var denied = await http.SendAsync(wrong))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, denied.StatusCode);
+        }
+
+        using var right = new HttpRequestMessage(HttpMethod.Post, "/-/reload") { Headers = { Authorization = new("Bearer", token) } };
+        using var allowed = await http.SendAsync(right);
+        Assert.Equal(System.Net.HttpStatusCode.OK, allowed.StatusCode);
+    }
+
     private static async Task<List<string>> RuleNamesAsync(VigilApi api)
     {
         var body = await api.GetJsonAsync("/api/v1/rules");
