@@ -109,8 +109,8 @@ public sealed class WalService : BackgroundService
     /// <summary>
     /// Takes a checkpoint now: waits for in-flight requests and holds new ones back (the ingest
     /// barrier) while the WAL rotates to segment N and the store is serialized into memory, then
-    /// writes <c>checkpoints/checkpoint-N.bin</c> durably and deletes older checkpoints and the WAL
-    /// segments below N. Returns null when nothing was logged since the last checkpoint (or the WAL is off).
+    /// writes <c>checkpoints/checkpoint-N.bin</c> durably, then keeps it and the previous checkpoint P
+    /// and deletes older checkpoints and the WAL segments below P. Returns null when nothing was logged since the last checkpoint (or the WAL is off).
     /// </summary>
     public async Task<CheckpointInfo?> CheckpointNowAsync(CancellationToken cancellationToken = default)
     {
@@ -151,8 +151,11 @@ public sealed class WalService : BackgroundService
             var path = await _checkpoints.WriteAsync(image, CancellationToken.None);
             var info = image.Info;
             _checkpointedRecords = records;
-            var oldCheckpoints = _checkpoints.DeleteOlderThan(info.WalSegment);
-            var oldSegments = _wal.DeleteSegmentsBelow(info.WalSegment);
+            // Keep the previous checkpoint and the segments from it on: if the new file rots on disk later,
+            // start-up falls back to the previous one and replays from there, losing nothing.
+            var previous = _checkpoints.List().Select(c => c.WalSegment).Where(n => n < info.WalSegment).DefaultIfEmpty(info.WalSegment).Max();
+            var oldCheckpoints = _checkpoints.DeleteOlderThan(previous);
+            var oldSegments = _wal.DeleteSegmentsBelow(previous);
             _logger.LogInformation(
                 "Checkpoint {File}: {Series} series of {Metrics} metric(s), {Bytes} bytes; ingest paused {Paused:F0} ms, {Total:F0} ms in all; deleted {Segments} WAL segment(s) and {Checkpoints} older checkpoint(s)",
                 Path.GetFileName(path), info.Series, info.Metrics, info.Bytes, paused.TotalMilliseconds, _time.GetElapsedTime(started).TotalMilliseconds, oldSegments, oldCheckpoints);

@@ -103,7 +103,10 @@ public sealed class CheckpointTests
             Assert.NotNull(graceful?.Checkpoint);
             Assert.True(graceful.Checkpoint.WalSegment > checkpointSegment);
             Assert.Equal(0, graceful.RecordsReplayed);
-            Assert.Single(Directory.GetFiles(Path.Combine(dataDir, "checkpoints")));
+            // The new checkpoint and the previous one are kept (with the WAL from the previous one on).
+            Assert.Equal(
+                [$"checkpoint-{checkpointSegment:D12}.bin", $"checkpoint-{graceful.Checkpoint.WalSegment:D12}.bin"],
+                Directory.GetFiles(Path.Combine(dataDir, "checkpoints")).Select(Path.GetFileName).Order());
             using var again = new VigilApi(restarted.HttpUri);
             Assert.Equal(27, await again.ValueAsync("before.checkpoint", "increase"));
             Assert.Equal(4, await again.ValueAsync("after.checkpoint", "increase"));
@@ -155,6 +158,41 @@ public sealed class CheckpointTests
             {
                 Directory.Delete(crashDir, recursive: true);
             }
+        }
+    }
+
+    [Fact]
+    public async Task NewestCheckpointRotsAfterItWasWritten_PreviousCheckpointAndItsWalLoseNothing()
+    {
+        var dataDir = VigilServer.NewDataDir();
+        try
+        {
+            long newest;
+            await using (var first = await VigilServer.StartAsync(dataDir: dataDir))
+            {
+                await PostAsync(first, OtlpRequests.DeltaCounter("requests", 5));
+                Assert.NotNull(await WalOf(first).CheckpointNowAsync());
+                await PostAsync(first, OtlpRequests.DeltaCounter("requests", 7, tenant: "globex"));
+                newest = (await WalOf(first).CheckpointNowAsync())!.WalSegment;
+            }
+
+            // The graceful stop wrote nothing new; now the newest checkpoint rots on disk.
+            var path = Path.Combine(dataDir, "checkpoints", $"checkpoint-{newest:D12}.bin");
+            var bytes = await File.ReadAllBytesAsync(path);
+            bytes[^5] ^= 0x10;
+            await File.WriteAllBytesAsync(path, bytes);
+
+            await using var restarted = await VigilServer.StartAsync(dataDir: dataDir);
+            var recovery = WalOf(restarted).Recovery;
+            Assert.NotNull(recovery?.Checkpoint);
+            Assert.True(recovery.Checkpoint.WalSegment < newest);
+            Assert.Equal(1, recovery.RecordsReplayed);
+            using var api = new VigilApi(restarted.HttpUri);
+            Assert.Equal(12, await api.ValueAsync("requests", "increase"));
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
         }
     }
 
