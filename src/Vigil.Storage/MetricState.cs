@@ -70,14 +70,6 @@ internal sealed class MetricState(int id, string name, MetricKind kind, string u
         }
     }
 
-    public void AddOverflow(Series series)
-    {
-        lock (_series)
-        {
-            _series.Add(series);
-        }
-    }
-
     public Series[] Snapshot()
     {
         lock (_series)

@@ -436,7 +436,6 @@ internal sealed class HistogramSeries(MetricState metric, byte[] key, IReadOnlyD
         for (var i = first; i < end; i++)
         {
             var bucket = _values[i]!;
-            fold.Present = true;
             fold.Count += bucket.Count;
             fold.Sum += bucket.Sum;
             fold.Min = Math.Min(fold.Min, bucket.Min);
@@ -558,7 +557,6 @@ internal sealed class HistogramSeries(MetricState metric, byte[] key, IReadOnlyD
 
 internal struct HistogramFold
 {
-    public bool Present;
     public double Count;
     public double Sum;
     public double Min;
@@ -633,7 +631,6 @@ internal sealed class SummarySeries(MetricState metric, byte[] key, IReadOnlyDic
         var (first, end) = Range(from, to);
         for (var i = first; i < end; i++)
         {
-            fold.Present = true;
             fold.Count += _values[i]!.Count;
             fold.Sum += _values[i]!.Sum;
         }

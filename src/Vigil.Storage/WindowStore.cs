@@ -174,7 +174,7 @@ public sealed partial class WindowStore : IWindowReader
         series = Create(metric, key, SeriesKeyBuilder.DecodeLabels(key), Array.IndexOf(_stripes, stripe), overflow: true);
         stripe.Map[series.Key] = series;
         metric.Overflow = series;
-        metric.AddOverflow(series);
+        metric.Add(series);
         return series;
     }
 
