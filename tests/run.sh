@@ -17,8 +17,14 @@ done
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}"
+  # A mirror hiccup should not fail the run: retry a few times before giving up.
+  for attempt in 1 2 3; do
+    if $sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}"; then
+      break
+    fi
+    [ "$attempt" = 3 ] && { echo "tests/run.sh: could not install ${need[*]}" >&2; exit 1; }
+    sleep $((attempt * 10))
+  done
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
