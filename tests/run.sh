@@ -12,7 +12,8 @@ fi
 # System packages the integration tests drive as real processes (installed only when missing).
 need=()
 for pkg in $(cat tests/apt-packages.txt 2>/dev/null | grep -v '^#' || true); do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  # "install ok installed" only: a removed package whose config files remain still answers dpkg -s.
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}"
