@@ -22,7 +22,7 @@ public static class ConfigLoader
     private static readonly string[] TopKeys = ["server", "data_dir", "storage", "ingest", "wal", "telemetry", "rules", "alerting"];
     private static readonly string[] WalKeys = ["enabled", "segment_size", "segment_duration", "checkpoint_interval"];
     private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http", "admin_token"];
-    private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series_per_metric", "max_attributes_per_point", "max_attribute_value_length"];
+    private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series_per_metric", "max_series_per_tenant", "tenant_attribute", "max_attributes_per_point", "max_attribute_value_length"];
     private static readonly string[] IngestKeys = ["max_request_size", "max_inflight_size", "memory_limit", "retry_after"];
     private static readonly string[] TelemetryKeys = ["otlp_endpoint", "otlp_protocol", "export_interval"];
     private static readonly string[] RulesKeys = ["dir"];
@@ -213,6 +213,8 @@ public static class ConfigLoader
                             "future_tolerance" => storage with { FutureTolerance = Duration(path, value, at, problems) ?? storage.FutureTolerance },
                             "resource_attributes" => storage with { ResourceAttributes = List(path, value, at, problems) ?? storage.ResourceAttributes },
                             "max_series_per_metric" => storage with { MaxSeriesPerMetric = (int)(Integer(path, value, at, problems) ?? storage.MaxSeriesPerMetric) },
+                            "max_series_per_tenant" => storage with { MaxSeriesPerTenant = (int)(Integer(path, value, at, problems) ?? storage.MaxSeriesPerTenant) },
+                            "tenant_attribute" => storage with { TenantAttribute = Scalar(path, value, at, problems) ?? storage.TenantAttribute },
                             "max_attributes_per_point" => storage with { MaxAttributesPerPoint = (int)(Integer(path, value, at, problems) ?? storage.MaxAttributesPerPoint) },
                             _ => storage with { MaxAttributeValueLength = (int)(Integer(path, value, at, problems) ?? storage.MaxAttributeValueLength) },
                         };

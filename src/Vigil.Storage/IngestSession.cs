@@ -255,6 +255,7 @@ internal sealed class IngestSession : IOtlpPointSink
             RefusalReasons.TooOld => $", retention {_store.Options.Retention}",
             RefusalReasons.TooNew => $", tolerance {_store.Options.FutureTolerance}; check the sender's clock",
             RefusalReasons.SeriesLimit => $", limit {_store.Options.MaxSeriesPerMetric}; drop high-cardinality attributes",
+            RefusalReasons.TenantSeriesLimit => $", limit {_store.Options.MaxSeriesPerTenant} series per {_store.Options.TenantAttribute}; drop high-cardinality attributes or raise storage.max_series_per_tenant",
             RefusalReasons.TooManyAttributes => $", limit {_store.Options.MaxAttributesPerPoint}",
             RefusalReasons.AttributeTooLong => $", limit {_store.Options.MaxAttributeValueLength} bytes",
             _ => string.Empty,
@@ -296,7 +297,7 @@ internal sealed class IngestSession : IOtlpPointSink
         }
 
         // Returns with the series' stripe lock held; the caller releases it after the update.
-        var series = _store.Lookup(_metric, _key.Build(_metric.Id), out var overflow);
+        var series = _store.Lookup(_metric, _key.Build(_metric.Id), out var overflow, out refusal);
         _overflow = overflow;
         return series;
     }

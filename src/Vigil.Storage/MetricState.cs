@@ -43,6 +43,9 @@ internal sealed class MetricState(int id, string name, MetricKind kind, string u
         }
     }
 
+    /// <summary>Gives back a reservation whose series was not created after all.</summary>
+    public void ReleaseReservation() => Interlocked.Decrement(ref _seriesCount);
+
     public void Add(Series series)
     {
         lock (_series)

@@ -8,6 +8,7 @@ public static class RefusalReasons
     public const string NoTimestamp = "time_unix_nano is 0";
     public const string KindConflict = "metric already exists with another type";
     public const string SeriesLimit = "series limit per metric reached (point kept in the overflow series otel.metric.overflow=true)";
+    public const string TenantSeriesLimit = "series limit per tenant reached";
     public const string TooManyAttributes = "too many attributes on the point";
     public const string AttributeTooLong = "attribute value too long";
     public const string NotFinite = "value is NaN or infinite";

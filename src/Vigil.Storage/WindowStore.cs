@@ -17,6 +17,7 @@ public sealed partial class WindowStore : IWindowReader
     private readonly TimeProvider _time;
     private readonly Stripe[] _stripes = new Stripe[StripeCount];
     private readonly ConcurrentDictionary<string, MetricState> _metrics = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _tenantSeries = new(StringComparer.Ordinal);
     private readonly long _resolutionNanos;
     private readonly LabelNames _labelNames = new();
     private int _nextMetricId;
@@ -122,11 +123,13 @@ public sealed partial class WindowStore : IWindowReader
     /// <summary>
     /// Finds or creates the series for a canonical key and returns with its stripe lock held; the
     /// caller updates it and calls <see cref="Release"/>. A new series past the metric's limit
-    /// resolves to the metric's overflow series.
+    /// resolves to the metric's overflow series; past its tenant's limit it is refused: null is
+    /// returned (no lock held) with the reason.
     /// </summary>
-    internal Series Lookup(MetricState metric, ReadOnlySpan<byte> key, out bool overflow)
+    internal Series? Lookup(MetricState metric, ReadOnlySpan<byte> key, out bool overflow, out string? refusal)
     {
         overflow = false;
+        refusal = null;
         var hash = SeriesKeyComparer.Hash(key);
         var stripe = _stripes[(uint)hash % StripeCount];
         Monitor.Enter(stripe);
@@ -145,7 +148,16 @@ public sealed partial class WindowStore : IWindowReader
 
         try
         {
-            series = Create(metric, key.ToArray(), SeriesKeyBuilder.DecodeLabels(key, _labelNames), Array.IndexOf(_stripes, stripe));
+            var labels = SeriesKeyBuilder.DecodeLabels(key, _labelNames);
+            if (!TryReserveTenant(labels))
+            {
+                metric.ReleaseReservation();
+                Monitor.Exit(stripe);
+                refusal = RefusalReasons.TenantSeriesLimit;
+                return null;
+            }
+
+            series = Create(metric, key.ToArray(), labels, Array.IndexOf(_stripes, stripe));
             stripe.Map[series.Key] = series;
             metric.Add(series);
             return series;
@@ -159,6 +171,41 @@ public sealed partial class WindowStore : IWindowReader
     }
 
     internal void Release(Series series) => Monitor.Exit(_stripes[series.Stripe]);
+
+    /// <summary>Series held per tenant, for <see cref="WindowStoreOptions.MaxSeriesPerTenant"/>.</summary>
+    public int TenantSeriesCount(string tenant) => _tenantSeries.TryGetValue(tenant, out var count) ? count : 0;
+
+    // A new series only: the labels exist already, so reading the tenant costs nothing extra.
+    private bool TryReserveTenant(IReadOnlyDictionary<string, string> labels)
+    {
+        if (Options.MaxSeriesPerTenant == 0 || !labels.TryGetValue(Options.TenantAttribute, out var tenant))
+        {
+            return true;
+        }
+
+        var admitted = false;
+        _tenantSeries.AddOrUpdate(
+            tenant,
+            _ =>
+            {
+                admitted = true;
+                return 1;
+            },
+            (_, count) =>
+            {
+                admitted = count < Options.MaxSeriesPerTenant;
+                return admitted ? count + 1 : count;
+            });
+        return admitted;
+    }
+
+    private void ForgetTenantSeries(Series series)
+    {
+        if (Options.MaxSeriesPerTenant > 0 && !series.IsOverflow && series.Labels.TryGetValue(Options.TenantAttribute, out var tenant))
+        {
+            _tenantSeries.AddOrUpdate(tenant, 0, (_, count) => Math.Max(0, count - 1));
+        }
+    }
 
     private Series LookupOverflow(MetricState metric)
     {
@@ -214,6 +261,7 @@ public sealed partial class WindowStore : IWindowReader
                     {
                         (dead ??= []).Add(key);
                         series.Removed = true;
+                        ForgetTenantSeries(series);
                     }
                 }
 
@@ -274,8 +322,12 @@ public sealed partial class WindowStore : IWindowReader
 
         var builder = new SeriesKeyBuilder();
         builder.SetLabels(labels);
-        var series = Lookup(state, builder.Build(state.Id), out var overflow);
-        string? refusal;
+        var series = Lookup(state, builder.Build(state.Id), out var overflow, out var refusal);
+        if (series is null)
+        {
+            return new PointOutcome(refusal);
+        }
+
         try
         {
             var start = startTime == default ? 0 : ToUnixNano(startTime);

@@ -19,6 +19,16 @@ public sealed record WindowStoreOptions
     /// <summary>New series of a metric past this many go to its overflow series and are reported as refused.</summary>
     public int MaxSeriesPerMetric { get; init; } = 10_000;
 
+    /// <summary>
+    /// New series of one tenant (the value of <see cref="TenantAttribute"/>) past this many are refused
+    /// with a reason, so one tenant cannot use up the memory of all (0 = no limit). Not folded into an
+    /// overflow series: that would mix tenants.
+    /// </summary>
+    public int MaxSeriesPerTenant { get; init; } = 100_000;
+
+    /// <summary>The label that names a series' tenant.</summary>
+    public string TenantAttribute { get; init; } = "tenant.id";
+
     public int MaxAttributesPerPoint { get; init; } = 128;
 
     public int MaxAttributeValueLength { get; init; } = 4096;
@@ -50,6 +60,16 @@ public sealed record WindowStoreOptions
         if (MaxSeriesPerMetric < 1)
         {
             problems.Add($"{section}.max_series_per_metric: must be at least 1");
+        }
+
+        if (MaxSeriesPerTenant < 0)
+        {
+            problems.Add($"{section}.max_series_per_tenant: must be 0 (no limit) or more");
+        }
+
+        if (string.IsNullOrWhiteSpace(TenantAttribute))
+        {
+            problems.Add($"{section}.tenant_attribute: must name a label, e.g. tenant.id");
         }
 
         if (MaxAttributesPerPoint < 1)
