@@ -28,6 +28,7 @@ public sealed class WalService : BackgroundService
     private readonly ILogger<WalService> _logger;
     private volatile bool _replaying = true;
     private volatile bool _recovered;
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _checkpointedRecords = -1;
 
     public WalService(VigilOptions options, OtlpIngest ingest, Readiness readiness, TimeProvider time, ILogger<WalService> logger)
@@ -47,6 +48,9 @@ public sealed class WalService : BackgroundService
     }
 
     public bool Replaying => _replaying;
+
+    /// <summary>Completes when the store holds everything acknowledged before this start (replay done).</summary>
+    public Task Ready => _ready.Task;
 
     public WriteAheadLog? Log => _wal;
 
@@ -70,9 +74,19 @@ public sealed class WalService : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await Task.Run(Recover, stoppingToken);
+        try
+        {
+            await Task.Run(Recover, stoppingToken);
+        }
+        catch (Exception e)
+        {
+            _ready.TrySetException(e);
+            throw;
+        }
+
         _replaying = false;
         _readiness.MarkReady(ReadinessPart);
+        _ready.TrySetResult();
         if (_wal is null)
         {
             return;

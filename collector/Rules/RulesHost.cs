@@ -23,8 +23,13 @@ public sealed class RulesHost : IHostedService, IAsyncDisposable
     private RuleFileWatcher? _watcher;
     private PosixSignalRegistration? _sighup;
 
-    public RulesHost(RulesLocation location, WindowStore store, IAlertTransitionSink sink, Readiness readiness, TimeProvider time, IMeterFactory meters, ILogger<RulesHost> logger)
+    private readonly WalService _wal;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _starting;
+
+    public RulesHost(RulesLocation location, WindowStore store, IAlertTransitionSink sink, WalService wal, Readiness readiness, TimeProvider time, IMeterFactory meters, ILogger<RulesHost> logger)
     {
+        _wal = wal;
         _logger = logger;
         _readiness = readiness;
         _time = time;
@@ -66,7 +71,10 @@ public sealed class RulesHost : IHostedService, IAsyncDisposable
         }
 
         Reload("start");
-        Manager.Start();
+
+        // Evaluate only once the WAL replay has refilled the store: on a half-replayed store a firing
+        // alert would look like its series vanished and resolve, then fire again, paging twice.
+        _starting = StartAfterReplayAsync(_stopping.Token);
         _watcher = new RuleFileWatcher(Directory, _options.WatchDebounce, _time, () => Reload("file change"));
         _watcher.Start();
         if (!OperatingSystem.IsWindows())
@@ -78,16 +86,40 @@ public sealed class RulesHost : IHostedService, IAsyncDisposable
             });
         }
 
-        _readiness.MarkReady(ReadinessPart);
         return Task.CompletedTask;
     }
 
-    public Task StopAsync(CancellationToken cancellationToken)
+    private async Task StartAfterReplayAsync(CancellationToken stopping)
     {
+        try
+        {
+            await _wal.Ready.WaitAsync(stopping);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "Rules are not evaluated: the write-ahead log recovery failed");
+            return;
+        }
+
+        Manager.Start();
+        _readiness.MarkReady(ReadinessPart);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        if (_starting is not null)
+        {
+            await _starting;
+        }
+
         _sighup?.Dispose();
         _watcher?.Dispose();
         Manager.Stop();
-        return Task.CompletedTask;
     }
 
     public async ValueTask DisposeAsync()
@@ -96,6 +128,7 @@ public sealed class RulesHost : IHostedService, IAsyncDisposable
         _watcher?.Dispose();
         await Manager.DisposeAsync();
         _meter.Dispose();
+        _stopping.Dispose();
     }
 }
 
