@@ -133,48 +133,56 @@ public sealed class AlertOutbox : IAlertTransitionSink, IDisposable
     public IReadOnlyList<AlertHistoryEntry> GetHistory(AlertHistoryQuery query)
     {
         var where = new List<string>();
-        using var cmd = _db.CreateCommand();
+        var parameters = new List<(string Name, object Value)>();
         if (query.Rule is not null)
         {
             where.Add("rule = $rule");
-            cmd.Parameters.AddWithValue("$rule", query.Rule);
+            parameters.Add(("$rule", query.Rule));
         }
 
         if (query.Severity is { } severity)
         {
             where.Add("severity = $sev");
-            cmd.Parameters.AddWithValue("$sev", severity.ToString());
+            parameters.Add(("$sev", severity.ToString()));
         }
 
         if (query.Status is { } status)
         {
             where.Add("status = $status");
-            cmd.Parameters.AddWithValue("$status", StatusText(status));
+            parameters.Add(("$status", StatusText(status)));
         }
 
         if (query.From is { } from)
         {
             where.Add("at_ms >= $from");
-            cmd.Parameters.AddWithValue("$from", Ms(from));
+            parameters.Add(("$from", Ms(from)));
         }
 
         if (query.To is { } to)
         {
             where.Add("at_ms <= $to");
-            cmd.Parameters.AddWithValue("$to", Ms(to));
+            parameters.Add(("$to", Ms(to)));
         }
 
-        cmd.Parameters.AddWithValue("$limit", Math.Clamp(query.Limit, 1, 10_000));
-        cmd.CommandText = $"""
+        parameters.Add(("$limit", Math.Clamp(query.Limit, 1, 10_000)));
+        var sql = $"""
             SELECT e.seq, e.body, d.receiver, d.state, d.attempts, d.last_error, d.last_attempt_ms, d.next_attempt_ms, d.delivered_ms, d.expired_ms
             FROM (SELECT seq, body FROM events {(where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : string.Empty)} ORDER BY seq DESC LIMIT $limit) e
             LEFT JOIN deliveries d ON d.event_seq = e.seq
             ORDER BY e.seq DESC, d.receiver
             """;
         var entries = new List<AlertHistoryEntry>();
+
+        // The connection is shared and not thread-safe: the command is created, run and disposed under the lock.
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            using var cmd = Command(null, sql);
+            foreach (var (name, value) in parameters)
+            {
+                cmd.Parameters.AddWithValue(name, value);
+            }
+
             using var reader = cmd.ExecuteReader();
             long current = -1;
             AlertEvent? e = null;
