@@ -53,14 +53,23 @@ public static partial class RuleFileLoader
     {
         var ctx = new YamlReadContext(path);
         var stream = new YamlStream();
+        var parser = new YamlDotNet.Core.Parser(new StringReader(text));
         try
         {
-            stream.Load(new StringReader(text));
+            stream.Load(parser);
         }
         catch (YamlException ex)
         {
             var message = ex.InnerException is YamlException inner ? inner.Message : ex.Message;
             ctx.Report(YamlReadContext.At(ex.Start), $"YAML syntax error: {message}", "check indentation and quoting around this position");
+            return new RuleLoadResult(new RuleFile { Path = path }, ctx.Problems);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet throws these (not a YamlException) on some malformed scalars and events (found by fuzzing).
+            var lines = text.Count(c => c == '\n') + 1;
+            var at = parser.Current is { } last && last.End.Line <= lines ? YamlReadContext.At(last.End) : new SourcePosition(lines, 1);
+            ctx.Report(at, $"YAML syntax error after this position: the scanner gave up ({ex.Message})", "check indentation and quoting around this position");
             return new RuleLoadResult(new RuleFile { Path = path }, ctx.Problems);
         }
 

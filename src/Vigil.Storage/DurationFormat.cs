@@ -6,6 +6,8 @@ namespace Vigil.Storage;
 /// <summary>Prometheus-style durations: <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>1h30m</c>, <c>7d</c>, <c>1w</c>.</summary>
 public static class DurationFormat
 {
+    private static readonly long MaxMilliseconds = (long)TimeSpan.MaxValue.TotalMilliseconds - 1;
+
     public static bool TryParse(string? text, out TimeSpan duration)
     {
         duration = TimeSpan.Zero;
@@ -58,7 +60,14 @@ public static class DurationFormat
             }
 
             lastRank = rank;
-            totalMs = checked(totalMs + (number * unitMs));
+
+            // Past TimeSpan's range (about 29,000 years) is not a duration anyone means: refuse, don't overflow.
+            if (number > (MaxMilliseconds - totalMs) / unitMs)
+            {
+                return false;
+            }
+
+            totalMs += number * unitMs;
         }
 
         duration = TimeSpan.FromMilliseconds(totalMs);

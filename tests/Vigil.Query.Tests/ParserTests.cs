@@ -12,12 +12,16 @@ public sealed class ParserTests
     [InlineData("sum by (tenant_id) (rate(m[1h30m]))", "sum by (tenant_id) (rate(m[1h30m]))")]
     [InlineData("sum(rate(m[5m])) by (le)", "sum by (le) (rate(m[5m]))")]
     [InlineData("avg without (a, b) (m)", "avg without (a, b) (m)")]
-    [InlineData("a / on (tenant_id) b", "a / b")]
+    [InlineData("a / on (tenant_id) b", "a / on (tenant_id) b")]
+    [InlineData("a / ignoring(le) b", "a / ignoring (le) b")]
     [InlineData("a > bool 0.2", "a > bool 0.2")]
     [InlineData("{__name__=~\"auth.*\"}", "{__name__=~\"auth.*\"}")]
     [InlineData("histogram_quantile(0.99, sum by (le) (rate(d_bucket[5m])))", "histogram_quantile(0.99, sum by (le) (rate(d_bucket[5m])))")]
     [InlineData("-m", "-m")]
-    [InlineData("m offset 5m", "m")]
+    [InlineData("m offset 5m", "m offset 5m")]
+    [InlineData("rate(m[5m] offset -1h)", "rate(m[5m] offset -1h)")]
+    [InlineData("m{a=\"x\\\\y\\\"z\"}", "m{a=\"x\\\\y\\\"z\"}")]
+    [InlineData("{__name__=\"a-b\"}", "{__name__=\"a-b\"}")]
     public void ValidExpressions_ParseToTheExpectedTree(string query, string expected)
     {
         Assert.Equal(expected, Parser.Parse(query).ToString());
@@ -72,6 +76,9 @@ public sealed class ParserTests
     [InlineData("m )", "parse error at char 3: unexpected \")\", expected end of input")]
     [InlineData("", "parse error: the query is empty")]
     [InlineData("m{a=\"x}", "parse error at char 5: unterminated string")]
+    [InlineData("1 + 0x", "parse error at char 5: bad hexadecimal number \"0x\"")]
+    [InlineData("1 + 0x10000000000000000", "parse error at char 5: bad hexadecimal number \"0x10000000000000000\"")]
+    [InlineData("rate(m[99999999999999999d])", "parse error at char 8: bad duration \"99999999999999999d\"; write e.g. 30s, 5m, 1h30m, 7d")]
     public void InvalidOrUnsupportedExpressions_SayWhatAndWhere(string query, string error)
     {
         var e = Assert.Throws<PromQLException>(() => Parser.Parse(query));

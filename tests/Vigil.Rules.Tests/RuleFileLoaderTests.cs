@@ -139,6 +139,19 @@ public sealed class RuleFileLoaderTests
         Assert.StartsWith("syntax_error.yaml:5:17: YAML syntax error: ", problem, StringComparison.Ordinal);
     }
 
+    /// <summary>Inputs on which YamlDotNet throws other than YamlException (minimized from fuzzing): still a problem, not a crash.</summary>
+    [Theory]
+    [InlineData(": {\ne")]
+    [InlineData(":\n :")]
+    public void YamlTheScannerGivesUpOn_IsAProblemWithAPosition(string text)
+    {
+        var problem = Assert.Single(RuleFileLoader.Load("broken.yaml", text).Problems);
+
+        Assert.StartsWith("YAML syntax error", problem.Message, StringComparison.Ordinal);
+        Assert.InRange(problem.Line, 1, 2);
+        Assert.True(problem.Column >= 1);
+    }
+
     [Fact]
     public void QuantileOfACounter_SeenByTheStore_IsReportedAtTheSelector()
     {

@@ -12,23 +12,37 @@ public sealed record NumberLiteral(double Value) : Expr
 
 public sealed record StringLiteral(string Value) : Expr
 {
-    public override string ToString() => $"\"{Value}\"";
+    public override string ToString() => LabelMatcher.Quote(Value);
 }
 
 /// <summary><c>name{matchers} offset d</c>; matchers use Prometheus label names and include <c>__name__</c>.</summary>
 public sealed record VectorSelector(string? Name, IReadOnlyList<LabelMatcher> Matchers, TimeSpan Offset) : Expr
 {
-    public override string ToString()
+    public override string ToString() => WithoutOffset() + OffsetText();
+
+    /// <summary>The selector as written before its offset (a range goes between the two).</summary>
+    public string WithoutOffset()
     {
-        var matchers = string.Join(", ", Matchers.Where(m => !(m.Name == Labels.MetricName && m.Op == MatchOp.Equal && m.Value == Name)));
-        return (Name ?? string.Empty) + (matchers.Length > 0 || Name is null ? "{" + matchers + "}" : string.Empty);
+        // A name that is not an identifier (set through {__name__="..."}) stays a matcher.
+        var bare = Name is not null && IsIdentifier(Name) ? Name : null;
+        var matchers = string.Join(", ", Matchers.Where(m => bare is null || !(m.Name == Labels.MetricName && m.Op == MatchOp.Equal && m.Value == bare)));
+        return (bare ?? string.Empty) + (matchers.Length > 0 || bare is null ? "{" + matchers + "}" : string.Empty);
     }
+
+    private static bool IsIdentifier(string name) =>
+        name.Length > 0 && !char.IsAsciiDigit(name[0]) && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or ':')
+        && name is not ("by" or "without" or "on" or "ignoring" or "offset" or "bool" or "and" or "or" or "unless");
+
+    public string OffsetText() =>
+        Offset == TimeSpan.Zero ? string.Empty
+        : Offset < TimeSpan.Zero ? " offset -" + Vigil.Storage.DurationFormat.Format(-Offset)
+        : " offset " + Vigil.Storage.DurationFormat.Format(Offset);
 }
 
 /// <summary><c>selector[range]</c>: only valid as the argument of a range function.</summary>
 public sealed record MatrixSelector(VectorSelector Vector, TimeSpan Range) : Expr
 {
-    public override string ToString() => $"{Vector}[{Vigil.Storage.DurationFormat.Format(Range)}]";
+    public override string ToString() => $"{Vector.WithoutOffset()}[{Vigil.Storage.DurationFormat.Format(Range)}]{Vector.OffsetText()}";
 }
 
 public sealed record Call(string Function, IReadOnlyList<Expr> Args) : Expr
@@ -50,7 +64,8 @@ public sealed record Binary(string Op, Expr Left, Expr Right, bool ReturnBool, V
 {
     public bool IsComparison => Op is "==" or "!=" or ">" or "<" or ">=" or "<=";
 
-    public override string ToString() => $"{Left} {Op}{(ReturnBool ? " bool" : string.Empty)} {Right}";
+    public override string ToString() =>
+        $"{Left} {Op}{(ReturnBool ? " bool" : string.Empty)}{(Matching is null ? string.Empty : $" {(Matching.On ? "on" : "ignoring")} ({string.Join(", ", Matching.Labels)})")} {Right}";
 }
 
 public sealed record Unary(string Op, Expr Inner) : Expr

@@ -139,7 +139,13 @@ internal static class Lexer
                 i++;
             }
 
-            return new Token(TokenKind.Number, text[start..i], start + 1, long.Parse(text.AsSpan(start + 2, i - start - 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+            // TryParse: "0x" alone or more than 16 hex digits is a bad number, not a FormatException (found by fuzzing).
+            if (!ulong.TryParse(text.AsSpan(start + 2, i - start - 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var hex))
+            {
+                throw new PromQLException($"parse error at char {start + 1}: bad hexadecimal number \"{text[start..i]}\"");
+            }
+
+            return new Token(TokenKind.Number, text[start..i], start + 1, hex);
         }
 
         while (i < text.Length && char.IsAsciiDigit(text[i]))

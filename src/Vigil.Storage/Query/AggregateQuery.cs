@@ -62,11 +62,31 @@ public sealed class LabelMatcher
 
     public override string ToString() => Op switch
     {
-        MatchOp.Equal => $"{Name}=\"{Value}\"",
-        MatchOp.NotEqual => $"{Name}!=\"{Value}\"",
-        MatchOp.Regex => $"{Name}=~\"{Value}\"",
-        _ => $"{Name}!~\"{Value}\"",
+        MatchOp.Equal => $"{Name}={Quote(Value)}",
+        MatchOp.NotEqual => $"{Name}!={Quote(Value)}",
+        MatchOp.Regex => $"{Name}=~{Quote(Value)}",
+        _ => $"{Name}!~{Quote(Value)}",
     };
+
+    /// <summary>A double-quoted PromQL string that reads back as <paramref name="value"/> (backslash, quote, newline, tab and carriage-return escapes).</summary>
+    public static string Quote(string value)
+    {
+        var text = new System.Text.StringBuilder(value.Length + 2).Append('"');
+        foreach (var c in value)
+        {
+            _ = c switch
+            {
+                '\\' => text.Append("\\\\"),
+                '"' => text.Append("\\\""),
+                '\n' => text.Append("\\n"),
+                '\r' => text.Append("\\r"),
+                '\t' => text.Append("\\t"),
+                _ => text.Append(c),
+            };
+        }
+
+        return text.Append('"').ToString();
+    }
 }
 
 /// <summary>One windowed aggregation: <c>fn(metric{matchers}[window]) by (labels)</c> evaluated at <see cref="At"/>.</summary>
