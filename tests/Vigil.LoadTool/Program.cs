@@ -1,4 +1,10 @@
 using Vigil.LoadTool;
+using Vigil.LoadTool.Soak;
+
+if (args is ["soak", ..])
+{
+    return await SoakRun.MainAsync(args[1..]);
+}
 
 LoadOptions options;
 try

@@ -143,7 +143,7 @@ internal sealed class SpawnedCollector : IDisposable
         }
     }
 
-    private static string FindCollector()
+    internal static string FindCollector()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
