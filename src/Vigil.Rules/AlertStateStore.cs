@@ -41,8 +41,8 @@ internal enum CommitStage
 /// Alert state per instance in <c>&lt;dataDir&gt;/alerts.db</c>, so a restart neither re-waits <c>for</c> nor
 /// forgets a firing alert. Each group's rows are replaced after the group is evaluated, and in the same transaction
 /// the transitions that led to them are appended to a journal: a state change and the transition that announces it
-/// are one commit, so no crash can leave a firing alert whose event is nowhere (decision 007). The rule engine hands journaled
-/// transitions to its sink and deletes them once the sink has taken them.
+/// are one commit, so no crash can leave a firing alert whose event is nowhere (decision 007). The rule engine
+/// hands journaled transitions to its sink and deletes them once the sink has taken them.
 /// </summary>
 public sealed class AlertStateStore : IDisposable
 {
