@@ -159,13 +159,18 @@ public sealed class TransitionLog(ILogger<TransitionLog> logger) : IAlertTransit
             transition.Alert, transition.InstanceLabels, transition.From, transition.To, transition.Value, transition.Threshold, transition.Reason);
 }
 
-/// <summary>Fans one transition out to several sinks; one failing sink does not stop the others.</summary>
+/// <summary>
+/// Fans one transition out to several sinks. One failing sink does not stop the others, but the failure is passed on:
+/// the rule engine then keeps the transition journaled and offers it to every sink again, so each must take a
+/// transition it has seen (same id) as one.
+/// </summary>
 public sealed class CompositeTransitionSink(IEnumerable<IAlertTransitionSink> sinks, ILogger<CompositeTransitionSink> logger) : IAlertTransitionSink
 {
     private readonly IAlertTransitionSink[] _sinks = sinks.ToArray();
 
     public void OnTransition(AlertTransition transition)
     {
+        Exception? failed = null;
         foreach (var sink in _sinks)
         {
             try
@@ -174,8 +179,14 @@ public sealed class CompositeTransitionSink(IEnumerable<IAlertTransitionSink> si
             }
             catch (Exception e)
             {
-                logger.LogError(e, "Alert transition sink {Sink} failed for {Alert}", sink.GetType().Name, transition.Alert);
+                logger.LogError(e, "Alert transition sink {Sink} failed for {Alert}; the transition is offered again", sink.GetType().Name, transition.Alert);
+                failed ??= e;
             }
+        }
+
+        if (failed is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
         }
     }
 }

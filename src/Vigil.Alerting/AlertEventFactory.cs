@@ -40,7 +40,8 @@ public sealed class AlertEventFactory
         labels.TryAdd("severity", t.Severity.ToString());
         return new AlertEvent
         {
-            Id = NewId(),
+            // The transition's id: the same state change handed over again after a crash is the same event.
+            Id = t.Id ?? NewId(),
             Rule = t.Alert,
             Group = t.Group,
             Fingerprint = AlertFingerprint.Compute(labels),

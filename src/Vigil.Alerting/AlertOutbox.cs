@@ -16,6 +16,8 @@ public sealed record OutboxReceiver(string Name, IReadOnlySet<Severity>? Severit
 /// The durable outbox (<c>&lt;dataDir&gt;/alerts-outbox.db</c>, SQLite in WAL mode): every event is committed together with
 /// one delivery row per receiver that accepts its severity before any delivery is attempted, so an event recorded
 /// is never lost to a crash or restart. <see cref="DeliveryWorker"/>s drain the rows; the rows then stay as history.
+/// An event id is recorded once: the rule engine hands a transition over again after a crash, with the same id, and
+/// the second time is a no-op (decision 007).
 /// One connection behind a lock: writes are a few per alert transition, far from SQLite's limits.
 /// </summary>
 public sealed class AlertOutbox : IAlertTransitionSink, IDisposable
@@ -62,7 +64,11 @@ public sealed class AlertOutbox : IAlertTransitionSink, IDisposable
 
     public IReadOnlyList<OutboxReceiver> Receivers => _receivers;
 
-    /// <summary>The rule engine's hook: firing and resolved transitions become events; others are ignored.</summary>
+    /// <summary>
+    /// The rule engine's hook: firing and resolved transitions become events; others are ignored. Returns once the
+    /// event is committed (or was already, under the same id); throws when it cannot be, so the rule engine keeps the
+    /// transition journaled and offers it again.
+    /// </summary>
     public void OnTransition(AlertTransition transition)
     {
         var e = _factory.Create(transition);
@@ -77,15 +83,17 @@ public sealed class AlertOutbox : IAlertTransitionSink, IDisposable
         }
         catch (Exception ex) when (ex is SqliteException or IOException or ObjectDisposedException)
         {
-            // The rule engine has already persisted the state change and cannot undo it; throwing would only lose the
-            // transitions after this one. Say loudly what was lost.
             Interlocked.Increment(ref _writeFailures);
-            _logger.LogError(ex, "Alert outbox: could not record {Status} event for {Group}/{Alert} {Labels}; it will not be delivered",
+            _logger.LogError(ex, "Alert outbox: could not record {Status} event for {Group}/{Alert} {Labels}; the rule engine keeps it and offers it again",
                 e.Status, e.Group, e.Rule, LabelSet.Key(e.Labels));
+            throw;
         }
     }
 
-    /// <summary>Commits <paramref name="e"/> with its delivery rows, then raises <see cref="Recorded"/>. Returns the receivers it was queued for.</summary>
+    /// <summary>
+    /// Commits <paramref name="e"/> with its delivery rows, then raises <see cref="Recorded"/>. Returns the receivers it
+    /// was queued for; none when an event with its id is already recorded (nothing is written or raised again).
+    /// </summary>
     public IReadOnlyList<string> Enqueue(AlertEvent e)
     {
         var now = Ms(_time.GetUtcNow());
@@ -96,7 +104,8 @@ public sealed class AlertOutbox : IAlertTransitionSink, IDisposable
             using var tx = _db.BeginTransaction();
             using var insert = Command(tx, """
                 INSERT INTO events(id, rule, grp, fingerprint, severity, status, at_ms, created_ms, body)
-                VALUES ($id, $rule, $grp, $fp, $sev, $status, $at, $created, $body) RETURNING seq
+                VALUES ($id, $rule, $grp, $fp, $sev, $status, $at, $created, $body)
+                ON CONFLICT(id) DO NOTHING RETURNING seq
                 """);
             insert.Parameters.AddWithValue("$id", e.Id);
             insert.Parameters.AddWithValue("$rule", e.Rule);
@@ -107,7 +116,12 @@ public sealed class AlertOutbox : IAlertTransitionSink, IDisposable
             insert.Parameters.AddWithValue("$at", Ms(e.Timestamp));
             insert.Parameters.AddWithValue("$created", now);
             insert.Parameters.AddWithValue("$body", AlertEventJson.Serialize(e));
-            var seq = (long)insert.ExecuteScalar()!;
+            if (insert.ExecuteScalar() is not long seq)
+            {
+                // Already recorded: a transition handed over again after a crash.
+                return [];
+            }
+
             using var delivery = Command(tx, """
                 INSERT INTO deliveries(event_seq, receiver, state, attempts, next_attempt_ms, created_ms)
                 VALUES ($seq, $receiver, 'pending', 0, $now, $now)

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Vigil.Rules;
 
 /// <summary>
@@ -24,12 +26,30 @@ public sealed record AlertTransition(
     DateTimeOffset? ResolvedAt,
     string Reason)
 {
+    /// <summary>
+    /// This state change's id (a UUIDv7, 32 hex digits), assigned by the rule engine when it happens. A transition
+    /// handed over again after a crash carries the same id, so the event made from it can be recognised as one.
+    /// Null only for transitions built outside the rule engine.
+    /// </summary>
+    public string? Id { get; init; }
+
+    [JsonIgnore]
     public string? Summary => Annotations.TryGetValue("summary", out var s) ? s : null;
 
+    [JsonIgnore]
     public string? Description => Annotations.TryGetValue("description", out var d) ? d : null;
+
+    /// <summary>A new transition id for a change at <paramref name="at"/>: time-ordered, unique.</summary>
+    public static string NewId(DateTimeOffset at) => Guid.CreateVersion7(at).ToString("N");
 }
 
-/// <summary>Receives every state change, after the new state is persisted. Called on the evaluating thread: return quickly.</summary>
+/// <summary>
+/// Receives every state change, in order, after the new state and the transition are committed together. Returning
+/// means the sink has taken the transition (durably, if it promises delivery); throwing means it has not: with a
+/// data directory the rule engine keeps the transition journaled and hands it over again — on the next evaluation or
+/// after a restart — before any later one. A sink can therefore see a transition twice, with the same
+/// <see cref="AlertTransition.Id"/>, and must treat it as one. Called on the evaluating thread: return quickly.
+/// </summary>
 public interface IAlertTransitionSink
 {
     void OnTransition(AlertTransition transition);

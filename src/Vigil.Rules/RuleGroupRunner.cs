@@ -88,6 +88,12 @@ internal sealed class RuleGroupRunner
 
     public ITimer? Timer { get; set; }
 
+    /// <summary>
+    /// Transitions whose commit failed (the disk refused it): the in-memory state has moved past them, so they are
+    /// committed with the group's next save instead of being forgotten. Touched under <see cref="Gate"/>.
+    /// </summary>
+    public List<AlertTransition> Uncommitted { get; } = [];
+
     /// <summary>Evaluates the group at <paramref name="now"/>; the caller holds <see cref="Gate"/>.</summary>
     public List<AlertTransition> Evaluate(DateTimeOffset now)
     {
@@ -201,7 +207,10 @@ internal sealed class RuleGroupRunner
             instance.State.ActiveAt,
             instance.State.FiredAt,
             instance.State.ResolvedAt,
-            reason);
+            reason)
+        {
+            Id = AlertTransition.NewId(at),
+        };
 
     /// <summary>The labels an alert carries: the rule's labels, the group-by labels, alertname and severity.</summary>
     public static IReadOnlyDictionary<string, string> AlertLabels(AlertRule rule, IReadOnlyDictionary<string, string> instanceLabels, Severity severity)

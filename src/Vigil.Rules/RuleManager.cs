@@ -6,10 +6,14 @@ namespace Vigil.Rules;
 /// <summary>
 /// Owns the running rule set: loads and reloads rule files (a bad file keeps its last good rules running),
 /// evaluates each group on its interval from <see cref="TimeProvider"/> timers, keeps alert state per instance
-/// (persisted in <c>&lt;dataDir&gt;/alerts.db</c>), and answers the rules, alerts and explain API.
+/// (persisted in <c>&lt;dataDir&gt;/alerts.db</c>), and answers the rules, alerts and explain API. With a data
+/// directory, every transition is journaled in the same commit as the state it leads to and handed to the sink from
+/// that journal, in order, until the sink takes it — across crashes and restarts (decision 007).
 /// </summary>
 public sealed class RuleManager : IDisposable, IAsyncDisposable
 {
+    private const int RelayBatch = 256;
+
     private readonly RuleManagerOptions _options;
     private readonly IWindowReader _reader;
     private readonly TimeProvider _time;
@@ -17,6 +21,9 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
     private readonly RuleEvaluator _evaluator;
     private readonly AlertStateStore? _store;
     private readonly Lock _reloadLock = new();
+    private readonly Lock _relayLock = new();
+    private readonly List<AlertTransition> _uncommittedOrphans = [];
+    private volatile bool _relayDue = true;
     private readonly Dictionary<string, RuleFile> _lastGood = new(StringComparer.Ordinal);
     private volatile IReadOnlyList<RuleGroupRunner> _runners = [];
     private bool _restored;
@@ -41,6 +48,12 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
 
     /// <summary>The last reload's outcome (null before the first); its <see cref="RuleReloadResult.Error"/> is the API's reload error.</summary>
     public RuleReloadResult? LastReload { get; private set; }
+
+    /// <summary>Why the sink last refused a journaled transition (null once it has taken them all); it is offered again on the next evaluation.</summary>
+    public string? LastRelayError { get; private set; }
+
+    /// <summary>Test seam: the state store, to inject faults around its commits.</summary>
+    internal AlertStateStore? Store => _store;
 
     /// <summary>The groups running now.</summary>
     public IReadOnlyList<RuleGroup> Groups => _runners.Select(r => r.Group).ToList();
@@ -82,20 +95,17 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
                 runner.Timer?.Dispose();
             }
 
-            if (_store is not null)
+            try
             {
-                foreach (var runner in runners)
-                {
-                    _store.SaveGroup(runner.Group.Name, runner.Snapshot());
-                }
-
-                _store.RemoveGroupsExcept(runners.Select(r => r.Group.Name).ToHashSet(StringComparer.Ordinal));
+                CommitReload(old, runners, transitions);
             }
-
-            Publish(transitions);
-            if (_started)
+            finally
             {
-                StartTimers();
+                // A failed commit keeps its transitions for the next one; the groups keep being evaluated.
+                if (_started)
+                {
+                    StartTimers();
+                }
             }
 
             LastReload = new RuleReloadResult(now, problems, runners.Count, runners.Sum(r => r.Alerts.Count), runners.Sum(r => r.Aggregates.Count));
@@ -460,7 +470,10 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
                 alertLabels["severity"] = stored.Severity.ToString();
                 transitions.Add(new AlertTransition(stored.Group, stored.Alert, alertLabels, labels, AlertState.Firing, AlertState.Resolved, now,
                     stored.State.LastValue, stored.State.LastSamples, string.Empty, stored.Severity, stored.RunbookUrl, stored.Annotations,
-                    TimeSpan.Zero, stored.State.ActiveAt, stored.State.FiredAt, now, "the rule was removed while Vigil was stopped"));
+                    TimeSpan.Zero, stored.State.ActiveAt, stored.State.FiredAt, now, "the rule was removed while Vigil was stopped")
+                {
+                    Id = AlertTransition.NewId(now),
+                });
             }
         }
     }
@@ -477,18 +490,149 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         }
 
         List<AlertTransition> transitions;
+        var journaled = false;
         try
         {
             transitions = runner.Evaluate(now);
-            _store?.SaveGroup(runner.Group.Name, runner.Snapshot());
+            if (_store is not null)
+            {
+                List<AlertTransition> journal = _sink is null ? [] : [.. runner.Uncommitted, .. transitions];
+
+                try
+                {
+                    _store.SaveGroup(runner.Group.Name, runner.Snapshot(), journal);
+                }
+                catch
+                {
+                    // The state in memory has moved on; its transitions must reach the disk with the next save.
+                    runner.Uncommitted.Clear();
+                    runner.Uncommitted.AddRange(journal);
+                    throw;
+                }
+
+                runner.Uncommitted.Clear();
+                journaled = journal.Count > 0;
+            }
         }
         finally
         {
             runner.Gate.Exit();
         }
 
-        Publish(transitions);
+        if (_store is null)
+        {
+            Publish(transitions);
+        }
+        else if (journaled || _relayDue)
+        {
+            Relay();
+        }
+
         return transitions;
+    }
+
+    /// <summary>
+    /// Commits a reload: every group's state, with the transitions the reload made (and any an earlier failed commit
+    /// left), in one transaction; then hands them on. Without a data directory they go straight to the sink.
+    /// </summary>
+    private void CommitReload(IReadOnlyList<RuleGroupRunner> old, List<RuleGroupRunner> runners, List<AlertTransition> transitions)
+    {
+        if (_store is null)
+        {
+            Publish(transitions);
+            return;
+        }
+
+        var journal = new List<AlertTransition>();
+        if (_sink is not null)
+        {
+            journal.AddRange(_uncommittedOrphans);
+            foreach (var runner in old)
+            {
+                lock (runner.Gate)
+                {
+                    journal.AddRange(runner.Uncommitted);
+                    runner.Uncommitted.Clear();
+                }
+            }
+
+            journal.AddRange(transitions);
+        }
+
+        try
+        {
+            _store.SaveAll(runners.Select(r => (r.Group.Name, r.Snapshot())), journal);
+        }
+        catch
+        {
+            _uncommittedOrphans.Clear();
+            foreach (var t in journal)
+            {
+                var owner = runners.FirstOrDefault(r => r.Group.Name == t.Group);
+                (owner?.Uncommitted ?? _uncommittedOrphans).Add(t);
+            }
+
+            throw;
+        }
+
+        _uncommittedOrphans.Clear();
+        Relay();
+    }
+
+    /// <summary>
+    /// Hands journaled transitions to the sink, oldest first, deleting each batch the sink has taken. The first
+    /// refusal stops the pass (a later transition must not overtake it); the next evaluation tries again.
+    /// </summary>
+    private void Relay()
+    {
+        if (_store is null || _sink is null)
+        {
+            return;
+        }
+
+        lock (_relayLock)
+        {
+            _relayDue = false;
+            try
+            {
+                while (true)
+                {
+                    var batch = _store.ReadJournal(RelayBatch);
+                    if (batch.Count == 0)
+                    {
+                        LastRelayError = null;
+                        return;
+                    }
+
+                    long? taken = null;
+                    try
+                    {
+                        foreach (var entry in batch)
+                        {
+                            if (entry.Transition is { } transition)
+                            {
+                                _sink.OnTransition(transition);
+                            }
+
+                            taken = entry.Seq;
+                        }
+                    }
+                    finally
+                    {
+                        if (taken is { } seq)
+                        {
+                            _store.Acknowledge(seq);
+                        }
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // Still journaled: offered again, in the same order, on the next evaluation or after a restart.
+                _relayDue = true;
+                LastRelayError = ex.Message;
+            }
+        }
     }
 
     private void Publish(List<AlertTransition> transitions)

@@ -34,6 +34,33 @@ public sealed class AlertOutboxTests : IDisposable
     }
 
     [Fact]
+    public async Task TransitionHandedOverAgain_WithItsId_IsRecordedAndDeliveredOnce()
+    {
+        var time = Transitions.Clock();
+        var receiver = new RecordingReceiver("r");
+        var firing = Transitions.Firing(time.GetUtcNow(), "A") with { Id = AlertTransition.NewId(time.GetUtcNow()) };
+        var recorded = 0;
+        using (var outbox = new AlertOutbox(_dir.Path, [new OutboxReceiver("r")], time))
+        {
+            outbox.OnTransition(firing);
+        }
+
+        // The rule engine offers it again after a crash, to the outbox the restart opened on the same file.
+        using var reopened = new AlertOutbox(_dir.Path, [new OutboxReceiver("r")], time);
+        reopened.Recorded += _ => recorded++;
+        await using var worker = new DeliveryWorker(reopened, receiver, Retry, time);
+        reopened.OnTransition(firing);
+        Assert.Empty(reopened.Enqueue(new AlertEventFactory(null, time).Create(firing)!));
+        await worker.RunOnceAsync(time.GetUtcNow());
+
+        var e = Assert.Single(reopened.GetHistory(new AlertHistoryQuery())).Event;
+        Assert.Equal(firing.Id, e.Id);
+        Assert.Equal(firing.Id, Assert.Single(receiver.Delivered).Id);
+        Assert.Equal(0, recorded);
+        Assert.Equal(0, reopened.GetMetrics().EventsRecorded);
+    }
+
+    [Fact]
     public void Event_CarriesLabelsAnnotationsAndRuleFields()
     {
         var time = Transitions.Clock();

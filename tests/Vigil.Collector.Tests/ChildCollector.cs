@@ -11,6 +11,8 @@ namespace Vigil.Collector.Tests;
 public sealed class ChildCollector : IDisposable
 {
     private readonly Process _process;
+    private readonly Lock _watchLock = new();
+    private readonly List<(Func<string, bool> Match, TaskCompletionSource Seen)> _watches = [];
 
     private ChildCollector(Process process, int grpc, int otlpHttp, int http)
     {
@@ -50,13 +52,28 @@ public sealed class ChildCollector : IDisposable
         }
 
         var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
+        var child = new ChildCollector(process, grpc, otlpHttp, http);
+        process.OutputDataReceived += (_, line) => child.OnOutput(line.Data);
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var child = new ChildCollector(process, grpc, otlpHttp, http);
         await child.WaitReadyAsync();
         return child;
+    }
+
+    /// <summary>
+    /// Completes when the child writes a line (its console log) that <paramref name="match"/> accepts from now on:
+    /// to act at the moment something is logged, e.g. kill the process right as an alert transition is logged.
+    /// </summary>
+    public Task WaitForOutputAsync(Func<string, bool> match, TimeSpan timeout)
+    {
+        var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_watchLock)
+        {
+            _watches.Add((match, seen));
+        }
+
+        return seen.Task.WaitAsync(timeout);
     }
 
     /// <summary>SIGKILL: no shutdown hook runs.</summary>
@@ -75,6 +92,23 @@ public sealed class ChildCollector : IDisposable
         }
 
         _process.Dispose();
+    }
+
+    private void OnOutput(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_watchLock)
+        {
+            foreach (var watch in _watches.Where(w => w.Match(line)).ToList())
+            {
+                watch.Seen.TrySetResult();
+                _watches.Remove(watch);
+            }
+        }
     }
 
     private async Task WaitReadyAsync()
