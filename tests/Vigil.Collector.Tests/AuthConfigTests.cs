@@ -1,3 +1,4 @@
+using System.Net;
 using Vigil.Collector.Configuration;
 using Vigil.Collector.Security;
 
@@ -106,5 +107,26 @@ public sealed class AuthConfigTests : IDisposable
                 - {tenant: b, key_sha256: {{HashOfA.ToUpperInvariant()}}}
             """));
         Assert.Equal("auth.ingest_keys[1]: the same key_sha256 is listed twice; one key belongs to one tenant", problem);
+    }
+
+    [Fact]
+    public void StartupWarnings_NameEachOpenDoor_OnlyOffLoopback()
+    {
+        var loopback = new IPEndPoint(IPAddress.Loopback, 1);
+        var local = new VigilOptions { OtlpGrpc = loopback, OtlpHttp = loopback, Http = loopback };
+        Assert.Empty(StartupWarnings.For(local));
+
+        var open = StartupWarnings.For(new VigilOptions());
+        Assert.Equal(3, open.Count);
+        Assert.Contains(open, w => w.StartsWith("OTLP on 0.0.0.0:4317, 0.0.0.0:4318 accepts points for any tenant", StringComparison.Ordinal));
+        Assert.Contains(open, w => w.Contains("auth.read_keys is empty", StringComparison.Ordinal));
+        Assert.Contains(open, w => w.Contains("server.admin_token is not set", StringComparison.Ordinal));
+
+        var secured = new VigilOptions
+        {
+            AdminToken = TestKeys.AdminToken,
+            Auth = new AuthOptions { IngestKeys = [TestKeys.Key("a", "k1")], ReadKeys = [TestKeys.Key("a", "k2")] },
+        };
+        Assert.Empty(StartupWarnings.For(secured));
     }
 }

@@ -44,6 +44,19 @@ public static class Families
     public static MetricFamily Gauge(string otelName, string unit, string help, IReadOnlyList<ExpositionSample> samples) =>
         new(PrometheusNames.MetricName(otelName, unit, MetricKind.Gauge), FamilyType.Gauge, help, PrometheusNames.Unit(unit), samples);
 
+    /// <summary>Only the samples carrying <paramref name="label"/>=<paramref name="value"/>; families left empty are dropped.</summary>
+    public static IEnumerable<MetricFamily> WithLabel(IEnumerable<MetricFamily> families, string label, string value)
+    {
+        foreach (var family in families)
+        {
+            List<ExpositionSample> kept = [.. family.Samples.Where(s => s.Labels.Any(l => l.Key == label && l.Value == value))];
+            if (kept.Count > 0)
+            {
+                yield return family with { Samples = kept };
+            }
+        }
+    }
+
     /// <summary>Attribute names become label names (dots → underscores); labels are sorted.</summary>
     public static IReadOnlyList<KeyValuePair<string, string>> Labels(IEnumerable<KeyValuePair<string, string>> attributes) =>
         [.. attributes.Select(a => new KeyValuePair<string, string>(PrometheusNames.LabelName(a.Key), a.Value))
