@@ -3,14 +3,20 @@ using System.Runtime.InteropServices;
 using Vigil.Collector;
 using Vigil.Collector.Configuration;
 using Vigil.Collector.Rules;
+using Vigil.Collector.Security;
 using Vigil.Demo;
 
 // vigil [--config FILE] [--otlp-grpc HOST:PORT] [--otlp-http HOST:PORT] [--http HOST:PORT] [--data-dir DIR] [--rules DIR]
-// vigil rules check FILE|DIR...     vigil rules test FILE...
+// vigil rules check FILE|DIR...     vigil rules test FILE...     vigil keys add --tenant NAME [--admin | --read]
 // vigil --demo [--demo-scenario-length SECONDS]     vigil --demo-emit URL [--demo-scenario-length SECONDS]
 if (args.Length > 0 && args[0] == "rules")
 {
     return RulesCommand.Run(args[1..], Console.Out, Console.Error);
+}
+
+if (args.Length > 0 && args[0] == "keys")
+{
+    return KeysCommand.Run(args[1..], Console.Out, Console.Error);
 }
 
 // vigil --demo-emit URL: only emit the demo traffic (the docker-compose demo service).

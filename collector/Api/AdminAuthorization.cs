@@ -5,8 +5,9 @@ using Vigil.Collector.Configuration;
 namespace Vigil.Collector.Api;
 
 /// <summary>
-/// API writes (reload and future admin calls) need the admin token when one is configured. Without a
-/// token they are open, like Prometheus with --web.enable-lifecycle: bind the API to a trusted network.
+/// API writes (every endpoint marked <c>.AdminOnly()</c>; docs/security.md lists them) need the admin
+/// token when one is configured. Without a token they are open, like Prometheus with
+/// --web.enable-lifecycle: bind the API to a trusted network (Vigil warns at start when it is not).
 /// </summary>
 public static class AdminAuthorization
 {
@@ -18,13 +19,24 @@ public static class AdminAuthorization
         }
 
         var header = request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.Ordinal))
+        return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && IsAdminToken(header[7..].Trim(), options);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="presented"/> is the admin token. Both sides are hashed first, so the
+    /// constant-time comparison also hides the token's length, and a wrong guess says nothing about how
+    /// much of it was right.
+    /// </summary>
+    public static bool IsAdminToken(string? presented, VigilOptions options)
+    {
+        if (options.AdminToken is null || string.IsNullOrEmpty(presented))
         {
             return false;
         }
 
-        // Constant-time comparison: response timing must not reveal how much of a guess was right.
-        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[7..].Trim()), Encoding.UTF8.GetBytes(options.AdminToken));
+        return CryptographicOperations.FixedTimeEquals(
+            SHA256.HashData(Encoding.UTF8.GetBytes(presented)),
+            SHA256.HashData(Encoding.UTF8.GetBytes(options.AdminToken)));
     }
 
     public static IResult Denied() => Results.Json(

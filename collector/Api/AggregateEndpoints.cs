@@ -1,4 +1,5 @@
 using System.Globalization;
+using Vigil.Collector.Security;
 using Vigil.Storage;
 using Vigil.Storage.Query;
 
@@ -12,8 +13,8 @@ public static class AggregateEndpoints
 {
     public static void Map(IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v1/aggregate", Aggregate).WithMetadata(new ListenerAttribute(Listeners.Http));
-        app.MapGet("/api/v1/series", Series).WithMetadata(new ListenerAttribute(Listeners.Http));
+        app.MapGet("/api/v1/aggregate", Aggregate).WithMetadata(new ListenerAttribute(Listeners.Http)).ReadScoped();
+        app.MapGet("/api/v1/series", Series).WithMetadata(new ListenerAttribute(Listeners.Http)).ReadScoped();
     }
 
     public static IResult Error(string message, int status = StatusCodes.Status400BadRequest) =>
@@ -24,7 +25,7 @@ public static class AggregateEndpoints
         try
         {
             var query = ParseQuery(request.Query, store.Now);
-            var results = store.Aggregate(query);
+            var results = ReadScope.Of(request.HttpContext).Reader(store).Aggregate(query);
             return Results.Json(new
             {
                 status = "success",
@@ -39,13 +40,14 @@ public static class AggregateEndpoints
 
     private static async Task<IResult> Series(HttpRequest request, WindowStore store, Vigil.Query.PromQueryEngine engine)
     {
+        var scope = ReadScope.Of(request.HttpContext);
         if (PrometheusEndpoints.IsPrometheusSeriesRequest(request))
         {
-            return await PrometheusEndpoints.Series(request, engine);
+            return await PrometheusEndpoints.Series(request, scope.Engine(engine));
         }
 
         var metric = request.Query["metric"].ToString();
-        var series = store.ListSeries(string.IsNullOrEmpty(metric) ? null : metric);
+        var series = scope.Reader(store).ListSeries(string.IsNullOrEmpty(metric) ? null : metric);
         return Results.Json(new
         {
             status = "success",

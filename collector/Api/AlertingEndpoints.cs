@@ -1,6 +1,7 @@
 using System.Globalization;
 using Vigil.Alerting;
 using Vigil.Collector.Alerting;
+using Vigil.Collector.Security;
 using Vigil.Rules;
 
 namespace Vigil.Collector.Api;
@@ -47,12 +48,13 @@ public static class AlertingEndpoints
             }
 
             var rule = query["rule"].ToString();
-            var history = alerting.Service.GetHistory(new AlertHistoryQuery(rule.Length > 0 ? rule : null, severity, status, from, to, limit));
+            var history = alerting.Service.GetHistory(ReadScope.Of(request.HttpContext).History(new AlertHistoryQuery(rule.Length > 0 ? rule : null, severity, status, from, to, limit)));
             return Results.Json(new { status = "success", data = history });
-        }).WithMetadata(new ListenerAttribute(Listeners.Http));
+        }).WithMetadata(new ListenerAttribute(Listeners.Http)).ReadScoped();
 
         app.MapGet("/api/v1/alerts/stream", async (HttpContext context, AlertingHost alerting) =>
         {
+            var scope = ReadScope.Of(context);
             context.Response.ContentType = "text/event-stream";
             context.Response.Headers.CacheControl = "no-cache";
             await context.Response.WriteAsync(": Vigil alert events; each event is one JSON alert event\n\n", context.RequestAborted);
@@ -61,6 +63,11 @@ public static class AlertingEndpoints
             {
                 await foreach (var alert in alerting.Service.Stream.Subscribe(context.RequestAborted))
                 {
+                    if (!scope.Allows(alert.Labels))
+                    {
+                        continue;
+                    }
+
                     await context.Response.WriteAsync($"id: {alert.Id}\nevent: {(alert.Status == AlertStatus.Firing ? "firing" : "resolved")}\ndata: {AlertEventJson.Serialize(alert)}\n\n", context.RequestAborted);
                     await context.Response.Body.FlushAsync(context.RequestAborted);
                 }
@@ -68,7 +75,7 @@ public static class AlertingEndpoints
             catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
             {
             }
-        }).WithMetadata(new ListenerAttribute(Listeners.Http));
+        }).WithMetadata(new ListenerAttribute(Listeners.Http)).ReadScoped();
     }
 
     private static bool TryTime(string? text, string name, out DateTimeOffset? time, out string? error)

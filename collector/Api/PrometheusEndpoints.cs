@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.Extensions.Primitives;
 using Vigil.Collector.Configuration;
 using Vigil.Collector.Rules;
+using Vigil.Collector.Security;
 using Vigil.Query;
 using Vigil.Query.Api;
 using Vigil.Query.Exposition;
@@ -33,20 +34,23 @@ public static class PrometheusEndpoints
     public static void Map(IEndpointRouteBuilder app)
     {
         var http = new ListenerAttribute(Listeners.Http);
-        app.MapGet("/metrics", Metrics).WithMetadata(http);
-        app.MapMethods("/api/v1/query", ["GET", "POST"], Query).WithMetadata(http);
-        app.MapMethods("/api/v1/query_range", ["GET", "POST"], QueryRange).WithMetadata(http);
-        app.MapPost("/api/v1/series", Series).WithMetadata(http);
-        app.MapMethods("/api/v1/labels", ["GET", "POST"], LabelNames).WithMetadata(http);
-        app.MapGet("/api/v1/label/{name}/values", LabelValues).WithMetadata(http);
-        app.MapGet("/api/v1/metadata", Metadata).WithMetadata(http);
-        app.MapGet("/api/v1/status/buildinfo", BuildInfo).WithMetadata(http);
+        app.MapGet("/metrics", Metrics).WithMetadata(http).ReadScoped();
+        app.MapMethods("/api/v1/query", ["GET", "POST"], Query).WithMetadata(http).ReadScoped();
+        app.MapMethods("/api/v1/query_range", ["GET", "POST"], QueryRange).WithMetadata(http).ReadScoped();
+        app.MapPost("/api/v1/series", SeriesScoped).WithMetadata(http).ReadScoped();
+        app.MapMethods("/api/v1/labels", ["GET", "POST"], LabelNames).WithMetadata(http).ReadScoped();
+        app.MapGet("/api/v1/label/{name}/values", LabelValues).WithMetadata(http).ReadScoped();
+        app.MapGet("/api/v1/metadata", Metadata).WithMetadata(http).ReadScoped();
+        app.MapGet("/api/v1/status/buildinfo", BuildInfo).WithMetadata(http).Public();
     }
 
     /// <summary>True when <c>/api/v1/series</c> is a Prometheus request (Grafana sends <c>match[]</c>).</summary>
     public static bool IsPrometheusSeriesRequest(HttpRequest request) => request.Query.ContainsKey("match[]");
 
-    /// <summary><c>/api/v1/series</c> in Prometheus' shape: label sets with <c>__name__</c>.</summary>
+    private static Task<IResult> SeriesScoped(HttpRequest request, PromQueryEngine engine) =>
+        Series(request, ReadScope.Of(request.HttpContext).Engine(engine));
+
+    /// <summary><c>/api/v1/series</c> in Prometheus' shape: label sets with <c>__name__</c>, over an engine already scoped to the reader's tenant.</summary>
     public static async Task<IResult> Series(HttpRequest request, PromQueryEngine engine)
     {
         var parameters = await ParametersAsync(request);
@@ -62,12 +66,13 @@ public static class PrometheusEndpoints
     private static IResult Metrics(HttpRequest request, IEnumerable<IExpositionSource> sources)
     {
         var format = ExpositionWriter.Negotiate(request.Headers.Accept.ToString());
-        var text = ExpositionWriter.Write(sources.SelectMany(s => s.Collect()), format);
+        var text = ExpositionWriter.Write(ReadScope.Of(request.HttpContext).Families(sources.SelectMany(s => s.Collect())), format);
         return Results.Text(text, ExpositionWriter.ContentType(format));
     }
 
     private static async Task<IResult> Query(HttpRequest request, PromQueryEngine engine, TimeProvider time)
     {
+        engine = ReadScope.Of(request.HttpContext).Engine(engine);
         var parameters = await ParametersAsync(request);
         return Answer(() =>
         {
@@ -79,6 +84,7 @@ public static class PrometheusEndpoints
 
     private static async Task<IResult> QueryRange(HttpRequest request, PromQueryEngine engine)
     {
+        engine = ReadScope.Of(request.HttpContext).Engine(engine);
         var parameters = await ParametersAsync(request);
         return Answer(() =>
         {
@@ -92,15 +98,17 @@ public static class PrometheusEndpoints
 
     private static async Task<IResult> LabelNames(HttpRequest request, PromQueryEngine engine)
     {
+        engine = ReadScope.Of(request.HttpContext).Engine(engine);
         var parameters = await ParametersAsync(request);
         return Answer(() => PromApi.StringsJson(PromApi.LabelNames(engine, Values(parameters, "match[]"))));
     }
 
     private static IResult LabelValues(string name, HttpRequest request, PromQueryEngine engine) =>
-        Answer(() => PromApi.StringsJson(PromApi.LabelValues(engine, name, Values(request.Query, "match[]"))));
+        Answer(() => PromApi.StringsJson(PromApi.LabelValues(ReadScope.Of(request.HttpContext).Engine(engine), name, Values(request.Query, "match[]"))));
 
     private static IResult Metadata(HttpRequest request, PromQueryEngine engine)
     {
+        engine = ReadScope.Of(request.HttpContext).Engine(engine);
         var metric = request.Query["metric"].ToString();
         var limit = int.TryParse(request.Query["limit"], out var n) ? n : -1;
         return Answer(() => PromApi.MetadataJson(PromApi.Metadata(engine, metric.Length == 0 ? null : metric, limit)));

@@ -1,5 +1,5 @@
-using Vigil.Collector.Configuration;
 using Vigil.Collector.Rules;
+using Vigil.Collector.Security;
 using Vigil.Rules.Api;
 
 namespace Vigil.Collector.Api;
@@ -12,9 +12,9 @@ public static class RulesEndpoints
 {
     public static void Map(IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v1/rules", (RulesHost rules) =>
+        app.MapGet("/api/v1/rules", (HttpContext context, RulesHost rules) =>
         {
-            var discovery = rules.Manager.GetRules();
+            var discovery = ReadScope.Of(context).Rules(rules.Manager.GetRules());
             var last = rules.Manager.LastReload;
             return Results.Json(new
             {
@@ -31,34 +31,29 @@ public static class RulesEndpoints
                     },
                 },
             });
-        }).WithMetadata(new ListenerAttribute(Listeners.Http));
+        }).WithMetadata(new ListenerAttribute(Listeners.Http)).ReadScoped();
 
-        app.MapGet("/api/v1/alerts", (RulesHost rules) => Results.Json(ApiResponse.Success(rules.Manager.GetAlerts())))
-            .WithMetadata(new ListenerAttribute(Listeners.Http));
+        app.MapGet("/api/v1/alerts", (HttpContext context, RulesHost rules) => Results.Json(ApiResponse.Success(ReadScope.Of(context).Alerts(rules.Manager.GetAlerts()))))
+            .WithMetadata(new ListenerAttribute(Listeners.Http)).ReadScoped();
 
-        app.MapGet("/api/v1/rules/{group}/{alert}/explain", (string group, string alert, RulesHost rules) =>
+        app.MapGet("/api/v1/rules/{group}/{alert}/explain", (string group, string alert, HttpContext context, RulesHost rules) =>
         {
             try
             {
-                return Results.Json(ApiResponse.Success(rules.Manager.Explain(group, alert)));
+                return Results.Json(ApiResponse.Success(ReadScope.Of(context).Explain(rules.Manager.Explain(group, alert))));
             }
             catch (KeyNotFoundException)
             {
                 return AggregateEndpoints.Error($"no alert rule '{alert}' in group '{group}'; GET /api/v1/rules lists them", StatusCodes.Status404NotFound);
             }
-        }).WithMetadata(new ListenerAttribute(Listeners.Http));
+        }).WithMetadata(new ListenerAttribute(Listeners.Http)).ReadScoped();
 
-        app.MapPost("/-/reload", (HttpRequest request, RulesHost rules, VigilOptions options) =>
+        app.MapPost("/-/reload", (RulesHost rules) =>
         {
-            if (!AdminAuthorization.IsAllowed(request, options))
-            {
-                return AdminAuthorization.Denied();
-            }
-
             var result = rules.Reload("POST /-/reload");
             return result.Success
                 ? Results.Json(new { status = "success", groups = result.Groups, alertRules = result.AlertRules, aggregates = result.Aggregates })
                 : Results.Json(new { status = "error", errorType = "bad_data", error = result.Error, problems = result.Problems.Select(p => p.ToString()) }, statusCode: StatusCodes.Status400BadRequest);
-        }).WithMetadata(new ListenerAttribute(Listeners.Http));
+        }).WithMetadata(new ListenerAttribute(Listeners.Http)).AdminOnly();
     }
 }

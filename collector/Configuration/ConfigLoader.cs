@@ -19,13 +19,15 @@ public sealed class ConfigException(IReadOnlyList<string> problems) : Exception(
 /// </summary>
 public static class ConfigLoader
 {
-    private static readonly string[] TopKeys = ["server", "data_dir", "storage", "ingest", "wal", "telemetry", "rules", "alerting"];
+    private static readonly string[] TopKeys = ["server", "data_dir", "storage", "ingest", "wal", "telemetry", "rules", "alerting", "auth"];
     private static readonly string[] WalKeys = ["enabled", "segment_size", "segment_duration", "checkpoint_interval"];
     private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http", "admin_token"];
     private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series_per_metric", "max_series_per_tenant", "tenant_attribute", "max_attributes_per_point", "max_attribute_value_length"];
     private static readonly string[] IngestKeys = ["max_request_size", "max_inflight_size", "memory_limit", "retry_after"];
     private static readonly string[] TelemetryKeys = ["otlp_endpoint", "otlp_protocol", "export_interval"];
     private static readonly string[] RulesKeys = ["dir"];
+    private static readonly string[] AuthKeys = ["ingest_keys", "ingest_keys_file", "read_keys", "read_keys_file"];
+    private static readonly string[] KeyFields = ["tenant", "key_sha256", "admin"];
 
     public static VigilOptions Load(string? path, IReadOnlyList<string> args)
     {
@@ -166,7 +168,7 @@ public static class ConfigLoader
 
         if (stream.Documents[0].RootNode is not YamlMappingNode root)
         {
-            problems.Add($"{Where(path, stream.Documents[0].RootNode)}: the config must be a mapping of sections (server, storage, ingest, telemetry, rules)");
+            problems.Add($"{Where(path, stream.Documents[0].RootNode)}: the config must be a mapping of sections (server, storage, ingest, wal, telemetry, rules, alerting, auth)");
             return (options, rulesDir);
         }
 
@@ -284,6 +286,9 @@ public static class ConfigLoader
                     YamlBinder.Bind(alerting, valueNode, "alerting", path, problems);
                     options = options with { Alerting = alerting };
                     break;
+                case "auth":
+                    options = options with { Auth = ReadAuth(path, valueNode, problems) };
+                    break;
                 case "rules":
                     foreach (var (_, value) in Section(path, valueNode, key, RulesKeys, problems))
                     {
@@ -298,6 +303,107 @@ public static class ConfigLoader
         }
 
         return (options with { Storage = storage, Ingest = ingest, Telemetry = telemetry, Wal = wal }, rulesDir);
+    }
+
+    private static AuthOptions ReadAuth(string path, YamlNode node, List<string> problems)
+    {
+        var ingest = new List<ApiKeyOptions>();
+        var read = new List<ApiKeyOptions>();
+        foreach (var (name, value) in Section(path, node, "auth", AuthKeys, problems))
+        {
+            var at = $"auth.{name}";
+            var isRead = name.StartsWith("read_", StringComparison.Ordinal);
+            var keys = isRead ? read : ingest;
+            if (!name.EndsWith("_file", StringComparison.Ordinal))
+            {
+                keys.AddRange(Keys(path, value, at, isRead, problems));
+            }
+            else if (Scalar(path, value, at, problems) is { Length: > 0 } file)
+            {
+                keys.AddRange(KeysFile(path, value, at, file, isRead, problems));
+            }
+        }
+
+        return new AuthOptions { IngestKeys = ingest, ReadKeys = read };
+    }
+
+    /// <summary>A file holding only the list of entries, so keys can live apart from vigil.yaml (e.g. a mounted secret).</summary>
+    private static List<ApiKeyOptions> KeysFile(string configPath, YamlNode node, string at, string file, bool read, List<string> problems)
+    {
+        var full = Path.IsPathRooted(file) ? file : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(configPath)) ?? ".", file);
+        if (!File.Exists(full))
+        {
+            problems.Add($"{Where(configPath, node)}: {at}: '{file}' not found (a relative path is read from the config file's directory)");
+            return [];
+        }
+
+        var stream = new YamlStream();
+        try
+        {
+            using var reader = new StreamReader(full);
+            stream.Load(reader);
+        }
+        catch (YamlException e)
+        {
+            problems.Add($"{full}:{e.Start.Line}:{e.Start.Column}: {e.InnerException?.Message ?? e.Message}");
+            return [];
+        }
+
+        return stream.Documents.Count == 0 ? [] : Keys(full, stream.Documents[0].RootNode, at, read, problems);
+    }
+
+    private static List<ApiKeyOptions> Keys(string path, YamlNode node, string at, bool read, List<string> problems)
+    {
+        var keys = new List<ApiKeyOptions>();
+        if (node is YamlScalarNode { Value: null or "" })
+        {
+            return keys;
+        }
+
+        if (node is not YamlSequenceNode sequence)
+        {
+            problems.Add($"{Where(path, node)}: {at} must be a list of {{tenant: NAME, key_sha256: HEX}} entries; `vigil keys add --tenant NAME` prints one");
+            return keys;
+        }
+
+        for (var i = 0; i < sequence.Children.Count; i++)
+        {
+            var entry = sequence.Children[i];
+            var entryAt = $"{at}[{i}]";
+            string? tenant = null, hash = null;
+            var admin = false;
+            foreach (var (name, value) in Section(path, entry, entryAt, KeyFields, problems))
+            {
+                switch (name)
+                {
+                    case "tenant":
+                        tenant = Scalar(path, value, $"{entryAt}.tenant", problems);
+                        break;
+                    case "key_sha256":
+                        hash = Scalar(path, value, $"{entryAt}.key_sha256", problems);
+                        break;
+                    default:
+                        admin = Boolean(path, value, $"{entryAt}.admin", problems) ?? false;
+                        break;
+                }
+            }
+
+            if (entry is not YamlMappingNode)
+            {
+                continue; // an empty entry is nothing; anything else was reported by Section
+            }
+
+            if (ApiKeyOptions.Problem(tenant, hash, admin, read) is { } problem)
+            {
+                problems.Add($"{Where(path, entry)}: {entryAt}: {problem}");
+            }
+            else
+            {
+                keys.Add(new ApiKeyOptions { Tenant = tenant!, KeySha256 = hash!.ToLowerInvariant(), Admin = admin });
+            }
+        }
+
+        return keys;
     }
 
     private static IEnumerable<(string Name, YamlNode Value)> Section(string path, YamlNode node, string section, string[] known, List<string> problems)

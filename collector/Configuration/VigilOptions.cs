@@ -16,7 +16,7 @@ public sealed record VigilOptions
 
     public string DataDir { get; init; } = "./data";
 
-    /// <summary>When set, API writes (POST /-/reload) need <c>Authorization: Bearer TOKEN</c>.</summary>
+    /// <summary>When set, API writes (POST /-/reload) need <c>Authorization: Bearer TOKEN</c>; with read keys it also reads every tenant.</summary>
     public string? AdminToken { get; init; }
 
     /// <summary>Rule files directory; null = ./rules if present, else the default packs beside the binary.</summary>
@@ -32,6 +32,8 @@ public sealed record VigilOptions
 
     public TelemetryOptions Telemetry { get; init; } = new();
 
+    public AuthOptions Auth { get; init; } = new();
+
     /// <summary>Every problem with its config path.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -41,6 +43,7 @@ public sealed record VigilOptions
         problems.AddRange(Wal.Validate());
         problems.AddRange(Alerting.Validate());
         problems.AddRange(Telemetry.Validate());
+        problems.AddRange(Auth.Validate());
         if (AdminToken is { Length: < 16 })
         {
             problems.Add("server.admin_token: use at least 16 characters (or VIGIL_ADMIN_TOKEN); a short token is guessable");
@@ -132,5 +135,85 @@ public sealed record TelemetryOptions
         }
 
         return problems;
+    }
+}
+
+/// <summary>
+/// Keys bound to tenants (docs/security.md). Empty lists leave that side open, as before keys
+/// existed: no ingest keys = anyone may write any tenant; no read keys = the API answers everything.
+/// </summary>
+public sealed record AuthOptions
+{
+    /// <summary><c>auth.ingest_keys</c> plus the entries of <c>auth.ingest_keys_file</c>.</summary>
+    public IReadOnlyList<ApiKeyOptions> IngestKeys { get; init; } = [];
+
+    /// <summary><c>auth.read_keys</c> plus the entries of <c>auth.read_keys_file</c>.</summary>
+    public IReadOnlyList<ApiKeyOptions> ReadKeys { get; init; } = [];
+
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        Check(IngestKeys, "auth.ingest_keys", read: false, problems);
+        Check(ReadKeys, "auth.read_keys", read: true, problems);
+        return problems;
+    }
+
+    private static void Check(IReadOnlyList<ApiKeyOptions> keys, string at, bool read, List<string> problems)
+    {
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < keys.Count; i++)
+        {
+            if (ApiKeyOptions.Problem(keys[i].Tenant, keys[i].KeySha256, keys[i].Admin, read) is { } problem)
+            {
+                problems.Add($"{at}[{i}]: {problem}");
+            }
+            else if (!seen.Add(keys[i].KeySha256))
+            {
+                problems.Add($"{at}[{i}]: the same key_sha256 is listed twice; one key belongs to one tenant");
+            }
+        }
+    }
+}
+
+/// <summary>One key: its tenant and the SHA-256 of the key (the key itself is never configured or stored).</summary>
+public sealed record ApiKeyOptions
+{
+    public required string Tenant { get; init; }
+
+    /// <summary>64 hex digits, as <c>vigil keys add</c> prints them.</summary>
+    public required string KeySha256 { get; init; }
+
+    /// <summary>An ingest key that may write any tenant (an OpenTelemetry Collector gateway).</summary>
+    public bool Admin { get; init; }
+
+    /// <summary>What is wrong with one entry, or null. Never quotes key_sha256: a key pasted there by mistake must not reach a log.</summary>
+    public static string? Problem(string? tenant, string? keySha256, bool admin, bool read)
+    {
+        if (string.IsNullOrWhiteSpace(tenant))
+        {
+            return "tenant: missing; every key belongs to one tenant (e.g. tenant: acme)";
+        }
+
+        if (tenant.Trim() != tenant || tenant.Any(char.IsControl))
+        {
+            return "tenant: no leading or trailing spaces or control characters";
+        }
+
+        if (keySha256 is null)
+        {
+            return "key_sha256: missing; `vigil keys add --tenant NAME` prints the line to paste";
+        }
+
+        if (keySha256.Length != 64 || !keySha256.All(char.IsAsciiHexDigit))
+        {
+            return $"key_sha256: not a SHA-256 digest ({keySha256.Length} characters, need 64 hex digits); paste the hash `vigil keys add` prints, never the key itself";
+        }
+
+        if (admin && read)
+        {
+            return "admin: read keys are bound to one tenant; server.admin_token reads every tenant";
+        }
+
+        return null;
     }
 }

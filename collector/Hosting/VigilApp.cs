@@ -7,6 +7,7 @@ using Vigil.Collector.Api;
 using Vigil.Collector.Configuration;
 using Vigil.Collector.Otlp;
 using Vigil.Collector.Rules;
+using Vigil.Collector.Security;
 using Vigil.Rules;
 using Vigil.Storage;
 
@@ -65,6 +66,7 @@ public static class VigilApp
         services.AddSingleton<OtlpIngest>();
         services.AddSingleton(new IngestGate(options.Ingest));
         services.AddSingleton<OtlpReceiver>();
+        services.AddSingleton<ReadAccess>();
         services.AddSingleton<VigilMetrics>();
         services.AddSingleton<Readiness>();
         services.AddHostedService<StoreSweeper>();
@@ -148,6 +150,10 @@ public static class VigilApp
                 listeners.EndPoint(Listeners.OtlpHttp),
                 listeners.EndPoint(Listeners.Http),
                 Path.GetFullPath(options.DataDir));
+            foreach (var warning in StartupWarnings.For(options))
+            {
+                log.LogWarning("Open to the network: {Warning}", warning);
+            }
         });
 
         _ = app.Services.GetRequiredService<VigilMetrics>();

@@ -20,6 +20,7 @@ public sealed class VigilMetrics : IDisposable
         _meter = meterFactory.Create(MeterName);
         _meter.CreateObservableCounter("vigil.ingest.points.accepted", () => store.Stats.Accepted, "{point}", "Data points accepted into the window store");
         _meter.CreateObservableCounter("vigil.ingest.points.refused", () => RefusedMeasurements(store), "{point}", "Data points refused, by reason (also reported in partial_success)");
+        _meter.CreateObservableCounter("vigil.ingest.points.tenant_mismatch", () => TenantMismatchMeasurements(store), "{point}", "Data points refused as tenant_mismatch, by the tenant written to (the ingest key's or the resource's)");
         _meter.CreateObservableUpDownCounter("vigil.series.active", () => store.SeriesCount, "{series}", "Series held in the window store");
         _requestDuration = _meter.CreateHistogram<double>("vigil.ingest.request.duration", "s", "Time to decode and store one OTLP export request");
     }
@@ -35,6 +36,14 @@ public sealed class VigilMetrics : IDisposable
         foreach (var (reason, count) in store.Stats.RefusedByReason)
         {
             yield return new Measurement<long>(count, new KeyValuePair<string, object?>("reason", reason));
+        }
+    }
+
+    private static IEnumerable<Measurement<long>> TenantMismatchMeasurements(WindowStore store)
+    {
+        foreach (var (tenant, count) in store.Stats.TenantMismatchByTenant)
+        {
+            yield return new Measurement<long>(count, new KeyValuePair<string, object?>(store.Options.TenantAttribute, tenant));
         }
     }
 

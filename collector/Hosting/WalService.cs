@@ -68,9 +68,12 @@ public sealed class WalService : BackgroundService
 
     public void ExitIngest() => _barrier.ExitShared();
 
-    /// <summary>Completes once the request is durable (immediately with the WAL off).</summary>
-    public Task AppendAsync(ReadOnlyMemory<byte> request, CancellationToken cancellationToken) =>
-        _wal is null ? Task.CompletedTask : _wal.AppendAsync(request, cancellationToken);
+    /// <summary>
+    /// Completes once the request is durable (immediately with the WAL off). A tenant binding is logged
+    /// in front of it, so replay stamps and refuses the same points the live request did.
+    /// </summary>
+    public Task AppendAsync(ReadOnlyMemory<byte> request, TenantBinding? binding, CancellationToken cancellationToken) =>
+        _wal is null ? Task.CompletedTask : _wal.AppendAsync(binding?.WalPrefix ?? ReadOnlyMemory<byte>.Empty, request, cancellationToken);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -213,7 +216,7 @@ public sealed class WalService : BackgroundService
             {
                 try
                 {
-                    points += _ingest.Apply(record).Accepted;
+                    points += _ingest.ApplyLogged(record).Accepted;
                 }
                 catch (Vigil.Otlp.Wire.OtlpFormatException e)
                 {

@@ -33,12 +33,14 @@ public class OtlpGrpcMetricsService(OtlpReceiver receiver)
         OtlpOutcome outcome;
         using (request)
         {
-            outcome = await receiver.ExportAsync(request, json: false, "grpc", context.CancellationToken);
+            var (binding, refusal) = receiver.Authenticate(context.GetHttpContext().Request.Headers, "grpc");
+            outcome = refusal ?? await receiver.ExportAsync(request, json: false, "grpc", binding, context.CancellationToken);
         }
 
         return outcome.Kind switch
         {
             OtlpOutcomeKind.Success => outcome.ToResponse(),
+            OtlpOutcomeKind.Unauthenticated => throw new RpcException(new GrpcStatus(StatusCode.Unauthenticated, outcome.Message!)),
             OtlpOutcomeKind.Overloaded => throw Retryable(StatusCode.ResourceExhausted, outcome.Message!),
             OtlpOutcomeKind.Unavailable => throw Retryable(StatusCode.Unavailable, outcome.Message!),
             _ => throw new RpcException(new GrpcStatus(StatusCode.InvalidArgument, outcome.Message!)),

@@ -32,6 +32,16 @@ public static class OtlpHttpEndpoints
     {
         var contentType = context.Request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
         var json = contentType == Json;
+
+        // Before the body is read: an unauthenticated sender costs no decoding and reaches neither the WAL nor the store.
+        var (binding, refusal) = receiver.Authenticate(context.Request.Headers, "http");
+        if (refusal is { } unauthenticated)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer realm=\"vigil-ingest\"";
+            await Status(context, json, StatusCodes.Status401Unauthorized, 16, unauthenticated.Message!);
+            return;
+        }
+
         if (contentType != Protobuf && !json)
         {
             await Text(context, StatusCodes.Status415UnsupportedMediaType, $"unsupported Content-Type '{context.Request.ContentType}'; OTLP/HTTP takes {Protobuf} or {Json}");
@@ -77,7 +87,7 @@ public static class OtlpHttpEndpoints
         OtlpOutcome outcome;
         using (body)
         {
-            outcome = await receiver.ExportAsync(body, json, "http", context.RequestAborted);
+            outcome = await receiver.ExportAsync(body, json, "http", binding, context.RequestAborted);
         }
 
         switch (outcome.Kind)

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Vigil.Collector.Configuration;
+using Vigil.Collector.Security;
 using Vigil.Otlp.Json;
 using Vigil.Otlp.Proto.Collector;
 using Vigil.Otlp.Wire;
@@ -16,6 +18,9 @@ public enum OtlpOutcomeKind
 
     /// <summary>Over the memory limit: UNAVAILABLE with RetryInfo / HTTP 503 with Retry-After.</summary>
     Unavailable,
+
+    /// <summary>No ingest key or an unknown one: UNAUTHENTICATED / HTTP 401; nothing was read into the store or the WAL.</summary>
+    Unauthenticated,
 }
 
 /// <summary>What happened to one export, before it is put into a transport's terms.</summary>
@@ -42,11 +47,40 @@ public readonly record struct OtlpOutcome(OtlpOutcomeKind Kind, IngestResult Res
 /// The one ingest path behind OTLP/gRPC and OTLP/HTTP: admission, decoding, the write-ahead log,
 /// storing, and the self-metrics of each request. The transports only translate bytes and statuses.
 /// </summary>
-public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService wal, VigilMetrics metrics)
+public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService wal, VigilMetrics metrics, VigilOptions options)
 {
+    private readonly ApiKeys _keys = new(options.Auth.IngestKeys);
+
     public IngestGate Gate { get; } = gate;
 
-    public async Task<OtlpOutcome> ExportAsync(RequestBody body, bool json, string transport, CancellationToken cancellationToken)
+    /// <summary>
+    /// Who may write, from the request's headers: with <c>auth.ingest_keys</c> the key's tenant binding
+    /// (or an <see cref="OtlpOutcomeKind.Unauthenticated"/> refusal whose message never repeats the
+    /// key); without keys every request is admitted unbound, as before keys existed.
+    /// </summary>
+    public (TenantBinding? Binding, OtlpOutcome? Refusal) Authenticate(IHeaderDictionary headers, string transport)
+    {
+        if (_keys.IsEmpty)
+        {
+            return (null, null);
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var presented = ApiKeys.Presented(headers);
+        if (_keys.Find(presented) is { } key)
+        {
+            return (key.Binding, null);
+        }
+
+        metrics.RecordRequest(transport, "unauthenticated", started);
+        var message = presented is null
+            ? "this Vigil needs an ingest key: send 'Authorization: Bearer KEY' or 'api-key: KEY' (auth.ingest_keys; `vigil keys add --tenant NAME` makes one)"
+            : "the ingest key is not one of auth.ingest_keys (revoked, mistyped, or for another Vigil)";
+        return (null, new OtlpOutcome(OtlpOutcomeKind.Unauthenticated, default, message));
+    }
+
+    /// <param name="binding">The ingest key's tenant binding from <see cref="Authenticate"/>; null without keys.</param>
+    public async Task<OtlpOutcome> ExportAsync(RequestBody body, bool json, string transport, TenantBinding? binding, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         if (wal.Replaying)
@@ -73,8 +107,8 @@ public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService 
             await wal.EnterIngestAsync(cancellationToken);
             try
             {
-                await wal.AppendAsync(request, cancellationToken);
-                result = ingest.Apply(request.Span);
+                await wal.AppendAsync(request, binding, cancellationToken);
+                result = ingest.Apply(request.Span, binding);
             }
             finally
             {

@@ -3,14 +3,18 @@ using Vigil.Rules;
 
 namespace Vigil.Alerting;
 
-/// <summary>Filters for <c>GET /api/v1/alerts/history</c>. Times filter on the event's transition time, inclusive.</summary>
+/// <summary>
+/// Filters for <c>GET /api/v1/alerts/history</c>. Times filter on the event's transition time, inclusive.
+/// <see cref="Label"/> keeps only events whose labels hold that name and value (a tenant's events), before the limit.
+/// </summary>
 public sealed record AlertHistoryQuery(
     string? Rule = null,
     Severity? Severity = null,
     AlertStatus? Status = null,
     DateTimeOffset? From = null,
     DateTimeOffset? To = null,
-    int Limit = 100);
+    int Limit = 100,
+    KeyValuePair<string, string>? Label = null);
 
 /// <summary>One event with what happened to it at each receiver.</summary>
 public sealed record AlertHistoryEntry(

@@ -178,6 +178,14 @@ public sealed class AlertOutbox : IAlertTransitionSink, IDisposable
             parameters.Add(("$to", Ms(to)));
         }
 
+        if (query.Label is { } label)
+        {
+            // A JSON path with the name quoted, so dotted names (tenant.id) are one key; the name is a parameter, never SQL.
+            where.Add("json_extract(body, $labelPath) = $labelValue");
+            parameters.Add(("$labelPath", "$.labels.\"" + label.Key.Replace("\"", string.Empty, StringComparison.Ordinal) + "\""));
+            parameters.Add(("$labelValue", label.Value));
+        }
+
         parameters.Add(("$limit", Math.Clamp(query.Limit, 1, 10_000)));
         var sql = $"""
             SELECT e.seq, e.body, d.receiver, d.state, d.attempts, d.last_error, d.last_attempt_ms, d.next_attempt_ms, d.delivered_ms, d.expired_ms

@@ -102,6 +102,22 @@ public sealed class PromQueryEngine
         }
     }
 
+    /// <summary>
+    /// The same engine over one tenant's data only: every selector gets the tenant matcher (in the store,
+    /// before aggregation), listings and live families (ALERTS, recorded aggregates) keep only samples
+    /// labelled with the tenant, and self-metrics without a tenant label are not visible.
+    /// </summary>
+    public PromQueryEngine ForTenant(string tenantAttribute, string tenant)
+    {
+        var label = PrometheusNames.LabelName(tenantAttribute);
+        var live = _live;
+        return new PromQueryEngine(
+            new TenantScopedReader(_reader, tenantAttribute, tenant),
+            _options,
+            _time,
+            [new DelegateExpositionSource(() => Families.WithLabel(live.SelectMany(s => s.Collect()), label, tenant))]);
+    }
+
     /// <summary>The current names and series under Prometheus names, for the listing endpoints.</summary>
     public SeriesCatalog Catalog() => new(_reader);
 

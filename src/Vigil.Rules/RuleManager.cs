@@ -191,8 +191,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
                 foreach (var r in runner.Alerts)
                 {
                     var alerts = ActiveAlerts(r).ToList();
-                    var state = alerts.Any(x => x.State == "firing") ? "firing" : alerts.Count > 0 ? "pending" : "inactive";
-                    rules.Add(new AlertingRuleInfo(r.Rule.Name, r.Rule.Query, state, r.Rule.For.TotalSeconds, r.Rule.KeepFiringFor.TotalSeconds,
+                    rules.Add(new AlertingRuleInfo(r.Rule.Name, r.Rule.Query, AlertingRuleInfo.StateOf(alerts), r.Rule.For.TotalSeconds, r.Rule.KeepFiringFor.TotalSeconds,
                         LabelSet.Sorted(r.Rule.Labels), RuleAnnotations(r.Rule), alerts, r.Health, r.LastError, r.EvaluationTime.TotalSeconds,
                         r.LastEvaluation, r.Rule.Severity.ToString(), r.Rule.RunbookUrl, r.Rule.Threshold.ToString(), PromDuration.Format(r.Rule.Window)));
                 }

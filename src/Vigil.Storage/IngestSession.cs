@@ -14,6 +14,7 @@ internal sealed class IngestSession : IOtlpPointSink
 
     private readonly WindowStore _store;
     private readonly SeriesKeyBuilder _key = new();
+    private readonly TenantResolver _tenant;
     private readonly string[] _reasons = new string[MaxReasons];
     private readonly int[] _reasonCounts = new int[MaxReasons];
     private readonly string?[] _reasonMetric = new string?[MaxReasons];
@@ -24,7 +25,11 @@ internal sealed class IngestSession : IOtlpPointSink
     private char[] _nameBuffer = new char[256];
     private bool _overflow;
 
-    public IngestSession(WindowStore store) => _store = store;
+    public IngestSession(WindowStore store)
+    {
+        _store = store;
+        _tenant = new TenantResolver(store.Options.TenantAttribute);
+    }
 
     public int Accepted { get; private set; }
 
@@ -32,8 +37,9 @@ internal sealed class IngestSession : IOtlpPointSink
 
     public int NowBucket { get; private set; }
 
-    public void Reset()
+    public void Reset(TenantBinding? binding)
     {
+        _tenant.Reset(binding);
         Accepted = 0;
         Rejected = 0;
         _reasonCount = 0;
@@ -43,7 +49,11 @@ internal sealed class IngestSession : IOtlpPointSink
         NowBucket = _store.BucketOf(_store.Now);
     }
 
-    public void BeginResource(AttributeList resourceAttributes) => _key.SetResource(resourceAttributes, _store.IdentityKeys);
+    public void BeginResource(AttributeList resourceAttributes)
+    {
+        _key.SetResource(resourceAttributes, _store.IdentityKeys);
+        _tenant.BeginResource(resourceAttributes);
+    }
 
     public void BeginMetric(in MetricHeader metric)
     {
@@ -225,6 +235,11 @@ internal sealed class IngestSession : IOtlpPointSink
             }
 
             builder.Append(CultureInfo.InvariantCulture, $"{_reasonCounts[i]} point(s) refused: {_reasons[i]}");
+            if (_reasons[i] == RefusalReasons.TenantMismatch && _tenant.Detail is { } tenantDetail)
+            {
+                builder.Append(": ").Append(tenantDetail);
+            }
+
             if (_reasonMetric[i] is { } metric)
             {
                 builder.Append(CultureInfo.InvariantCulture, $" (e.g. metric \"{metric}\"{Detail(_reasons[i], metric)})");
@@ -241,6 +256,8 @@ internal sealed class IngestSession : IOtlpPointSink
         {
             stats.AddRefused(_reasons[i], _reasonCounts[i]);
         }
+
+        _tenant.ReportStats(stats);
     }
 
     private string Detail(string reason, string metric)
@@ -290,7 +307,8 @@ internal sealed class IngestSession : IOtlpPointSink
             return null;
         }
 
-        refusal = _key.SetPoint(point.Attributes, _store.Options.MaxAttributesPerPoint, _store.Options.MaxAttributeValueLength);
+        refusal = _key.SetPoint(point.Attributes, _store.Options.MaxAttributesPerPoint, _store.Options.MaxAttributeValueLength)
+            ?? _tenant.Resolve(_key);
         if (refusal is not null)
         {
             return null;

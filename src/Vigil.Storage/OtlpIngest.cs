@@ -14,10 +14,10 @@ public sealed class OtlpIngest(WindowStore store)
     public WindowStore Store { get; } = store;
 
     /// <exception cref="OtlpFormatException">The body is not a valid OTLP metrics request; nothing was stored.</exception>
-    public IngestResult Ingest(ReadOnlySpan<byte> request)
+    public IngestResult Ingest(ReadOnlySpan<byte> request, TenantBinding? binding = null)
     {
         Check(request);
-        return Apply(request);
+        return Apply(request, binding);
     }
 
     /// <summary>Walks the whole request without storing anything (before it is logged and applied).</summary>
@@ -35,13 +35,16 @@ public sealed class OtlpIngest(WindowStore store)
         }
     }
 
-    /// <summary>Stores a request that passed <see cref="Check"/> (or was read back from the WAL).</summary>
-    public IngestResult Apply(ReadOnlySpan<byte> request)
+    /// <summary>
+    /// Stores a request that passed <see cref="Check"/>. With a <paramref name="binding"/> (the ingest key's
+    /// tenant) points claiming another tenant are refused and points naming none get the key's tenant.
+    /// </summary>
+    public IngestResult Apply(ReadOnlySpan<byte> request, TenantBinding? binding = null)
     {
         var worker = Rent();
         try
         {
-            worker.Session.Reset();
+            worker.Session.Reset(binding);
             worker.Reader.Read(request, worker.Session);
             worker.Session.ReportStats(Store.Stats);
             return new IngestResult(worker.Session.Accepted, worker.Session.Rejected, worker.Session.ErrorMessage());
@@ -50,6 +53,14 @@ public sealed class OtlpIngest(WindowStore store)
         {
             _workers.Add(worker);
         }
+    }
+
+    /// <summary>Stores a WAL record: the request with the binding it was logged with (<see cref="TenantBinding.WalPrefix"/>).</summary>
+    /// <exception cref="OtlpFormatException">The record is damaged.</exception>
+    public IngestResult ApplyLogged(ReadOnlySpan<byte> record)
+    {
+        var binding = TenantBinding.FromWalRecord(record, out var request);
+        return Apply(request, binding);
     }
 
     private Worker Rent() => _workers.TryTake(out var worker) ? worker : new Worker(Store);

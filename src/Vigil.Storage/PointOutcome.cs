@@ -14,6 +14,9 @@ public static class RefusalReasons
     public const string NotFinite = "value is NaN or infinite";
     public const string NegativeCount = "negative histogram count or bucket";
     public const string BucketLayout = "exponential histogram buckets span too wide";
+
+    /// <summary>The point names another tenant than its resource or its ingest key (docs/security.md).</summary>
+    public const string TenantMismatch = "tenant_mismatch";
 }
 
 /// <summary>The outcome of one convenience ingest call: null reason means accepted.</summary>

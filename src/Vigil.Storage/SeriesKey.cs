@@ -79,6 +79,47 @@ internal sealed class SeriesKeyBuilder
         return null;
     }
 
+    /// <summary>The first value of <paramref name="key"/> among the point's attributes loaded by <see cref="SetPoint"/>.</summary>
+    public bool TryGetPointValue(ReadOnlySpan<byte> key, out AttributeValueType type, out ReadOnlySpan<byte> value)
+    {
+        // _index is sorted stably, so the first match is the one Build keeps.
+        for (var i = 0; i < _count; i++)
+        {
+            var entry = _index[i];
+            if (KeyOf(_entries, entry).SequenceEqual(key))
+            {
+                type = (AttributeValueType)_entries[entry.Start + 2 + entry.KeyLength];
+                value = _entries.AsSpan(entry.Start + EntryHeader + entry.KeyLength, entry.Length - EntryHeader - entry.KeyLength);
+                return true;
+            }
+        }
+
+        type = AttributeValueType.Empty;
+        value = default;
+        return false;
+    }
+
+    /// <summary>Whether the resource's identity attributes include <paramref name="key"/>.</summary>
+    public bool ResourceHas(ReadOnlySpan<byte> key)
+    {
+        for (var i = 0; i < _resourceCount; i++)
+        {
+            if (KeyOf(_resource, _resourceIndex[i]).SequenceEqual(key))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Adds one label to the point loaded by <see cref="SetPoint"/> (the tenant an ingest key stamps).</summary>
+    public void AddPointValue(ReadOnlySpan<byte> key, AttributeValueType type, ReadOnlySpan<byte> value)
+    {
+        Append(ref _entries, ref _entriesLength, ref _index, ref _count, key, type, value);
+        Sort(_entries, _index, _count);
+    }
+
     /// <summary>Loads string labels (tools, tests, rule unit tests).</summary>
     public void SetLabels(IReadOnlyDictionary<string, string> labels)
     {

@@ -37,6 +37,8 @@ public sealed class ConfigLoaderTests
         Assert.Equal(defaults.Ingest, fromFile.Ingest);
         Assert.Equal(defaults.Telemetry, fromFile.Telemetry);
         Assert.Equal(defaults.Wal, fromFile.Wal);
+        Assert.Equal(defaults.Auth.IngestKeys, fromFile.Auth.IngestKeys);
+        Assert.Equal(defaults.Auth.ReadKeys, fromFile.Auth.ReadKeys);
         Assert.Equal("rules", fromFile.RulesDir);
     }
 

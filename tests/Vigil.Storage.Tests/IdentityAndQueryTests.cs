@@ -25,13 +25,14 @@ public sealed class IdentityAndQueryTests
     [Fact]
     public void PointAttribute_WinsOverResourceAttributeWithTheSameKey()
     {
+        // Except the tenant attribute, where the resource is authoritative (TenantPrecedenceTests).
         var h = new StoreHarness();
 
-        h.Send([Attr("tenant.id", "from-resource"), Attr("service.name", "api")], Gauge("g", Point(0, At(1), 1, Attr("tenant.id", "from-point"))));
+        h.Send([Attr("service.name", "from-resource"), Attr("tenant.id", "acme")], Gauge("g", Point(0, At(1), 1, Attr("service.name", "from-point"))));
 
         var labels = Assert.Single(h.Store.ListSeries("g")).Labels;
-        Assert.Equal("from-point", labels["tenant.id"]);
-        Assert.Equal("api", labels["service.name"]);
+        Assert.Equal("from-point", labels["service.name"]);
+        Assert.Equal("acme", labels["tenant.id"]);
     }
 
     [Fact]

@@ -5,7 +5,7 @@ namespace Vigil.Query.Exposition;
 /// <summary>
 /// Vigil's own ingest counters on <c>/metrics</c>, named from their OTel names (meter "Vigil") as Prometheus
 /// would name them: <c>vigil_ingest_points_accepted_total</c>, <c>vigil_ingest_points_refused_total{reason}</c>,
-/// <c>vigil_series_active</c>.
+/// <c>vigil_ingest_points_tenant_mismatch_total{tenant_id}</c>, <c>vigil_series_active</c>.
 /// </summary>
 public sealed class IngestStatsExpositionSource(WindowStore store) : IExpositionSource
 {
@@ -19,6 +19,13 @@ public sealed class IngestStatsExpositionSource(WindowStore store) : IExposition
             .Select(r => new ExpositionSample("_total", [new("reason", r.Key)], r.Value))
             .ToList();
         yield return Families.Counter("vigil.ingest.points.refused", "{point}", "Data points refused, by reason (also reported in partial_success)", refused);
+
+        var tenantLabel = PrometheusNames.LabelName(store.Options.TenantAttribute);
+        var mismatches = store.Stats.TenantMismatchByTenant
+            .OrderBy(r => r.Key, StringComparer.Ordinal)
+            .Select(r => new ExpositionSample("_total", [new(tenantLabel, r.Key)], r.Value))
+            .ToList();
+        yield return Families.Counter("vigil.ingest.points.tenant_mismatch", "{point}", "Data points refused as tenant_mismatch, by the tenant written to (the ingest key's or the resource's)", mismatches);
 
         yield return Families.Gauge("vigil.series.active", "{series}", "Series held in the window store",
             [new ExpositionSample(string.Empty, [], store.SeriesCount)]);
@@ -36,6 +43,19 @@ public static class Families
 
     public static MetricFamily Gauge(string otelName, string unit, string help, IReadOnlyList<ExpositionSample> samples) =>
         new(PrometheusNames.MetricName(otelName, unit, MetricKind.Gauge), FamilyType.Gauge, help, PrometheusNames.Unit(unit), samples);
+
+    /// <summary>Only the samples carrying <paramref name="label"/>=<paramref name="value"/>; families left empty are dropped.</summary>
+    public static IEnumerable<MetricFamily> WithLabel(IEnumerable<MetricFamily> families, string label, string value)
+    {
+        foreach (var family in families)
+        {
+            List<ExpositionSample> kept = [.. family.Samples.Where(s => s.Labels.Any(l => l.Key == label && l.Value == value))];
+            if (kept.Count > 0)
+            {
+                yield return family with { Samples = kept };
+            }
+        }
+    }
 
     /// <summary>Attribute names become label names (dots → underscores); labels are sorted.</summary>
     public static IReadOnlyList<KeyValuePair<string, string>> Labels(IEnumerable<KeyValuePair<string, string>> attributes) =>

@@ -54,7 +54,12 @@ public sealed record AlertingRuleInfo(
     [property: JsonPropertyName("runbook_url")] string RunbookUrl,
     [property: JsonPropertyName("threshold")] string Threshold,
     [property: JsonPropertyName("window")] string Window)
-    : RuleInfo(Name, Query, Labels, Health, LastError, EvaluationTime, LastEvaluation, "alerting");
+    : RuleInfo(Name, Query, Labels, Health, LastError, EvaluationTime, LastEvaluation, "alerting")
+{
+    /// <summary>A rule's state from its active instances, as Prometheus reports it: firing if any fires, else pending if any, else inactive.</summary>
+    public static string StateOf(IReadOnlyList<AlertInfo> alerts) =>
+        alerts.Any(a => a.State == "firing") ? "firing" : alerts.Count > 0 ? "pending" : "inactive";
+}
 
 public sealed record RecordingRuleInfo(
     string Name,

@@ -142,14 +142,21 @@ public sealed class WriteAheadLog : IAsyncDisposable
     }
 
     /// <summary>Appends one request; completes when it is on disk.</summary>
-    public Task AppendAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    public Task AppendAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default) =>
+        AppendAsync(ReadOnlyMemory<byte>.Empty, payload, cancellationToken);
+
+    /// <summary>
+    /// Appends one record of <paramref name="prefix"/> then <paramref name="payload"/> (e.g. a tenant
+    /// binding before the request), without copying them together; replay hands back both as one payload.
+    /// </summary>
+    public Task AppendAsync(ReadOnlyMemory<byte> prefix, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
         if (_writer is null)
         {
             throw new InvalidOperationException("the WAL is not started");
         }
 
-        var pending = new Pending(payload, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
+        var pending = new Pending(prefix, payload, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
         if (!_queue.Writer.TryWrite(pending))
         {
             throw new InvalidOperationException("the WAL is closed");
@@ -170,7 +177,7 @@ public sealed class WriteAheadLog : IAsyncDisposable
         }
 
         var rotated = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_queue.Writer.TryWrite(new Pending(default, null, rotated)))
+        if (!_queue.Writer.TryWrite(new Pending(default, default, null, rotated)))
         {
             throw new InvalidOperationException("the WAL is closed");
         }
@@ -254,10 +261,11 @@ public sealed class WriteAheadLog : IAsyncDisposable
             var unixMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
             foreach (var item in batch)
             {
-                BinaryPrimitives.WriteInt32LittleEndian(header, item.Payload.Length);
+                BinaryPrimitives.WriteInt32LittleEndian(header, item.Prefix.Length + item.Payload.Length);
                 BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(8), unixMs);
-                BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4), Checksum(header.AsSpan(8, 8), item.Payload.Span));
+                BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4), Checksum(header.AsSpan(8, 8), item.Prefix.Span, item.Payload.Span));
                 segment.Write(header);
+                segment.Write(item.Prefix.Span);
                 segment.Write(item.Payload.Span);
             }
 
@@ -337,8 +345,10 @@ public sealed class WriteAheadLog : IAsyncDisposable
             .Where(s => s.Number >= 0)
             .OrderBy(s => s.Number);
 
-    private static uint Checksum(ReadOnlySpan<byte> time, ReadOnlySpan<byte> payload) =>
-        Crc32C.Finish(Crc32C.Append(Crc32C.Append(Crc32C.Seed, time), payload));
+    private static uint Checksum(ReadOnlySpan<byte> time, ReadOnlySpan<byte> payload) => Checksum(time, default, payload);
+
+    private static uint Checksum(ReadOnlySpan<byte> time, ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> payload) =>
+        Crc32C.Finish(Crc32C.Append(Crc32C.Append(Crc32C.Append(Crc32C.Seed, time), prefix), payload));
 
     /// <summary>Stops taking appends, writes what is queued and closes the segment.</summary>
     public async ValueTask DisposeAsync()
@@ -351,7 +361,7 @@ public sealed class WriteAheadLog : IAsyncDisposable
     }
 
     /// <summary>A record to append (<see cref="Done"/>) or a rotation (<see cref="Rotated"/>).</summary>
-    private sealed record Pending(ReadOnlyMemory<byte> Payload, TaskCompletionSource? Done, TaskCompletionSource<long>? Rotated);
+    private sealed record Pending(ReadOnlyMemory<byte> Prefix, ReadOnlyMemory<byte> Payload, TaskCompletionSource? Done, TaskCompletionSource<long>? Rotated);
 }
 
 /// <summary>The WAL could not persist a request: refuse it as retryable (UNAVAILABLE / 503).</summary>

@@ -1,0 +1,36 @@
+using System.Net;
+using Vigil.Collector.Configuration;
+
+namespace Vigil.Collector.Security;
+
+/// <summary>
+/// Open doors on a network: without keys Vigil stays open, as it was for loopback demos, but says so
+/// at start when a listener is reachable from other machines.
+/// </summary>
+public static class StartupWarnings
+{
+    public static IReadOnlyList<string> For(VigilOptions options)
+    {
+        var warnings = new List<string>();
+        var otlp = new[] { options.OtlpGrpc, options.OtlpHttp }.Where(e => !IPAddress.IsLoopback(e.Address)).ToList();
+        if (options.Auth.IngestKeys.Count == 0 && otlp.Count > 0)
+        {
+            warnings.Add($"OTLP on {string.Join(", ", otlp)} accepts points for any tenant from anyone: auth.ingest_keys is empty (docs/security.md)");
+        }
+
+        if (!IPAddress.IsLoopback(options.Http.Address))
+        {
+            if (options.Auth.ReadKeys.Count == 0)
+            {
+                warnings.Add($"the API on {options.Http} answers every tenant's series and alerts without a key: auth.read_keys is empty (docs/security.md)");
+            }
+
+            if (options.AdminToken is null)
+            {
+                warnings.Add($"the API on {options.Http} runs admin calls (POST /-/reload) for anyone: server.admin_token is not set (docs/security.md)");
+            }
+        }
+
+        return warnings;
+    }
+}

@@ -1,0 +1,21 @@
+namespace Vigil.Storage.Query;
+
+/// <summary>
+/// The window store as one tenant sees it: every aggregation gets the matcher
+/// <c>{tenant attribute}="tenant"</c>, listings keep only that tenant's series, and a metric the tenant
+/// has no series of is unknown. What a read key bound to a tenant queries through (docs/security.md).
+/// </summary>
+public sealed class TenantScopedReader(IWindowReader inner, string tenantAttribute, string tenant) : IWindowReader
+{
+    private readonly LabelMatcher _matcher = new(tenantAttribute, MatchOp.Equal, tenant);
+
+    public string Tenant { get; } = tenant;
+
+    public IReadOnlyList<AggregateSample> Aggregate(AggregateQuery query) =>
+        inner.Aggregate(query with { Matchers = [.. query.Matchers, _matcher] });
+
+    public MetricKind? KindOf(string metric) => ListSeries(metric).Count > 0 ? inner.KindOf(metric) : null;
+
+    public IReadOnlyList<SeriesInfo> ListSeries(string? metric) =>
+        [.. inner.ListSeries(metric).Where(s => s.Labels.TryGetValue(tenantAttribute, out var value) && _matcher.Matches(value))];
+}
