@@ -18,6 +18,7 @@ public static class VigilApp
     public static WebApplication Build(VigilOptions options, TimeProvider? timeProvider = null, Action<WebApplicationBuilder>? configure = null)
     {
         var time = timeProvider ?? TimeProvider.System;
+        BoundedGzipStream.RequireStrictValidation();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = [],
@@ -64,6 +65,8 @@ public static class VigilApp
         services.AddSingleton(new WindowStore(options.Storage, time));
         services.AddSingleton<OtlpIngest>();
         services.AddSingleton(new IngestGate(options.Ingest));
+        var bodyRefusals = new BodyRefusals();
+        services.AddSingleton(bodyRefusals);
         services.AddSingleton<OtlpReceiver>();
         services.AddSingleton<VigilMetrics>();
         services.AddSingleton<Readiness>();
