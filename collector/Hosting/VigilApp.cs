@@ -39,7 +39,8 @@ public static class VigilApp
         {
             kestrel.AddServerHeader = false;
             // API bodies are small; OTLP receivers lift this cap and enforce ingest.max_request_size
-            // themselves, on both compressed and decompressed sizes (gRPC via MaxReceiveMessageSize).
+            // themselves, on both compressed and decompressed sizes (gRPC: GrpcFrameGuard, MaxReceiveMessageSize
+            // and BoundedGzipCompressionProvider).
             kestrel.Limits.MaxRequestBodySize = 1024 * 1024;
             kestrel.Listen(options.OtlpGrpc, listen =>
             {
@@ -86,6 +87,8 @@ public static class VigilApp
         services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = (int)Math.Min(options.Ingest.MaxRequestBytes, int.MaxValue);
+            // Replaces Grpc.AspNetCore's gzip: inflation bounded by size and ratio, broken streams answered INTERNAL.
+            grpc.CompressionProviders = [new BoundedGzipCompressionProvider(options.Ingest, bodyRefusals)];
             grpc.EnableDetailedErrors = false;
         });
         services.ConfigureHttpJsonOptions(json =>
@@ -125,6 +128,11 @@ public static class VigilApp
             if (listener == Listeners.OtlpGrpc && context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
             {
                 size.MaxRequestBodySize = null;
+            }
+
+            if (listener == Listeners.OtlpGrpc && !await GrpcFrameGuard.AdmitAsync(context, options.Ingest.MaxRequestBytes, bodyRefusals))
+            {
+                return;
             }
 
             await next(context);

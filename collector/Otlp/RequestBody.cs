@@ -122,7 +122,7 @@ public sealed class RequestBody : IDisposable
         }
     }
 
-    /// <summary>Copies a gRPC payload (already size-checked and decompressed by Grpc.AspNetCore) into a pooled buffer.</summary>
+    /// <summary>Copies a gRPC payload (size-checked and decompressed before, see GrpcIngestGuards) into a pooled buffer.</summary>
     public static RequestBody FromSequence(ReadOnlySequence<byte> payload)
     {
         var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Max(payload.Length, 1));

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics.Metrics;
 using System.IO.Compression;
 using System.Net;
@@ -10,12 +11,15 @@ using Vigil.Otlp.Proto.Rpc;
 namespace Vigil.Collector.Tests;
 
 /// <summary>
-/// Request bodies are bounded before they are decoded: the compressed size, the decompressed size and
-/// the expansion ratio; broken gzip is refused, never half-read.
+/// Request bodies are bounded before they are decoded, on both transports: the compressed size, the
+/// decompressed size and the expansion ratio; broken gzip is refused, never half-read. The gRPC cases are
+/// sent as handcrafted frames (flag byte + big-endian u32 length + payload) over h2c, because
+/// Grpc.Net.Client cannot send a wrong length or a wrong compressed flag.
 /// </summary>
 public sealed class RequestBodyHardeningTests
 {
     private const int SmallLimit = 64 * 1024;
+    private const string ExportPath = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 
     private static Task<VigilServer> StartSmallAsync() =>
         VigilServer.StartAsync(o => o with { Ingest = o.Ingest with { MaxRequestBytes = SmallLimit } });
@@ -281,5 +285,145 @@ public sealed class RequestBodyHardeningTests
         {
             File.Delete(path);
         }
+    }
+
+    // ---- OTLP/gRPC, raw frames ----
+
+    private sealed record GrpcAnswer(int Status, string Message, byte[] Body);
+
+    private static async Task<GrpcAnswer> CallRawGrpcAsync(VigilServer vigil, byte flag, uint length, byte[] payload, string? grpcEncoding)
+    {
+        var frame = new byte[5 + payload.Length];
+        frame[0] = flag;
+        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), length);
+        payload.CopyTo(frame, 5);
+
+        using var client = new HttpClient(new SocketsHttpHandler());
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(vigil.GrpcUri, ExportPath))
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact, // h2c with prior knowledge, as gRPC clients do
+            Content = new ByteArrayContent(frame),
+        };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
+        request.Headers.TE.ParseAdd("trailers");
+        if (grpcEncoding is not null)
+        {
+            request.Headers.Add("grpc-encoding", grpcEncoding);
+        }
+
+        using var response = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.Content.ReadAsByteArrayAsync();
+
+        // A refusal before any message is "trailers-only": grpc-status arrives in the headers.
+        string? Header(string name) =>
+            response.TrailingHeaders.TryGetValues(name, out var trailer) ? trailer.First()
+            : response.Headers.TryGetValues(name, out var header) ? header.First()
+            : null;
+        var status = Header("grpc-status");
+        Assert.NotNull(status);
+        return new GrpcAnswer(int.Parse(status, System.Globalization.CultureInfo.InvariantCulture), Uri.UnescapeDataString(Header("grpc-message") ?? ""), body);
+    }
+
+    [Fact]
+    public async Task GrpcFrameLength0xFFFFFFFF_IsResourceExhausted()
+    {
+        await using var vigil = await StartSmallAsync();
+        var answer = await CallRawGrpcAsync(vigil, 0, uint.MaxValue, new byte[16], grpcEncoding: null);
+        Assert.Equal(8, answer.Status); // RESOURCE_EXHAUSTED
+        Assert.Equal($"gRPC message of {uint.MaxValue} bytes exceeds the {SmallLimit} byte limit (ingest.max_request_size); send smaller batches (exporter batch size)", answer.Message);
+        Assert.Equal(1, Refusals(vigil)[("grpc", "body_too_large")]);
+    }
+
+    [Fact]
+    public async Task GrpcFrameLength_PastTheLimit_IsResourceExhaustedNamingTheSetting()
+    {
+        await using var vigil = await StartSmallAsync();
+        var answer = await CallRawGrpcAsync(vigil, 1, SmallLimit + 1, new byte[16], grpcEncoding: "gzip");
+        Assert.Equal(8, answer.Status);
+        Assert.Equal($"gRPC message of {SmallLimit + 1} bytes exceeds the {SmallLimit} byte limit (ingest.max_request_size); send smaller batches (exporter batch size)", answer.Message);
+        Assert.Equal(1, Refusals(vigil)[("grpc", "compressed_body_too_large")]);
+    }
+
+    [Fact]
+    public async Task GrpcCompressedFlag_OnAPlainPayload_IsInternal_AsTheGrpcStatusTableSays()
+    {
+        await using var vigil = await StartSmallAsync();
+        var plain = OtlpRequests.DeltaCounter("flagged.plain", 1).Bytes();
+        var decoderMessage = Assert.Throws<InvalidDataException>(() => new GZipStream(new MemoryStream(plain), CompressionMode.Decompress).CopyTo(Stream.Null)).Message;
+
+        var answer = await CallRawGrpcAsync(vigil, 1, (uint)plain.Length, plain, grpcEncoding: "gzip");
+        Assert.Equal(13, answer.Status); // INTERNAL: "could not decompress, but compression algorithm supported"
+        Assert.Equal($"grpc-encoding is gzip but the message is not valid gzip: {decoderMessage}", answer.Message);
+        Assert.Empty(vigil.Store.ListSeries("flagged.plain"));
+        Assert.Equal(1, Refusals(vigil)[("grpc", "invalid_gzip")]);
+    }
+
+    [Fact]
+    public async Task GrpcCompressedFlag_WithoutGrpcEncoding_IsInternal()
+    {
+        await using var vigil = await StartSmallAsync();
+        var plain = OtlpRequests.DeltaCounter("flagged.noencoding", 1).Bytes();
+        var answer = await CallRawGrpcAsync(vigil, 1, (uint)plain.Length, plain, grpcEncoding: null);
+        Assert.Equal(13, answer.Status);
+        Assert.Contains("grpc-encoding", answer.Message);
+        Assert.Empty(vigil.Store.ListSeries("flagged.noencoding"));
+    }
+
+    [Fact]
+    public async Task GrpcGzipBomb_PastTheRatio_IsResourceExhausted()
+    {
+        await using var vigil = await VigilServer.StartAsync();
+        var ratio = vigil.Services.GetRequiredService<Configuration.VigilOptions>().Ingest.MaxDecompressionRatio;
+        var bomb = Gzip(new byte[8 * 1024 * 1024], CompressionLevel.SmallestSize);
+        var answer = await CallRawGrpcAsync(vigil, 1, (uint)bomb.Length, bomb, grpcEncoding: "gzip");
+        Assert.Equal(8, answer.Status);
+        Assert.Equal($"gzip message expands to more than {ratio} times its compressed size (ingest.max_decompression_ratio); refused as a likely decompression bomb", answer.Message);
+        Assert.Equal(1, Refusals(vigil)[("grpc", "decompression_ratio")]);
+    }
+
+    [Fact]
+    public async Task GrpcGzipBomb_PastTheSizeLimit_IsResourceExhausted()
+    {
+        await using var vigil = await StartSmallAsync();
+        var bomb = Gzip(new byte[1024 * 1024]);
+        var answer = await CallRawGrpcAsync(vigil, 1, (uint)bomb.Length, bomb, grpcEncoding: "gzip");
+        Assert.Equal(8, answer.Status);
+        Assert.Equal($"decompressed message exceeds the {SmallLimit} byte limit (ingest.max_request_size); send smaller batches (exporter batch size)", answer.Message);
+        Assert.Equal(1, Refusals(vigil)[("grpc", "body_too_large")]);
+    }
+
+    [Fact]
+    public async Task GrpcGzip_CutShort_IsInternalTruncated_AndStoresNothing()
+    {
+        await using var vigil = await StartSmallAsync();
+        var gzip = Gzip(OtlpRequests.DeltaCounter("grpc.cut", 5, points: 100).Bytes())[..^8];
+        var answer = await CallRawGrpcAsync(vigil, 1, (uint)gzip.Length, gzip, grpcEncoding: "gzip");
+        Assert.Equal(13, answer.Status);
+        Assert.Equal("truncated gzip message: it ends before the gzip trailer; send the whole message", answer.Message);
+        Assert.Empty(vigil.Store.ListSeries("grpc.cut"));
+        Assert.Equal(1, Refusals(vigil)[("grpc", "truncated_gzip")]);
+    }
+
+    [Fact]
+    public async Task GrpcEmptyMessage_FlaggedGzip_IsInternalTruncated()
+    {
+        await using var vigil = await StartSmallAsync();
+        var answer = await CallRawGrpcAsync(vigil, 1, 0, [], grpcEncoding: "gzip");
+        Assert.Equal(13, answer.Status);
+        Assert.Equal("truncated gzip message: it ends before the gzip trailer; send the whole message", answer.Message);
+    }
+
+    [Fact]
+    public async Task GrpcGzip_UnderTheLimits_IsStored()
+    {
+        await using var vigil = await VigilServer.StartAsync();
+        var gzip = Gzip(LargeRequest("grpc.gzip", 4));
+        var answer = await CallRawGrpcAsync(vigil, 1, (uint)gzip.Length, gzip, grpcEncoding: "gzip");
+        Assert.Equal(0, answer.Status);
+        // The body is the 5-byte prefix and an ExportMetricsServiceResponse with partial_success unset.
+        Assert.Null(ExportMetricsServiceResponse.Parser.ParseFrom(answer.Body.AsSpan(5).ToArray()).PartialSuccess);
+        await AssertLargeRequestStoredAsync(vigil, "grpc.gzip", 4);
     }
 }
