@@ -32,7 +32,7 @@ public sealed class RequestBody : IDisposable
     // Chunks double from 64 KiB to 1 MiB, so a 20 MiB body is about twenty pooled arrays: few enough
     // that the pool's buckets (a fixed number of arrays each) keep them for the next request instead of
     // leaving garbage, and small enough that no body-sized array stays cached per thread, as a single
-    // doubling buffer did.
+    // doubling buffer did (RSS under a run of bombs is measured in docs/ingest.md).
     private const int FirstChunk = 64 * 1024;
     private const int LargestChunk = 1024 * 1024;
 
