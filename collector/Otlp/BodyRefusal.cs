@@ -21,18 +21,22 @@ public static class BodyRefusalReasons
     public const string InvalidGzip = "invalid_gzip";
 
     public const string TruncatedGzip = "truncated_gzip";
+
+    /// <summary>A gRPC message prefix whose compressed flag is neither 0 nor 1.</summary>
+    public const string InvalidGrpcFrame = "invalid_grpc_frame";
 }
 
 /// <summary>
 /// A body refused before decoding, with the message the sender reads. Status mapping lives here, once:
 /// a size refusal is 413 / RESOURCE_EXHAUSTED (no RetryInfo, so OTLP exporters do not retry it); a
-/// broken gzip stream is 400 / INTERNAL, as gRPC's status-code table has it for "could not decompress".
+/// broken gzip stream is 400 / INTERNAL, as gRPC's status-code table has it for "could not decompress",
+/// and so is a broken gRPC frame (a protocol error).
 /// </summary>
 public sealed class BodyRefusedException(string reason, string message) : Exception(message)
 {
     public string Reason { get; } = reason;
 
-    private bool IsSize => Reason is not (BodyRefusalReasons.InvalidGzip or BodyRefusalReasons.TruncatedGzip);
+    private bool IsSize => Reason is BodyRefusalReasons.TooLarge or BodyRefusalReasons.CompressedTooLarge or BodyRefusalReasons.DecompressionRatio;
 
     public int HttpStatus => IsSize ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest;
 

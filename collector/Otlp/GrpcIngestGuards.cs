@@ -32,8 +32,9 @@ internal sealed class BoundedGzipCompressionProvider(IngestOptions limits, BodyR
 /// <summary>
 /// Reads the 5-byte prefix (compressed flag, big-endian u32 length) of a gRPC request's first message
 /// before Grpc.AspNetCore does, and refuses a declared length past <c>ingest.max_request_size</c> with
-/// RESOURCE_EXHAUSTED (gRPC's status for a message larger than the configured limit). Grpc.AspNetCore
-/// would answer a length past int.MaxValue with UNKNOWN: its frame decoder throws an IOException.
+/// RESOURCE_EXHAUSTED (gRPC's status for a message larger than the configured limit) and a flag other
+/// than 0 or 1 with INTERNAL (a protocol error). Grpc.AspNetCore answers both with UNKNOWN: its frame
+/// decoder throws an IOException past int.MaxValue and an InvalidDataException for the flag.
 /// </summary>
 internal static class GrpcFrameGuard
 {
@@ -53,15 +54,17 @@ internal static class GrpcFrameGuard
         var prefix = Prefix(read.Buffer);
         // Nothing consumed, nothing examined: gRPC's reader gets the same bytes at once.
         reader.AdvanceTo(read.Buffer.Start);
-        if (prefix is not { } frame || frame.Length <= limit)
+        if (prefix is not { } frame || (frame.Flag <= 1 && frame.Length <= limit))
         {
             return true;
         }
 
-        var refusal = BodyRefusedException.OverLimit(
-            frame.Compressed ? BodyRefusalReasons.CompressedTooLarge : BodyRefusalReasons.TooLarge,
-            $"gRPC message of {frame.Length} bytes",
-            limit);
+        var refusal = frame.Flag > 1
+            ? new BodyRefusedException(BodyRefusalReasons.InvalidGrpcFrame, $"gRPC message prefix has compressed flag {frame.Flag}; it must be 0 (not compressed) or 1 (compressed as grpc-encoding says)")
+            : BodyRefusedException.OverLimit(
+                frame.Flag == 1 ? BodyRefusalReasons.CompressedTooLarge : BodyRefusalReasons.TooLarge,
+                $"gRPC message of {frame.Length} bytes",
+                limit);
         refusals.Add("grpc", refusal.Reason);
         context.Response.StatusCode = StatusCodes.Status200OK;
         context.Response.ContentType = "application/grpc";
@@ -70,7 +73,7 @@ internal static class GrpcFrameGuard
         return false;
     }
 
-    private static (bool Compressed, uint Length)? Prefix(ReadOnlySequence<byte> buffer)
+    private static (byte Flag, uint Length)? Prefix(ReadOnlySequence<byte> buffer)
     {
         if (buffer.Length < PrefixSize)
         {
@@ -79,6 +82,6 @@ internal static class GrpcFrameGuard
 
         Span<byte> prefix = stackalloc byte[PrefixSize];
         buffer.Slice(0, PrefixSize).CopyTo(prefix);
-        return (prefix[0] == 1, BinaryPrimitives.ReadUInt32BigEndian(prefix[1..]));
+        return (prefix[0], BinaryPrimitives.ReadUInt32BigEndian(prefix[1..]));
     }
 }

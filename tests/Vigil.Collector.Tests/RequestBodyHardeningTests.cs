@@ -361,6 +361,18 @@ public sealed class RequestBodyHardeningTests
     }
 
     [Fact]
+    public async Task GrpcCompressedFlag_NeitherZeroNorOne_IsInternal()
+    {
+        await using var vigil = await StartSmallAsync();
+        var plain = OtlpRequests.DeltaCounter("flag.two", 1).Bytes();
+        var answer = await CallRawGrpcAsync(vigil, 2, (uint)plain.Length, plain, grpcEncoding: null);
+        Assert.Equal(13, answer.Status);
+        Assert.Equal("gRPC message prefix has compressed flag 2; it must be 0 (not compressed) or 1 (compressed as grpc-encoding says)", answer.Message);
+        Assert.Empty(vigil.Store.ListSeries("flag.two"));
+        Assert.Equal(1, Refusals(vigil)[("grpc", "invalid_grpc_frame")]);
+    }
+
+    [Fact]
     public async Task GrpcCompressedFlag_WithoutGrpcEncoding_IsInternal()
     {
         await using var vigil = await StartSmallAsync();
