@@ -23,7 +23,7 @@ public static class ConfigLoader
     private static readonly string[] WalKeys = ["enabled", "segment_size", "segment_duration", "checkpoint_interval"];
     private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http", "admin_token"];
     private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series_per_metric", "max_series_per_tenant", "tenant_attribute", "max_attributes_per_point", "max_attribute_value_length"];
-    private static readonly string[] IngestKeys = ["max_request_size", "max_inflight_size", "memory_limit", "retry_after"];
+    private static readonly string[] IngestKeys = ["max_request_size", "max_decompression_ratio", "max_inflight_size", "memory_limit", "retry_after"];
     private static readonly string[] TelemetryKeys = ["otlp_endpoint", "otlp_protocol", "export_interval"];
     private static readonly string[] RulesKeys = ["dir"];
     private static readonly string[] AuthKeys = ["ingest_keys", "ingest_keys_file", "read_keys", "read_keys_file"];
@@ -230,6 +230,7 @@ public static class ConfigLoader
                         ingest = name switch
                         {
                             "max_request_size" => ingest with { MaxRequestBytes = Size(path, value, at, problems) ?? ingest.MaxRequestBytes },
+                            "max_decompression_ratio" => ingest with { MaxDecompressionRatio = (int)(Integer(path, value, at, problems) ?? ingest.MaxDecompressionRatio) },
                             "max_inflight_size" => ingest with { MaxInflightBytes = Size(path, value, at, problems) ?? ingest.MaxInflightBytes },
                             "memory_limit" => ingest with { MemoryLimitBytes = Size(path, value, at, problems) ?? ingest.MemoryLimitBytes },
                             _ => ingest with { RetryAfter = Duration(path, value, at, problems) ?? ingest.RetryAfter },

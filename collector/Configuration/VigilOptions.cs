@@ -75,6 +75,12 @@ public sealed record IngestOptions
     /// <summary>Largest request body, compressed and decompressed (the OpenTelemetry Collector's default).</summary>
     public long MaxRequestBytes { get; init; } = 20 * 1024 * 1024;
 
+    /// <summary>
+    /// A gzip body inflating to more than this many times its compressed size (checked past 1 MiB
+    /// decompressed) is refused as a likely bomb; 0 = no ratio check (the size limit still holds).
+    /// </summary>
+    public int MaxDecompressionRatio { get; init; } = 200;
+
     /// <summary>Decompressed bytes being decoded at once; past it requests get a retryable refusal.</summary>
     public long MaxInflightBytes { get; init; } = 256L * 1024 * 1024;
 
@@ -95,6 +101,11 @@ public sealed record IngestOptions
         if (MaxInflightBytes < MaxRequestBytes)
         {
             problems.Add("ingest.max_inflight_size: must be at least ingest.max_request_size");
+        }
+
+        if (MaxDecompressionRatio is < 0 or 1)
+        {
+            problems.Add("ingest.max_decompression_ratio: must be 0 (no ratio check) or at least 2");
         }
 
         if (MemoryLimitBytes < 0)

@@ -19,6 +19,7 @@ public static class VigilApp
     public static WebApplication Build(VigilOptions options, TimeProvider? timeProvider = null, Action<WebApplicationBuilder>? configure = null)
     {
         var time = timeProvider ?? TimeProvider.System;
+        BoundedGzipStream.RequireStrictValidation();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = [],
@@ -39,7 +40,8 @@ public static class VigilApp
         {
             kestrel.AddServerHeader = false;
             // API bodies are small; OTLP receivers lift this cap and enforce ingest.max_request_size
-            // themselves, on both compressed and decompressed sizes (gRPC via MaxReceiveMessageSize).
+            // themselves, on both compressed and decompressed sizes (gRPC: GrpcFrameGuard, MaxReceiveMessageSize
+            // and BoundedGzipCompressionProvider).
             kestrel.Limits.MaxRequestBodySize = 1024 * 1024;
             kestrel.Listen(options.OtlpGrpc, listen =>
             {
@@ -65,6 +67,8 @@ public static class VigilApp
         services.AddSingleton(new WindowStore(options.Storage, time));
         services.AddSingleton<OtlpIngest>();
         services.AddSingleton(new IngestGate(options.Ingest));
+        var bodyRefusals = new BodyRefusals();
+        services.AddSingleton(bodyRefusals);
         services.AddSingleton<OtlpReceiver>();
         services.AddSingleton<ReadAccess>();
         services.AddSingleton<VigilMetrics>();
@@ -85,6 +89,8 @@ public static class VigilApp
         services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = (int)Math.Min(options.Ingest.MaxRequestBytes, int.MaxValue);
+            // Replaces Grpc.AspNetCore's gzip: inflation bounded by size and ratio, broken streams answered INTERNAL.
+            grpc.CompressionProviders = [new BoundedGzipCompressionProvider(options.Ingest, bodyRefusals)];
             grpc.EnableDetailedErrors = false;
         });
         services.ConfigureHttpJsonOptions(json =>
@@ -124,6 +130,11 @@ public static class VigilApp
             if (listener == Listeners.OtlpGrpc && context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
             {
                 size.MaxRequestBodySize = null;
+            }
+
+            if (listener == Listeners.OtlpGrpc && !await GrpcFrameGuard.AdmitAsync(context, options.Ingest.MaxRequestBytes, bodyRefusals))
+            {
+                return;
             }
 
             await next(context);

@@ -55,13 +55,6 @@ public static class OtlpHttpEndpoints
             return;
         }
 
-        var limit = receiver.Gate.Options.MaxRequestBytes;
-        if (context.Request.ContentLength > limit)
-        {
-            await Status(context, json, StatusCodes.Status413PayloadTooLarge, 8, $"body of {context.Request.ContentLength} bytes exceeds the {limit} byte limit; send smaller batches");
-            return;
-        }
-
         // Kestrel's own cap is lifted here: the reader enforces the limit on both compressed and decompressed sizes.
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
         {
@@ -71,16 +64,12 @@ public static class OtlpHttpEndpoints
         RequestBody body;
         try
         {
-            body = await RequestBody.ReadAsync(context.Request.Body, encoding == "gzip", limit, (int)Math.Min(context.Request.ContentLength ?? 0, limit), context.RequestAborted);
+            body = await RequestBody.ReadAsync(context.Request.Body, encoding == "gzip", context.Request.ContentLength, receiver.Gate.Options, context.RequestAborted);
         }
-        catch (RequestBody.TooLargeException e)
+        catch (BodyRefusedException e)
         {
-            await Status(context, json, StatusCodes.Status413PayloadTooLarge, 8, e.Message);
-            return;
-        }
-        catch (InvalidDataException e)
-        {
-            await Status(context, json, StatusCodes.Status400BadRequest, 3, $"Content-Encoding is gzip but the body is not valid gzip: {e.Message}");
+            context.RequestServices.GetRequiredService<BodyRefusals>().Add("http", e.Reason);
+            await Status(context, json, e.HttpStatus, e.HttpBodyCode, e.Message);
             return;
         }
 

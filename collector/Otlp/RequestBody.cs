@@ -1,5 +1,5 @@
 using System.Buffers;
-using System.IO.Compression;
+using Vigil.Collector.Configuration;
 
 namespace Vigil.Collector.Otlp;
 
@@ -29,76 +29,100 @@ public sealed class RequestBody : IDisposable
         }
     }
 
-    /// <summary>Raised when a body (compressed or not) goes past the limit.</summary>
-    public sealed class TooLargeException(string message) : Exception(message);
+    // Chunks double from 64 KiB to 1 MiB, so a 20 MiB body is about twenty pooled arrays: few enough
+    // that the pool's buckets (a fixed number of arrays each) keep them for the next request instead of
+    // leaving garbage, and small enough that no body-sized array stays cached per thread, as a single
+    // doubling buffer did (RSS under a run of bombs is measured in docs/ingest.md).
+    private const int FirstChunk = 64 * 1024;
+    private const int LargestChunk = 1024 * 1024;
 
-    /// <summary>Reads a stream up to <paramref name="limit"/> bytes, gunzipping when asked.</summary>
-    public static async Task<RequestBody> ReadAsync(Stream body, bool gzip, long limit, int lengthHint, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads an HTTP body of at most <c>ingest.max_request_size</c> bytes, compressed and decompressed,
+    /// gunzipping it when asked, or throws <see cref="BodyRefusedException"/>. The body is gathered in
+    /// pooled chunks as bytes actually arrive (never sized from Content-Length or a gzip trailer), so a
+    /// refused body costs at most the limit, in chunks the next request reuses; an accepted body of more
+    /// than one chunk is copied once into a pooled buffer of its size.
+    /// </summary>
+    public static async Task<RequestBody> ReadAsync(Stream body, bool gzip, long? contentLength, IngestOptions limits, CancellationToken cancellationToken)
     {
-        Stream source = body;
-        GZipStream? unzip = null;
-        if (gzip)
+        var limit = limits.MaxRequestBytes;
+        if (contentLength > limit)
         {
-            unzip = new GZipStream(body, CompressionMode.Decompress, leaveOpen: true);
-            source = unzip;
+            throw BodyRefusedException.OverLimit(
+                gzip ? BodyRefusalReasons.CompressedTooLarge : BodyRefusalReasons.TooLarge,
+                gzip ? $"compressed body of {contentLength} bytes" : $"body of {contentLength} bytes",
+                limit);
         }
 
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Clamp(gzip ? lengthHint * 4 : lengthHint, 4096, (int)Math.Min(limit + 1, 16 * 1024 * 1024)));
-        var length = 0;
+        await using var gunzip = gzip ? new BoundedGzipStream(body, limit, limits.MaxDecompressionRatio, GzipPayload.HttpBody) : null;
+        var source = (Stream?)gunzip ?? body;
+        byte[]? chunk = ArrayPool<byte>.Shared.Rent((int)Math.Clamp(gzip ? FirstChunk : contentLength ?? FirstChunk, 4096, FirstChunk));
+        List<byte[]>? full = null;
+        var filled = 0;
+        var total = 0L;
         try
         {
             while (true)
             {
-                if (length == buffer.Length)
+                if (filled == chunk.Length)
                 {
-                    if (length > limit)
-                    {
-                        break;
-                    }
-
-                    var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min((long)buffer.Length * 2, limit + 1));
-                    buffer.AsSpan(0, length).CopyTo(larger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = larger;
+                    (full ??= []).Add(chunk);
+                    chunk = null;
+                    chunk = ArrayPool<byte>.Shared.Rent(Math.Min(full[^1].Length * 2, LargestChunk));
+                    filled = 0;
                 }
 
-                var read = await source.ReadAsync(buffer.AsMemory(length), cancellationToken);
+                var read = await source.ReadAsync(chunk.AsMemory(filled), cancellationToken);
                 if (read == 0)
                 {
                     break;
                 }
 
-                length += read;
-                if (length > limit)
+                filled += read;
+                total += read;
+                if (total > limit)
                 {
-                    break;
+                    // Only a plain body gets here: the gzip stream refuses past the limit itself.
+                    throw BodyRefusedException.OverLimit(BodyRefusalReasons.TooLarge, "body", limit);
                 }
             }
 
-            if (length > limit)
+            if (full is null)
             {
-                throw new TooLargeException(gzip
-                    ? $"decompressed body exceeds the {limit} byte limit; send smaller batches (exporter batch size)"
-                    : $"body exceeds the {limit} byte limit; send smaller batches (exporter batch size)");
+                var whole = new RequestBody(chunk, filled);
+                chunk = null;
+                return whole;
             }
 
-            return new RequestBody(buffer, length);
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw;
+            var buffer = ArrayPool<byte>.Shared.Rent((int)total);
+            var offset = 0;
+            foreach (var piece in full)
+            {
+                piece.CopyTo(buffer, offset);
+                offset += piece.Length;
+            }
+
+            chunk.AsSpan(0, filled).CopyTo(buffer.AsSpan(offset));
+            return new RequestBody(buffer, (int)total);
         }
         finally
         {
-            if (unzip is not null)
+            if (chunk is not null)
             {
-                await unzip.DisposeAsync();
+                ArrayPool<byte>.Shared.Return(chunk);
+            }
+
+            if (full is not null)
+            {
+                foreach (var piece in full)
+                {
+                    ArrayPool<byte>.Shared.Return(piece);
+                }
             }
         }
     }
 
-    /// <summary>Copies a gRPC payload (already size-checked and decompressed by Grpc.AspNetCore) into a pooled buffer.</summary>
+    /// <summary>Copies a gRPC payload (size-checked and decompressed before, see GrpcIngestGuards) into a pooled buffer.</summary>
     public static RequestBody FromSequence(ReadOnlySequence<byte> payload)
     {
         var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Max(payload.Length, 1));
