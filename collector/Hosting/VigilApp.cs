@@ -63,7 +63,8 @@ public static class VigilApp
         services.AddSingleton(time);
         services.AddSingleton(new WindowStore(options.Storage, time));
         services.AddSingleton<OtlpIngest>();
-        services.AddSingleton(new IngestGate(options.Ingest));
+        services.AddSingleton<IMemoryGauge>(GcMemoryGauge.Instance);
+        services.AddSingleton(sp => new IngestGate(options.Ingest, sp.GetRequiredService<IMemoryGauge>()));
         services.AddSingleton<OtlpReceiver>();
         services.AddSingleton<VigilMetrics>();
         services.AddSingleton<Readiness>();

@@ -1,4 +1,5 @@
 using Vigil.Collector.Configuration;
+using Vigil.Storage;
 
 namespace Vigil.Collector.Otlp;
 
@@ -7,7 +8,7 @@ namespace Vigil.Collector.Otlp;
 /// limit is set, refuses while the heap is above it. A refusal is retryable (429/503,
 /// RESOURCE_EXHAUSTED/UNAVAILABLE with a retry delay), never a drop after acknowledging.
 /// </summary>
-public sealed class IngestGate(IngestOptions options)
+public sealed class IngestGate(IngestOptions options, IMemoryGauge memory)
 {
     private long _inflight;
 
@@ -21,7 +22,7 @@ public sealed class IngestGate(IngestOptions options)
     /// </summary>
     public (string Message, bool Memory)? TryEnter(long bytes)
     {
-        if (Options.MemoryLimitBytes > 0 && GC.GetTotalMemory(forceFullCollection: false) > Options.MemoryLimitBytes)
+        if (Options.MemoryLimitBytes > 0 && memory.UsedBytes() > Options.MemoryLimitBytes)
         {
             return ($"Vigil is above its memory limit ({Options.MemoryLimitBytes / (1024 * 1024)} MiB); retry later", true);
         }
