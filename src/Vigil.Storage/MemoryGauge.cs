@@ -26,8 +26,14 @@ public sealed class GcMemoryGauge : IMemoryGauge
     /// </summary>
     public static long AvailableBytes() => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
 
-    // Allocated bytes, garbage not yet collected included: what a collection could bring down.
-    public long UsedBytes() => GC.GetTotalMemory(forceFullCollection: false);
+    // Allocated bytes, garbage not yet collected included: what a collection could bring down. Under
+    // the regions GC it can under-count gen0 and even come out negative right after a collection
+    // (dotnet/runtime#106712), so never less than what the last collection left alive.
+    public long UsedBytes()
+    {
+        var last = GC.GetGCMemoryInfo();
+        return Math.Max(GC.GetTotalMemory(forceFullCollection: false), last.HeapSizeBytes - last.FragmentedBytes);
+    }
 
     public void Collect()
     {
