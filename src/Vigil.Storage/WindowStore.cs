@@ -275,6 +275,12 @@ public sealed partial class WindowStore : IWindowReader
                     stripe.Map.Remove(key);
                 }
 
+                // After a flood expires, give the map's arrays back too, not only the series.
+                if (stripe.Map.Count < stripe.Map.Capacity / 4)
+                {
+                    stripe.Map.TrimExcess();
+                }
+
                 removed += dead.Count;
             }
         }
