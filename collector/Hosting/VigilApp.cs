@@ -64,7 +64,14 @@ public static class VigilApp
         services.AddSingleton(new WindowStore(options.Storage, time));
         services.AddSingleton<OtlpIngest>();
         services.AddSingleton<IMemoryGauge>(GcMemoryGauge.Instance);
-        services.AddSingleton(sp => new IngestGate(options.Ingest, sp.GetRequiredService<IMemoryGauge>()));
+        var (hardLimit, softLimit) = options.Ingest.MemoryLimits(GcMemoryGauge.AvailableBytes());
+        if (hardLimit > 0)
+        {
+            services.AddSingleton(sp => new MemoryLimiter(
+                hardLimit, softLimit, options.Ingest.MemoryCheckInterval, sp.GetRequiredService<IMemoryGauge>(), time, sp.GetRequiredService<ILogger<MemoryLimiter>>()));
+        }
+
+        services.AddSingleton(sp => new IngestGate(options.Ingest, sp.GetService<MemoryLimiter>()));
         services.AddSingleton<OtlpReceiver>();
         services.AddSingleton<VigilMetrics>();
         services.AddSingleton<Readiness>();
@@ -150,6 +157,23 @@ public static class VigilApp
                 listeners.EndPoint(Listeners.Http),
                 Path.GetFullPath(options.DataDir));
         });
+
+        if (app.Services.GetService<MemoryLimiter>() is { } limiter)
+        {
+            // New series are admitted against memory only after the WAL replay: what was acknowledged
+            // before a restart comes back whatever memory says (the gate refuses requests meanwhile).
+            var store = app.Services.GetRequiredService<WindowStore>();
+            _ = app.Services.GetRequiredService<WalService>().Ready.ContinueWith(
+                _ => store.Memory = limiter, CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Vigil").LogInformation(
+                "Memory limit: hard {Hard} MiB, soft {Soft} MiB (of {Available} MiB available), checked every {Interval}",
+                hardLimit / (1024 * 1024), softLimit / (1024 * 1024), GcMemoryGauge.AvailableBytes() / (1024 * 1024), options.Ingest.MemoryCheckInterval);
+        }
+        else
+        {
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Vigil").LogWarning(
+                "No memory limit (ingest.memory_limit: 0): only storage.max_series ({MaxSeries}) bounds the series held", options.Storage.MaxSeries);
+        }
 
         _ = app.Services.GetRequiredService<VigilMetrics>();
         _ = metrics;

@@ -1,12 +1,14 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Vigil.Collector.Otlp;
 using Vigil.Storage;
 
 namespace Vigil.Collector;
 
 /// <summary>
-/// Vigil's self-telemetry (meter "Vigil"): accepted and refused points by reason, active series,
-/// request durations. Exported by the OpenTelemetry SDK when telemetry.otlp_endpoint is set.
+/// Vigil's self-telemetry (meter "Vigil"): accepted and refused points by reason, refused requests by
+/// reason, active and evicted series, the memory limit's reading and level, request durations.
+/// Exported by the OpenTelemetry SDK when telemetry.otlp_endpoint is set.
 /// </summary>
 public sealed class VigilMetrics : IDisposable
 {
@@ -15,12 +17,21 @@ public sealed class VigilMetrics : IDisposable
     private readonly Meter _meter;
     private readonly Histogram<double> _requestDuration;
 
-    public VigilMetrics(WindowStore store, IMeterFactory meterFactory)
+    public VigilMetrics(WindowStore store, IngestGate gate, IMeterFactory meterFactory)
     {
         _meter = meterFactory.Create(MeterName);
         _meter.CreateObservableCounter("vigil.ingest.points.accepted", () => store.Stats.Accepted, "{point}", "Data points accepted into the window store");
         _meter.CreateObservableCounter("vigil.ingest.points.refused", () => RefusedMeasurements(store), "{point}", "Data points refused, by reason (also reported in partial_success)");
         _meter.CreateObservableUpDownCounter("vigil.series.active", () => store.SeriesCount, "{series}", "Series held in the window store");
+        _meter.CreateObservableCounter("vigil.series.evicted", () => store.EvictedSeries, "{series}", "Series evicted after no point for the retention");
+        _meter.CreateObservableCounter("vigil.ingest.requests.refused", () => RefusedRequests(gate), "{request}", "Requests refused retryably before decoding, by reason (memory_limit: 503 / UNAVAILABLE; inflight_limit: 429 / RESOURCE_EXHAUSTED)");
+        if (gate.Memory is { } memory)
+        {
+            _meter.CreateObservableGauge("vigil.memory.used", () => memory.UsedBytes, "By", "Managed memory at the memory limit's last reading");
+            _meter.CreateObservableGauge("vigil.memory.limit", () => MemoryLimits(memory), "By", "The memory limit: limit=soft refuses new series, limit=hard every request");
+            _meter.CreateObservableGauge("vigil.memory.pressure", () => (int)memory.Pressure, "1", "0 normal, 1 new series of the largest tenants refused, 2 every new series refused, 3 every request refused");
+            _meter.CreateObservableCounter("vigil.memory.collections.forced", () => memory.ForcedCollections, "{collection}", "Full collections forced by the memory limit");
+        }
         _requestDuration = _meter.CreateHistogram<double>("vigil.ingest.request.duration", "s", "Time to decode and store one OTLP export request");
     }
 
@@ -37,6 +48,20 @@ public sealed class VigilMetrics : IDisposable
             yield return new Measurement<long>(count, new KeyValuePair<string, object?>("reason", reason));
         }
     }
+
+    private static IEnumerable<Measurement<long>> RefusedRequests(IngestGate gate)
+    {
+        foreach (var (reason, count) in gate.RefusedRequests)
+        {
+            yield return new Measurement<long>(count, new KeyValuePair<string, object?>("reason", reason));
+        }
+    }
+
+    private static Measurement<long>[] MemoryLimits(MemoryLimiter memory) =>
+    [
+        new(memory.SoftLimitBytes, new KeyValuePair<string, object?>("limit", "soft")),
+        new(memory.HardLimitBytes, new KeyValuePair<string, object?>("limit", "hard")),
+    ];
 
     public void Dispose() => _meter.Dispose();
 }
