@@ -22,8 +22,8 @@ public static class ConfigLoader
     private static readonly string[] TopKeys = ["server", "data_dir", "storage", "ingest", "wal", "telemetry", "rules", "alerting", "auth"];
     private static readonly string[] WalKeys = ["enabled", "segment_size", "segment_duration", "checkpoint_interval"];
     private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http", "admin_token"];
-    private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series_per_metric", "max_series_per_tenant", "tenant_attribute", "max_attributes_per_point", "max_attribute_value_length"];
-    private static readonly string[] IngestKeys = ["max_request_size", "max_decompression_ratio", "max_inflight_size", "memory_limit", "retry_after"];
+    private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series", "max_series_per_metric", "max_series_per_tenant", "tenant_attribute", "max_attributes_per_point", "max_attribute_value_length"];
+    private static readonly string[] IngestKeys = ["max_request_size", "max_decompression_ratio", "max_inflight_size", "memory_limit", "memory_spike_limit", "memory_check_interval", "retry_after"];
     private static readonly string[] TelemetryKeys = ["otlp_endpoint", "otlp_protocol", "export_interval"];
     private static readonly string[] RulesKeys = ["dir"];
     private static readonly string[] AuthKeys = ["ingest_keys", "ingest_keys_file", "read_keys", "read_keys_file"];
@@ -214,6 +214,7 @@ public static class ConfigLoader
                             "retention" => storage with { Retention = Duration(path, value, at, problems) ?? storage.Retention },
                             "future_tolerance" => storage with { FutureTolerance = Duration(path, value, at, problems) ?? storage.FutureTolerance },
                             "resource_attributes" => storage with { ResourceAttributes = List(path, value, at, problems) ?? storage.ResourceAttributes },
+                            "max_series" => storage with { MaxSeries = (int)(Integer(path, value, at, problems) ?? storage.MaxSeries) },
                             "max_series_per_metric" => storage with { MaxSeriesPerMetric = (int)(Integer(path, value, at, problems) ?? storage.MaxSeriesPerMetric) },
                             "max_series_per_tenant" => storage with { MaxSeriesPerTenant = (int)(Integer(path, value, at, problems) ?? storage.MaxSeriesPerTenant) },
                             "tenant_attribute" => storage with { TenantAttribute = Scalar(path, value, at, problems) ?? storage.TenantAttribute },
@@ -232,7 +233,19 @@ public static class ConfigLoader
                             "max_request_size" => ingest with { MaxRequestBytes = Size(path, value, at, problems) ?? ingest.MaxRequestBytes },
                             "max_decompression_ratio" => ingest with { MaxDecompressionRatio = (int)(Integer(path, value, at, problems) ?? ingest.MaxDecompressionRatio) },
                             "max_inflight_size" => ingest with { MaxInflightBytes = Size(path, value, at, problems) ?? ingest.MaxInflightBytes },
-                            "memory_limit" => ingest with { MemoryLimitBytes = Size(path, value, at, problems) ?? ingest.MemoryLimitBytes },
+                            "memory_limit" => SizeOrPercent(path, value, at, problems) switch
+                            {
+                                ({ } bytes, _) => ingest with { MemoryLimitBytes = bytes, MemoryLimitFraction = 0 },
+                                (_, { } fraction) => ingest with { MemoryLimitBytes = 0, MemoryLimitFraction = fraction },
+                                _ => ingest,
+                            },
+                            "memory_spike_limit" => SizeOrPercent(path, value, at, problems) switch
+                            {
+                                ({ } bytes, _) => ingest with { MemorySpikeLimitBytes = bytes, MemorySpikeLimitFraction = 0 },
+                                (_, { } fraction) => ingest with { MemorySpikeLimitBytes = 0, MemorySpikeLimitFraction = fraction },
+                                _ => ingest,
+                            },
+                            "memory_check_interval" => ingest with { MemoryCheckInterval = Duration(path, value, at, problems) ?? ingest.MemoryCheckInterval },
                             _ => ingest with { RetryAfter = Duration(path, value, at, problems) ?? ingest.RetryAfter },
                         };
                     }
@@ -485,6 +498,24 @@ public static class ConfigLoader
 
         problems.Add($"{Where(path, node)}: {at}: '{text}' is not a whole number");
         return null;
+    }
+
+    /// <summary>A size (bytes) or a percentage like 80% (a fraction); both null after a problem.</summary>
+    private static (long? Bytes, double? Fraction) SizeOrPercent(string path, YamlNode node, string at, List<string> problems)
+    {
+        var text = Scalar(path, node, at, problems)?.Trim();
+        if (text is null || !text.EndsWith('%'))
+        {
+            return text is null ? (null, null) : (Size(path, node, at, problems), null);
+        }
+
+        if (double.TryParse(text[..^1].Trim(), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var percent) && percent <= 100)
+        {
+            return (null, percent / 100);
+        }
+
+        problems.Add($"{Where(path, node)}: {at}: '{text}' is not a percentage; write e.g. 80%, or a size such as 2GiB");
+        return (null, null);
     }
 
     /// <summary>Sizes as bytes or with a unit: 512KiB, 20MiB, 1GiB (also KB/MB/GB as binary units).</summary>

@@ -84,11 +84,42 @@ public sealed record IngestOptions
     /// <summary>Decompressed bytes being decoded at once; past it requests get a retryable refusal.</summary>
     public long MaxInflightBytes { get; init; } = 256L * 1024 * 1024;
 
-    /// <summary>Managed heap size past which ingest refuses with retryable codes (0 = no limit).</summary>
+    /// <summary>
+    /// The hard memory limit (managed heap): above it every request is refused retryably. 0 = take
+    /// <see cref="MemoryLimitFraction"/> of the memory available to the process instead.
+    /// </summary>
     public long MemoryLimitBytes { get; init; }
+
+    /// <summary>
+    /// With <see cref="MemoryLimitBytes"/> 0: the hard limit as a fraction of the memory the GC may use
+    /// (the machine's, or the container's limit). Both 0 = no memory limit.
+    /// </summary>
+    public double MemoryLimitFraction { get; init; } = 0.8;
+
+    /// <summary>The soft limit lies this far below the hard one (0 = <see cref="MemorySpikeLimitFraction"/> of it).</summary>
+    public long MemorySpikeLimitBytes { get; init; }
+
+    /// <summary>With <see cref="MemorySpikeLimitBytes"/> 0: the spike allowance as a fraction of the hard limit.</summary>
+    public double MemorySpikeLimitFraction { get; init; } = 0.2;
+
+    /// <summary>How often memory is read (never per request).</summary>
+    public TimeSpan MemoryCheckInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>What Retry-After / RetryInfo tell a refused sender.</summary>
     public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The hard and soft limits in bytes for a process that may use <paramref name="availableBytes"/>; (0, 0) = none.</summary>
+    public (long Hard, long Soft) MemoryLimits(long availableBytes)
+    {
+        var hard = MemoryLimitBytes > 0 ? MemoryLimitBytes : (long)(availableBytes * MemoryLimitFraction);
+        if (hard <= 0)
+        {
+            return (0, 0);
+        }
+
+        var spike = MemorySpikeLimitBytes > 0 ? MemorySpikeLimitBytes : (long)(hard * MemorySpikeLimitFraction);
+        return (hard, hard - Math.Min(spike, hard));
+    }
 
     public IReadOnlyList<string> Validate()
     {
@@ -111,6 +142,25 @@ public sealed record IngestOptions
         if (MemoryLimitBytes < 0)
         {
             problems.Add("ingest.memory_limit: must not be negative");
+        }
+
+        if (MemoryLimitFraction is < 0 or > 1 || double.IsNaN(MemoryLimitFraction))
+        {
+            problems.Add("ingest.memory_limit: a percentage must be at most 100% of the available memory (0 = no limit)");
+        }
+
+        if (MemorySpikeLimitBytes < 0 || MemorySpikeLimitFraction is < 0 or >= 1 || double.IsNaN(MemorySpikeLimitFraction))
+        {
+            problems.Add("ingest.memory_spike_limit: must be a size or a percentage of ingest.memory_limit below 100%");
+        }
+        else if (MemoryLimitBytes > 0 && MemorySpikeLimitBytes >= MemoryLimitBytes)
+        {
+            problems.Add("ingest.memory_spike_limit: must be below ingest.memory_limit (the soft limit is their difference)");
+        }
+
+        if (MemoryCheckInterval < TimeSpan.FromMilliseconds(100))
+        {
+            problems.Add("ingest.memory_check_interval: must be at least 100ms");
         }
 
         if (RetryAfter < TimeSpan.FromSeconds(1))

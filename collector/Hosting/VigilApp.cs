@@ -66,7 +66,15 @@ public static class VigilApp
         services.AddSingleton(time);
         services.AddSingleton(new WindowStore(options.Storage, time));
         services.AddSingleton<OtlpIngest>();
-        services.AddSingleton(new IngestGate(options.Ingest));
+        services.AddSingleton<IMemoryGauge>(GcMemoryGauge.Instance);
+        var (hardLimit, softLimit) = options.Ingest.MemoryLimits(GcMemoryGauge.AvailableBytes());
+        if (hardLimit > 0)
+        {
+            services.AddSingleton(sp => new MemoryLimiter(
+                hardLimit, softLimit, options.Ingest.MemoryCheckInterval, sp.GetRequiredService<IMemoryGauge>(), time, sp.GetRequiredService<ILogger<MemoryLimiter>>()));
+        }
+
+        services.AddSingleton(sp => new IngestGate(options.Ingest, sp.GetService<MemoryLimiter>()));
         var bodyRefusals = new BodyRefusals();
         services.AddSingleton(bodyRefusals);
         services.AddSingleton<OtlpReceiver>();
@@ -166,6 +174,23 @@ public static class VigilApp
                 log.LogWarning("Open to the network: {Warning}", warning);
             }
         });
+
+        if (app.Services.GetService<MemoryLimiter>() is { } limiter)
+        {
+            // New series are admitted against memory only after the WAL replay: what was acknowledged
+            // before a restart comes back whatever memory says (the gate refuses requests meanwhile).
+            var store = app.Services.GetRequiredService<WindowStore>();
+            _ = app.Services.GetRequiredService<WalService>().Ready.ContinueWith(
+                _ => store.Memory = limiter, CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Vigil").LogInformation(
+                "Memory limit: hard {Hard} MiB, soft {Soft} MiB (of {Available} MiB available), checked every {Interval}",
+                hardLimit / (1024 * 1024), softLimit / (1024 * 1024), GcMemoryGauge.AvailableBytes() / (1024 * 1024), options.Ingest.MemoryCheckInterval);
+        }
+        else
+        {
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Vigil").LogWarning(
+                "No memory limit (ingest.memory_limit: 0): only storage.max_series ({MaxSeries}) bounds the series held", options.Storage.MaxSeries);
+        }
 
         _ = app.Services.GetRequiredService<VigilMetrics>();
         _ = metrics;

@@ -6,8 +6,9 @@ using Vigil.Storage;
 namespace Vigil.Collector;
 
 /// <summary>
-/// Vigil's self-telemetry (meter "Vigil"): accepted and refused points by reason, active series,
-/// request durations. Exported by the OpenTelemetry SDK when telemetry.otlp_endpoint is set.
+/// Vigil's self-telemetry (meter "Vigil"): accepted and refused points by reason, refused requests by
+/// reason, active and evicted series, the memory limit's reading and level, request durations.
+/// Exported by the OpenTelemetry SDK when telemetry.otlp_endpoint is set.
 /// </summary>
 public sealed class VigilMetrics : IDisposable
 {
@@ -16,14 +17,22 @@ public sealed class VigilMetrics : IDisposable
     private readonly Meter _meter;
     private readonly Histogram<double> _requestDuration;
 
-    public VigilMetrics(WindowStore store, BodyRefusals bodyRefusals, IMeterFactory meterFactory)
+    public VigilMetrics(WindowStore store, IngestGate gate, BodyRefusals bodyRefusals, IMeterFactory meterFactory)
     {
         _meter = meterFactory.Create(MeterName);
         _meter.CreateObservableCounter("vigil.ingest.points.accepted", () => store.Stats.Accepted, "{point}", "Data points accepted into the window store");
         _meter.CreateObservableCounter("vigil.ingest.points.refused", () => RefusedMeasurements(store), "{point}", "Data points refused, by reason (also reported in partial_success)");
         _meter.CreateObservableCounter("vigil.ingest.points.tenant_mismatch", () => TenantMismatchMeasurements(store), "{point}", "Data points refused as tenant_mismatch, by the tenant written to (the ingest key's or the resource's)");
-        _meter.CreateObservableCounter("vigil.ingest.requests.refused", () => RefusedRequests(bodyRefusals), "{request}", "OTLP requests refused before decoding, by transport and reason (size, decompression ratio, broken gzip)");
+        _meter.CreateObservableCounter("vigil.ingest.requests.refused", () => RefusedRequests(bodyRefusals, gate), "{request}", "OTLP requests refused before decoding, by reason: body limits and broken gzip (with transport), memory_limit (503 / UNAVAILABLE), inflight_limit (429 / RESOURCE_EXHAUSTED)");
         _meter.CreateObservableUpDownCounter("vigil.series.active", () => store.SeriesCount, "{series}", "Series held in the window store");
+        _meter.CreateObservableCounter("vigil.series.evicted", () => store.EvictedSeries, "{series}", "Series evicted after no point for the retention");
+        if (gate.Memory is { } memory)
+        {
+            _meter.CreateObservableGauge("vigil.memory.used", () => memory.UsedBytes, "By", "Managed memory at the memory limit's last reading");
+            _meter.CreateObservableGauge("vigil.memory.limit", () => MemoryLimits(memory), "By", "The memory limit: limit=soft refuses new series, limit=hard every request");
+            _meter.CreateObservableGauge("vigil.memory.pressure", () => (int)memory.Pressure, "1", "0 normal, 1 new series of the largest tenants refused, 2 every new series refused, 3 every request refused");
+            _meter.CreateObservableCounter("vigil.memory.collections.forced", () => memory.ForcedCollections, "{collection}", "Full collections forced by the memory limit");
+        }
         _requestDuration = _meter.CreateHistogram<double>("vigil.ingest.request.duration", "s", "Time to decode and store one OTLP export request");
     }
 
@@ -49,13 +58,25 @@ public sealed class VigilMetrics : IDisposable
         }
     }
 
-    private static IEnumerable<Measurement<long>> RefusedRequests(BodyRefusals refusals)
+    /// <summary>One instrument for every request refused before decoding: the body limits (by transport) and admission (memory, in-flight bytes).</summary>
+    private static IEnumerable<Measurement<long>> RefusedRequests(BodyRefusals refusals, IngestGate gate)
     {
         foreach (var ((transport, reason), count) in refusals.Counts)
         {
             yield return new Measurement<long>(count, new KeyValuePair<string, object?>("transport", transport), new KeyValuePair<string, object?>("reason", reason));
         }
+
+        foreach (var (reason, count) in gate.RefusedRequests)
+        {
+            yield return new Measurement<long>(count, new KeyValuePair<string, object?>("reason", reason));
+        }
     }
+
+    private static Measurement<long>[] MemoryLimits(MemoryLimiter memory) =>
+    [
+        new(memory.SoftLimitBytes, new KeyValuePair<string, object?>("limit", "soft")),
+        new(memory.HardLimitBytes, new KeyValuePair<string, object?>("limit", "hard")),
+    ];
 
     public void Dispose() => _meter.Dispose();
 }

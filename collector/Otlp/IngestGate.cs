@@ -1,19 +1,30 @@
 using Vigil.Collector.Configuration;
+using Vigil.Storage;
 
 namespace Vigil.Collector.Otlp;
 
 /// <summary>
-/// Admission control in front of decoding: bounds the bytes being decoded at once and, when a memory
-/// limit is set, refuses while the heap is above it. A refusal is retryable (429/503,
+/// Admission control in front of decoding: bounds the bytes being decoded at once and, with a memory
+/// limit, refuses every request while memory is above its hard limit (below it the store refuses only
+/// new series; see <see cref="MemoryLimiter"/>). A refusal is retryable (429/503,
 /// RESOURCE_EXHAUSTED/UNAVAILABLE with a retry delay), never a drop after acknowledging.
 /// </summary>
-public sealed class IngestGate(IngestOptions options)
+public sealed class IngestGate(IngestOptions options, MemoryLimiter? memory)
 {
+    private const long MiB = 1024 * 1024;
     private long _inflight;
+    private long _refusedMemory;
+    private long _refusedInflight;
 
     public IngestOptions Options { get; } = options;
 
+    public MemoryLimiter? Memory { get; } = memory;
+
     public long InflightBytes => Interlocked.Read(ref _inflight);
+
+    /// <summary>Requests refused, by reason: memory_limit (503 / UNAVAILABLE), inflight_limit (429 / RESOURCE_EXHAUSTED).</summary>
+    public IEnumerable<(string Reason, long Count)> RefusedRequests =>
+        [("memory_limit", Interlocked.Read(ref _refusedMemory)), ("inflight_limit", Interlocked.Read(ref _refusedInflight))];
 
     /// <summary>
     /// Tries to admit a request of <paramref name="bytes"/>: null when admitted, else why not and
@@ -21,16 +32,19 @@ public sealed class IngestGate(IngestOptions options)
     /// </summary>
     public (string Message, bool Memory)? TryEnter(long bytes)
     {
-        if (Options.MemoryLimitBytes > 0 && GC.GetTotalMemory(forceFullCollection: false) > Options.MemoryLimitBytes)
+        // The level from the last reading: no request pays for measuring memory.
+        if (Memory is { Pressure: MemoryPressure.RefuseAll } limiter)
         {
-            return ($"Vigil is above its memory limit ({Options.MemoryLimitBytes / (1024 * 1024)} MiB); retry later", true);
+            Interlocked.Increment(ref _refusedMemory);
+            return ($"Vigil is above its memory limit ({limiter.UsedBytes / MiB} MiB in use, hard limit {limiter.HardLimitBytes / MiB} MiB); retry later", true);
         }
 
         var total = Interlocked.Add(ref _inflight, bytes);
         if (total > Options.MaxInflightBytes && total != bytes)
         {
             Interlocked.Add(ref _inflight, -bytes);
-            return ($"Vigil is decoding {Options.MaxInflightBytes / (1024 * 1024)} MiB of requests already; retry later", false);
+            Interlocked.Increment(ref _refusedInflight);
+            return ($"Vigil is decoding {Options.MaxInflightBytes / MiB} MiB of requests already; retry later", false);
         }
 
         return null;

@@ -24,6 +24,7 @@ internal sealed class IngestSession : IOtlpPointSink
     private bool _cumulative;
     private char[] _nameBuffer = new char[256];
     private bool _overflow;
+    private string? _memoryTenant;
 
     public IngestSession(WindowStore store)
     {
@@ -45,6 +46,7 @@ internal sealed class IngestSession : IOtlpPointSink
         _reasonCount = 0;
         _metric = null;
         _metricRefusal = null;
+        _memoryTenant = null;
         _key.ClearResource();
         NowBucket = _store.BucketOf(_store.Now);
     }
@@ -82,7 +84,11 @@ internal sealed class IngestSession : IOtlpPointSink
 
         var length = Encoding.UTF8.GetChars(metric.Name, _nameBuffer);
         _metric = _store.GetOrAddMetric(_nameBuffer.AsSpan(0, length), kind, metric.Unit, metric.IsMonotonic);
-        if (_metric.Kind != kind)
+        if (_metric is null)
+        {
+            _metricRefusal = RefusalReasons.MemoryLimit;
+        }
+        else if (_metric.Kind != kind)
         {
             _metricRefusal = RefusalReasons.KindConflict;
         }
@@ -273,10 +279,19 @@ internal sealed class IngestSession : IOtlpPointSink
             RefusalReasons.TooNew => $", tolerance {_store.Options.FutureTolerance}; check the sender's clock",
             RefusalReasons.SeriesLimit => $", limit {_store.Options.MaxSeriesPerMetric}; drop high-cardinality attributes",
             RefusalReasons.TenantSeriesLimit => $", limit {_store.Options.MaxSeriesPerTenant} series per {_store.Options.TenantAttribute}; drop high-cardinality attributes or raise storage.max_series_per_tenant",
+            RefusalReasons.StoreSeriesLimit => $", limit {_store.Options.MaxSeries} series in all; drop high-cardinality attributes or raise storage.max_series",
+            RefusalReasons.MemoryLimit => MemoryDetail(),
             RefusalReasons.TooManyAttributes => $", limit {_store.Options.MaxAttributesPerPoint}",
             RefusalReasons.AttributeTooLong => $", limit {_store.Options.MaxAttributeValueLength} bytes",
             _ => string.Empty,
         };
+    }
+
+    private string MemoryDetail()
+    {
+        var tenant = string.IsNullOrEmpty(_memoryTenant) ? string.Empty : $", {_store.Options.TenantAttribute} \"{_memoryTenant}\" holds {_store.TenantSeriesCount(_memoryTenant)} series";
+        var soft = _store.Memory is { } memory ? $" {memory.SoftLimitBytes / (1024 * 1024)} MiB" : string.Empty;
+        return $"{tenant}; Vigil is above its soft memory limit{soft}; existing series are still accepted, retry new ones later";
     }
 
     private Series? Resolve(in PointHeader point, out int bucket, out string? refusal)
@@ -315,8 +330,15 @@ internal sealed class IngestSession : IOtlpPointSink
         }
 
         // Returns with the series' stripe lock held; the caller releases it after the update.
-        var series = _store.Lookup(_metric, _key.Build(_metric.Id), out var overflow, out refusal);
+        var key = _key.Build(_metric.Id);
+        var series = _store.Lookup(_metric, key, out var overflow, out refusal);
         _overflow = overflow;
+        if (refusal == RefusalReasons.MemoryLimit)
+        {
+            // Named once per request, for the message: the tenant of the first series refused.
+            _memoryTenant ??= _store.TenantOf(key) ?? string.Empty;
+        }
+
         return series;
     }
 

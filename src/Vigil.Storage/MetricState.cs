@@ -104,6 +104,11 @@ internal sealed class MetricState(int id, string name, MetricKind kind, string u
                 }
             }
 
+            if (removed > 0 && _series.Count < _series.Capacity / 4)
+            {
+                _series.TrimExcess();
+            }
+
             return removed;
         }
     }

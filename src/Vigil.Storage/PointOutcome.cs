@@ -9,6 +9,8 @@ public static class RefusalReasons
     public const string KindConflict = "metric already exists with another type";
     public const string SeriesLimit = "series limit per metric reached (point kept in the overflow series otel.metric.overflow=true)";
     public const string TenantSeriesLimit = "series limit per tenant reached";
+    public const string StoreSeriesLimit = "series limit of the store reached";
+    public const string MemoryLimit = "memory limit: new series refused";
     public const string TooManyAttributes = "too many attributes on the point";
     public const string AttributeTooLong = "attribute value too long";
     public const string NotFinite = "value is NaN or infinite";

@@ -175,10 +175,12 @@ public sealed partial class WindowStore
         {
             _stripes[item.Stripe].Map.Add(item.Key, item);
             item.Metric.AddRestored(item);
-            if (!item.IsOverflow && Options.MaxSeriesPerTenant > 0 && item.Labels.TryGetValue(Options.TenantAttribute, out var tenant))
+
+            // Restored series count against the limits but are never refused.
+            var tenant = CountedTenant(item, out var counted);
+            if (counted)
             {
-                // Restored series count against their tenant but are never refused.
-                _tenantSeries.AddOrUpdate(tenant, 1, (_, count) => count + 1);
+                _accounting.AddRestored(tenant);
             }
         }
 

@@ -17,10 +17,11 @@ public sealed partial class WindowStore : IWindowReader
     private readonly TimeProvider _time;
     private readonly Stripe[] _stripes = new Stripe[StripeCount];
     private readonly ConcurrentDictionary<string, MetricState> _metrics = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, int> _tenantSeries = new(StringComparer.Ordinal);
+    private readonly SeriesAccounting _accounting = new();
     private readonly long _resolutionNanos;
     private readonly LabelNames _labelNames = new();
     private int _nextMetricId;
+    private long _evicted;
 
     public WindowStore(WindowStoreOptions options, TimeProvider timeProvider)
     {
@@ -46,6 +47,15 @@ public sealed partial class WindowStore : IWindowReader
     public WindowStoreOptions Options { get; }
 
     public IngestStats Stats { get; } = new();
+
+    /// <summary>
+    /// The memory limit new series and metrics are admitted against; null = none. Set once the WAL has
+    /// been replayed: what was acknowledged before a restart is restored whatever memory says.
+    /// </summary>
+    public MemoryLimiter? Memory { get; set; }
+
+    /// <summary>Series evicted since start (idle past the retention).</summary>
+    public long EvictedSeries => Interlocked.Read(ref _evicted);
 
     /// <summary>
     /// From when this store has seen everything. A cumulative run that started earlier has an unknown
@@ -108,12 +118,19 @@ public sealed partial class WindowStore : IWindowReader
     internal DateTimeOffset BucketStart(int bucket) =>
         DateTimeOffset.FromUnixTimeSeconds(EpochSeconds).AddTicks(bucket * Options.Resolution.Ticks);
 
-    internal MetricState GetOrAddMetric(ReadOnlySpan<char> name, MetricKind kind, ReadOnlySpan<byte> unit, bool monotonic)
+    /// <summary>The metric of that name, created if new; null when a new one is refused for memory.</summary>
+    internal MetricState? GetOrAddMetric(ReadOnlySpan<char> name, MetricKind kind, ReadOnlySpan<byte> unit, bool monotonic)
     {
         var lookup = _metrics.GetAlternateLookup<ReadOnlySpan<char>>();
         if (lookup.TryGetValue(name, out var metric))
         {
             return metric;
+        }
+
+        // A metric is small, but a flood of metric names would otherwise grow past any series limit.
+        if (Memory?.Pressure >= MemoryPressure.NoNewSeries)
+        {
+            return null;
         }
 
         var created = new MetricState(Interlocked.Increment(ref _nextMetricId), name.ToString(), kind, Encoding.UTF8.GetString(unit), monotonic);
@@ -123,8 +140,8 @@ public sealed partial class WindowStore : IWindowReader
     /// <summary>
     /// Finds or creates the series for a canonical key and returns with its stripe lock held; the
     /// caller updates it and calls <see cref="Release"/>. A new series past the metric's limit
-    /// resolves to the metric's overflow series; past its tenant's limit it is refused: null is
-    /// returned (no lock held) with the reason.
+    /// resolves to the metric's overflow series; past the store's or its tenant's limit, or refused
+    /// by the memory limit, it is refused: null is returned (no lock held) with the reason.
     /// </summary>
     internal Series? Lookup(MetricState metric, ReadOnlySpan<byte> key, out bool overflow, out string? refusal)
     {
@@ -148,16 +165,17 @@ public sealed partial class WindowStore : IWindowReader
 
         try
         {
-            var labels = SeriesKeyBuilder.DecodeLabels(key, _labelNames);
-            if (!TryReserveTenant(labels))
+            // Refused before the labels are decoded when it can be: a refused flood then costs no garbage.
+            var labels = Memory?.Pressure >= MemoryPressure.NoNewSeries ? null : SeriesKeyBuilder.DecodeLabels(key, _labelNames);
+            refusal = labels is null ? RefusalReasons.MemoryLimit : Admit(labels);
+            if (refusal is not null)
             {
                 metric.ReleaseReservation();
                 Monitor.Exit(stripe);
-                refusal = RefusalReasons.TenantSeriesLimit;
                 return null;
             }
 
-            series = Create(metric, key.ToArray(), labels, Array.IndexOf(_stripes, stripe));
+            series = Create(metric, key.ToArray(), labels!, Array.IndexOf(_stripes, stripe));
             stripe.Map[series.Key] = series;
             metric.Add(series);
             return series;
@@ -172,39 +190,25 @@ public sealed partial class WindowStore : IWindowReader
 
     internal void Release(Series series) => Monitor.Exit(_stripes[series.Stripe]);
 
-    /// <summary>Series held per tenant, for <see cref="WindowStoreOptions.MaxSeriesPerTenant"/>.</summary>
-    public int TenantSeriesCount(string tenant) => _tenantSeries.TryGetValue(tenant, out var count) ? count : 0;
+    /// <summary>Series held per tenant (the value of <see cref="WindowStoreOptions.TenantAttribute"/>).</summary>
+    public int TenantSeriesCount(string tenant) => _accounting.Held(tenant);
+
+    /// <summary>The tenant named in a series key, for a refusal message; null when it has none.</summary>
+    internal string? TenantOf(ReadOnlySpan<byte> key) =>
+        SeriesKeyBuilder.DecodeLabels(key).TryGetValue(Options.TenantAttribute, out var tenant) ? tenant : null;
 
     // A new series only: the labels exist already, so reading the tenant costs nothing extra.
-    private bool TryReserveTenant(IReadOnlyDictionary<string, string> labels)
+    private string? Admit(IReadOnlyDictionary<string, string> labels)
     {
-        if (Options.MaxSeriesPerTenant == 0 || !labels.TryGetValue(Options.TenantAttribute, out var tenant))
-        {
-            return true;
-        }
-
-        var admitted = false;
-        _tenantSeries.AddOrUpdate(
-            tenant,
-            _ =>
-            {
-                admitted = true;
-                return 1;
-            },
-            (_, count) =>
-            {
-                admitted = count < Options.MaxSeriesPerTenant;
-                return admitted ? count + 1 : count;
-            });
-        return admitted;
+        var tenant = labels.TryGetValue(Options.TenantAttribute, out var value) ? value : null;
+        return _accounting.TryAdd(tenant, Options.MaxSeries, Options.MaxSeriesPerTenant, Memory?.Pressure ?? MemoryPressure.Normal);
     }
 
-    private void ForgetTenantSeries(Series series)
+    /// <summary>The tenant a series is counted under; null for none, and for overflow series, which are not counted.</summary>
+    private string? CountedTenant(Series series, out bool counted)
     {
-        if (Options.MaxSeriesPerTenant > 0 && !series.IsOverflow && series.Labels.TryGetValue(Options.TenantAttribute, out var tenant))
-        {
-            _tenantSeries.AddOrUpdate(tenant, 0, (_, count) => Math.Max(0, count - 1));
-        }
+        counted = !series.IsOverflow;
+        return counted && series.Labels.TryGetValue(Options.TenantAttribute, out var tenant) ? tenant : null;
     }
 
     private Series LookupOverflow(MetricState metric)
@@ -261,7 +265,11 @@ public sealed partial class WindowStore : IWindowReader
                     {
                         (dead ??= []).Add(key);
                         series.Removed = true;
-                        ForgetTenantSeries(series);
+                        var tenant = CountedTenant(series, out var counted);
+                        if (counted)
+                        {
+                            _accounting.Remove(tenant);
+                        }
                     }
                 }
 
@@ -275,6 +283,12 @@ public sealed partial class WindowStore : IWindowReader
                     stripe.Map.Remove(key);
                 }
 
+                // After a flood expires, give the map's arrays back too, not only the series.
+                if (stripe.Map.Count < stripe.Map.Capacity / 4)
+                {
+                    stripe.Map.TrimExcess();
+                }
+
                 removed += dead.Count;
             }
         }
@@ -285,6 +299,9 @@ public sealed partial class WindowStore : IWindowReader
             {
                 metric.RemoveWhere(s => s.Removed);
             }
+
+            Interlocked.Add(ref _evicted, removed);
+            Memory?.SeriesEvicted();
         }
 
         return removed;
@@ -302,6 +319,11 @@ public sealed partial class WindowStore : IWindowReader
         }
 
         var state = GetOrAddMetric(metric, kind, default, kind == MetricKind.Counter);
+        if (state is null)
+        {
+            return new PointOutcome(RefusalReasons.MemoryLimit);
+        }
+
         if (state.Kind != kind)
         {
             return new PointOutcome(RefusalReasons.KindConflict);

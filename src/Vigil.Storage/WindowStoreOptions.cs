@@ -26,6 +26,12 @@ public sealed record WindowStoreOptions
     /// </summary>
     public int MaxSeriesPerTenant { get; init; } = 100_000;
 
+    /// <summary>
+    /// Series in the whole store past which every new series is refused with a reason (0 = no limit):
+    /// a bound that holds out of the box, whatever the tenants. About 1.4–9.6 KiB each (docs/performance.md).
+    /// </summary>
+    public int MaxSeries { get; init; } = 1_000_000;
+
     /// <summary>The label that names a series' tenant.</summary>
     public string TenantAttribute { get; init; } = "tenant.id";
 
@@ -65,6 +71,11 @@ public sealed record WindowStoreOptions
         if (MaxSeriesPerTenant < 0)
         {
             problems.Add($"{section}.max_series_per_tenant: must be 0 (no limit) or more");
+        }
+
+        if (MaxSeries < 0)
+        {
+            problems.Add($"{section}.max_series: must be 0 (no limit) or more");
         }
 
         if (string.IsNullOrWhiteSpace(TenantAttribute))

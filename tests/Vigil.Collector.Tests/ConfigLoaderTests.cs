@@ -34,6 +34,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(defaults.Storage.Retention, fromFile.Storage.Retention);
         Assert.Equal(defaults.Storage.ResourceAttributes, fromFile.Storage.ResourceAttributes);
         Assert.Equal(defaults.Storage.MaxSeriesPerMetric, fromFile.Storage.MaxSeriesPerMetric);
+        Assert.Equal(defaults.Storage.MaxSeries, fromFile.Storage.MaxSeries);
         Assert.Equal(defaults.Ingest, fromFile.Ingest);
         Assert.Equal(defaults.Telemetry, fromFile.Telemetry);
         Assert.Equal(defaults.Wal, fromFile.Wal);
@@ -79,5 +80,43 @@ public sealed class ConfigLoaderTests
     {
         var error = Assert.Throws<ConfigException>(() => ConfigLoader.Load(null, ["--otlp-grpc", "127.0.0.1:5000", "--http", "127.0.0.1:5000"]));
         Assert.Contains("server.http: port 5000 is also used by server.otlp_grpc", error.Problems);
+    }
+
+    [Fact]
+    public void MemoryLimit_DefaultsToAShareOfTheAvailableMemory_SoftLimitASpikeBelow()
+    {
+        const long available = 10L << 30;
+        var (hard, soft) = ConfigLoader.Load(null, []).Ingest.MemoryLimits(available);
+        Assert.Equal((long)(available * 0.8), hard);
+        Assert.Equal(hard - (long)(hard * 0.2), soft);
+        Assert.Equal(1_000_000, ConfigLoader.Load(null, []).Storage.MaxSeries);
+    }
+
+    [Fact]
+    public void MemoryLimit_TakesASizeOrAPercentage_OrZeroForNone()
+    {
+        const long available = 8L << 30;
+        var sized = ConfigLoader.Load(Fixture("memory_limit_size.yaml"), []);
+        Assert.Equal((2L << 30, (2L << 30) - (long)((2L << 30) * 0.25)), sized.Ingest.MemoryLimits(available));
+        Assert.Equal(TimeSpan.FromSeconds(2), sized.Ingest.MemoryCheckInterval);
+        Assert.Equal(5000, sized.Storage.MaxSeries);
+
+        var percent = ConfigLoader.Load(Fixture("memory_limit_percent.yaml"), []);
+        Assert.Equal((available / 2, (available / 2) - (100L << 20)), percent.Ingest.MemoryLimits(available));
+
+        Assert.Equal((0L, 0L), ConfigLoader.Load(Fixture("memory_limit_off.yaml"), []).Ingest.MemoryLimits(available));
+    }
+
+    [Fact]
+    public void BadMemoryLimit_IsReportedWithLineAndColumn()
+    {
+        var path = Fixture("bad_memory_limit.yaml");
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path, []));
+        Assert.Equal(
+            [
+                $"{path}:2:17: ingest.memory_limit: '120%' is not a percentage; write e.g. 80%, or a size such as 2GiB",
+                $"{path}:3:23: ingest.memory_spike_limit: 'lots' is not a size; write e.g. 20MiB, 512KiB or a number of bytes",
+            ],
+            error.Problems);
     }
 }

@@ -45,14 +45,19 @@ public sealed class VigilServer : IAsyncDisposable
     public static string NewDataDir() => Path.Combine(Path.GetTempPath(), "vigil-test-" + Guid.NewGuid().ToString("N"));
 
     /// <summary>Starts Vigil and waits until /readyz would say ready (WAL replayed).</summary>
-    public static async Task<VigilServer> StartAsync(Func<VigilOptions, VigilOptions>? configure = null, TimeProvider? time = null, string? dataDir = null, Action<WebApplicationBuilder>? host = null)
+    /// <param name="services">Runs after Vigil's own registrations, so a test can replace one (e.g. the memory gauge).</param>
+    public static async Task<VigilServer> StartAsync(Func<VigilOptions, VigilOptions>? configure = null, TimeProvider? time = null, string? dataDir = null, Action<WebApplicationBuilder>? host = null, Action<IServiceCollection>? services = null)
     {
         var keep = dataDir is not null;
         dataDir ??= NewDataDir();
         var loopback = new IPEndPoint(IPAddress.Loopback, 0);
         var options = new VigilOptions { OtlpGrpc = loopback, OtlpHttp = new IPEndPoint(IPAddress.Loopback, 0), Http = new IPEndPoint(IPAddress.Loopback, 0), DataDir = dataDir };
         options = configure?.Invoke(options) ?? options;
-        var app = VigilApp.Build(options, time, host);
+        var app = VigilApp.Build(options, time, builder =>
+        {
+            host?.Invoke(builder);
+            services?.Invoke(builder.Services);
+        });
         await app.StartAsync();
         var readiness = app.Services.GetRequiredService<Readiness>();
         var deadline = DateTime.UtcNow.AddSeconds(30);
