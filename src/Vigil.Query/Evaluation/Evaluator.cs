@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Vigil.Query.Exposition;
 using Vigil.Query.Parsing;
 using Vigil.Storage.Query;
@@ -27,7 +28,24 @@ internal sealed class Evaluator
         _now = now;
     }
 
-    public InstantValue Eval(Expr expr, DateTimeOffset t) => expr switch
+    /// <remarks>
+    /// Recurses once per level of the tree, which the parser bounds (<see cref="Parser.MaxDepth"/>); a thread whose
+    /// stack is too small even for that gets an error instead of a crash. The methods of that recursion are compiled
+    /// optimized from their first call, as the parser's are: tier-0 frames are several times larger.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public InstantValue Eval(Expr expr, DateTimeOffset t)
+    {
+        if (!RuntimeHelpers.TryEnsureSufficientExecutionStack())
+        {
+            throw new PromQLException("the query nests too deeply for this thread's stack");
+        }
+
+        return EvalNode(expr, t);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private InstantValue EvalNode(Expr expr, DateTimeOffset t) => expr switch
     {
         NumberLiteral n => new ScalarValue(n.Value),
         StringLiteral => throw new PromQLException("string literals are only supported as label values in matchers"),
@@ -48,12 +66,14 @@ internal sealed class Evaluator
         _ => value,
     };
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private IReadOnlyList<Sample> EvalVector(Expr expr, DateTimeOffset t, string context) => Eval(expr, t) switch
     {
         VectorValue v => v.Samples,
         _ => throw new PromQLException($"{context} needs an instant vector, got the scalar {expr}"),
     };
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double EvalScalar(Expr expr, DateTimeOffset t, string context) => Eval(expr, t) switch
     {
         ScalarValue s => s.Value,
@@ -156,6 +176,7 @@ internal sealed class Evaluator
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private InstantValue EvalCall(Call call, DateTimeOffset t)
     {
         if (Parser.RangeFunctions.Contains(call.Function))
@@ -191,6 +212,7 @@ internal sealed class Evaluator
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private VectorValue Map(Call call, DateTimeOffset t, Func<double, double> fn) =>
         new([.. EvalVector(call.Args[0], t, call.Function + "()").Select(s => new Sample(s.Labels.WithoutName(), fn(s.Value)))]);
 
@@ -310,6 +332,7 @@ internal sealed class Evaluator
     private static PromQLException HistogramShape(Expr expr) => new(
         $"histogram_quantile supports histogram_quantile(q, rate(m_bucket[5m])) and histogram_quantile(q, sum by (le, …) (rate(m_bucket[5m]))) (increase works too); got {expr}");
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private VectorValue EvalAggregation(Aggregation aggregation, DateTimeOffset t)
     {
         var samples = EvalVector(aggregation.Inner, t, aggregation.Op);
@@ -344,6 +367,7 @@ internal sealed class Evaluator
         return new VectorValue(result);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private InstantValue EvalBinary(Binary binary, DateTimeOffset t)
     {
         var left = Eval(binary.Left, t);
