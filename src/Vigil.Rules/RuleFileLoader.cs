@@ -52,10 +52,15 @@ public static partial class RuleFileLoader
     public static RuleLoadResult Load(string path, string text)
     {
         var ctx = new YamlReadContext(path);
-        var stream = new YamlStream();
+        YamlStream stream;
         try
         {
-            stream.Load(new StringReader(text));
+            stream = YamlNesting.Load(new StringReader(text));
+        }
+        catch (YamlNesting.TooDeepException ex)
+        {
+            ctx.Report(YamlReadContext.At(ex.Start), ex.Message, YamlNesting.Hint);
+            return new RuleLoadResult(new RuleFile { Path = path }, ctx.Problems);
         }
         catch (YamlException ex)
         {
