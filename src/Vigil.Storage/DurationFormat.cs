@@ -6,6 +6,9 @@ namespace Vigil.Storage;
 /// <summary>Prometheus-style durations: <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>1h30m</c>, <c>7d</c>, <c>1w</c>.</summary>
 public static class DurationFormat
 {
+    private static readonly long MaxMilliseconds = (long)TimeSpan.MaxValue.TotalMilliseconds;
+
+    /// <summary>False for text that is not a duration, and for one longer than a <see cref="TimeSpan"/> holds (about 29,000 years).</summary>
     public static bool TryParse(string? text, out TimeSpan duration)
     {
         duration = TimeSpan.Zero;
@@ -58,7 +61,12 @@ public static class DurationFormat
             }
 
             lastRank = rank;
-            totalMs = checked(totalMs + (number * unitMs));
+            if (number > (MaxMilliseconds - totalMs) / unitMs)
+            {
+                return false;
+            }
+
+            totalMs += number * unitMs;
         }
 
         duration = TimeSpan.FromMilliseconds(totalMs);

@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
 using Vigil.Query.Exposition;
 using Vigil.Query.Parsing;
+using Vigil.Storage;
 using Vigil.Storage.Query;
 
 namespace Vigil.Query.Evaluation;
@@ -83,7 +85,18 @@ internal sealed class Evaluator
     // Bare instant selectors: what each kind of series means at one instant (docs/query.md, "Bare selectors").
     private List<Sample> Select(VectorSelector selector, DateTimeOffset t)
     {
-        var at = t - selector.Offset;
+        try
+        {
+            return SelectAt(selector, Shift(t, selector.Offset));
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw RegexTimeout.Error(e, selector.Matchers);
+        }
+    }
+
+    private List<Sample> SelectAt(VectorSelector selector, DateTimeOffset at)
+    {
         var targets = _catalog.Resolve(selector.Matchers).ToList();
         var result = new List<Sample>();
         if (selector.Name is null || targets.Count == 0)
@@ -218,7 +231,18 @@ internal sealed class Evaluator
 
     private List<Sample> EvalRangeFunction(string function, MatrixSelector matrix, DateTimeOffset t)
     {
-        var at = t - matrix.Vector.Offset;
+        try
+        {
+            return EvalRangeFunctionAt(function, matrix, Shift(t, matrix.Vector.Offset));
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw RegexTimeout.Error(e, matrix.Vector.Matchers);
+        }
+    }
+
+    private List<Sample> EvalRangeFunctionAt(string function, MatrixSelector matrix, DateTimeOffset at)
+    {
         var window = matrix.Range;
         var seconds = window.TotalSeconds;
         var result = new List<Sample>();
@@ -302,6 +326,18 @@ internal sealed class Evaluator
             throw new PromQLException("histogram_quantile: matchers on le are not supported; the quantile uses every bucket");
         }
 
+        try
+        {
+            return HistogramQuantileAt(q, matrix, Shift(t, matrix.Vector.Offset), by, without, native);
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw RegexTimeout.Error(e, matrix.Vector.Matchers);
+        }
+    }
+
+    private List<Sample> HistogramQuantileAt(double q, MatrixSelector matrix, DateTimeOffset at, IReadOnlyList<string>? by, IReadOnlyList<string>? without, bool native)
+    {
         var result = new List<Sample>();
         var storeQ = double.IsNaN(q) ? 0.5 : Math.Clamp(q, 0, 1);
         foreach (var target in _catalog.Resolve(matrix.Vector.Matchers))
@@ -321,10 +357,31 @@ internal sealed class Evaluator
 
             // Prometheus answers q outside [0, 1] with ±Inf and NaN with NaN; the store only takes q in [0, 1].
             Func<double, double>? transform = q < 0 ? _ => double.NegativeInfinity : q > 1 ? _ => double.PositiveInfinity : double.IsNaN(q) ? _ => double.NaN : null;
-            result.AddRange(Fetch(target, AggregateFunction.Quantile, matrix.Range, matrix.Vector.Matchers, t - matrix.Vector.Offset, groups, null, storeQ, transform));
+            result.AddRange(Fetch(target, AggregateFunction.Quantile, matrix.Range, matrix.Vector.Matchers, at, groups, null, storeQ, transform));
         }
 
         return result;
+    }
+
+    /// <summary>The evaluation time moved back by a selector's offset; one that leaves the times the store holds is refused.</summary>
+    private static DateTimeOffset Shift(DateTimeOffset t, TimeSpan offset)
+    {
+        if (offset == TimeSpan.Zero)
+        {
+            return t;
+        }
+
+        // Compared as distances, since t - offset itself may not be representable.
+        var (room, bound) = offset > TimeSpan.Zero ? (t - WindowStore.EarliestTime, "before " + Format(WindowStore.EarliestTime) + ", the earliest") : (WindowStore.LatestTime - t, "past " + Format(WindowStore.LatestTime) + ", the latest");
+        if (offset.Duration() > room)
+        {
+            var written = (offset < TimeSpan.Zero ? "-" : string.Empty) + DurationFormat.Format(offset.Duration());
+            throw new PromQLException($"offset {written} moves the evaluation time {Format(t)} {bound} time Vigil's store holds");
+        }
+
+        return t - offset;
+
+        static string Format(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.FFFZ", System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private static Expr Unwrap(Expr expr) => expr is Paren p ? Unwrap(p.Inner) : expr;

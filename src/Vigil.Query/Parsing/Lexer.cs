@@ -147,7 +147,13 @@ internal sealed class Lexer(string text)
                 i++;
             }
 
-            return new Token(TokenKind.Number, text[start..i], start + 1, long.Parse(text.AsSpan(start + 2, i - start - 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+            // As Prometheus: a signed 64-bit integer, so 0x and 0x8000000000000000 are errors, not a crash.
+            if (!long.TryParse(text.AsSpan(start + 2, i - start - 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var hex) || hex < 0)
+            {
+                throw new PromQLException($"parse error at char {start + 1}: bad number \"{text[start..i]}\"; hexadecimal numbers go from 0x0 to 0x7fffffffffffffff");
+            }
+
+            return new Token(TokenKind.Number, text[start..i], start + 1, hex);
         }
 
         while (i < text.Length && char.IsAsciiDigit(text[i]))
