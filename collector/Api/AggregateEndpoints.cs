@@ -1,5 +1,8 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Vigil.Collector.Security;
+using Vigil.Query;
+using Vigil.Query.Api;
 using Vigil.Storage;
 using Vigil.Storage.Query;
 
@@ -18,13 +21,22 @@ public static class AggregateEndpoints
     }
 
     public static IResult Error(string message, int status = StatusCodes.Status400BadRequest) =>
-        Results.Json(new { status = "error", errorType = status == 400 ? "bad_data" : "internal", error = message }, statusCode: status);
+        Results.Json(new { status = "error", errorType = ErrorType(status), error = message }, statusCode: status);
+
+    // Prometheus' errorType for each status this API answers with.
+    private static string ErrorType(int status) => status switch
+    {
+        StatusCodes.Status400BadRequest => "bad_data",
+        StatusCodes.Status422UnprocessableEntity => "execution",
+        _ => "internal",
+    };
 
     private static IResult Aggregate(HttpRequest request, WindowStore store)
     {
+        AggregateQuery? query = null;
         try
         {
-            var query = ParseQuery(request.Query, store.Now);
+            query = ParseQuery(request.Query, store.Now);
             var results = ReadScope.Of(request.HttpContext).Reader(store).Aggregate(query);
             return Results.Json(new
             {
@@ -35,6 +47,10 @@ public static class AggregateEndpoints
         catch (QueryException e)
         {
             return Error(e.Message);
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            return Error($"parameter 'match': {RegexTimeout.Describe(e, query?.Matchers ?? [])}", StatusCodes.Status422UnprocessableEntity);
         }
     }
 
@@ -95,16 +111,13 @@ public static class AggregateEndpoints
 
         var at = now;
         var atText = query["at"].ToString();
-        if (!string.IsNullOrEmpty(atText))
+        if (!string.IsNullOrEmpty(atText) && !PromApi.TryParseTime(atText, out at, out var problem))
         {
-            if (double.TryParse(atText, NumberStyles.Float, CultureInfo.InvariantCulture, out var unixSeconds))
-            {
-                at = DateTimeOffset.FromUnixTimeMilliseconds((long)(unixSeconds * 1000));
-            }
-            else if (!DateTimeOffset.TryParse(atText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out at))
-            {
-                throw new QueryException($"parameter 'at': '{atText}' is neither RFC 3339 (2026-11-26T10:00:00Z) nor unix seconds");
-            }
+            var parseable = double.TryParse(atText, NumberStyles.Float, CultureInfo.InvariantCulture, out _)
+                || DateTimeOffset.TryParse(atText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out _);
+            throw new QueryException(parseable
+                ? $"parameter 'at': {problem}"
+                : $"parameter 'at': '{atText}' is neither RFC 3339 (2026-11-26T10:00:00Z) nor unix seconds");
         }
 
         return new AggregateQuery(metric, fn, window, by, matchers, at, q);

@@ -57,7 +57,7 @@ public static class PrometheusEndpoints
         var matches = Values(parameters, "match[]");
         if (matches.Count == 0)
         {
-            return Error("no match[] parameter provided");
+            return Error(PromQLException.BadData, "no match[] parameter provided");
         }
 
         return Answer(() => PromApi.LabelSetsJson(PromApi.Series(engine, matches)));
@@ -110,7 +110,13 @@ public static class PrometheusEndpoints
     {
         engine = ReadScope.Of(request.HttpContext).Engine(engine);
         var metric = request.Query["metric"].ToString();
-        var limit = int.TryParse(request.Query["limit"], out var n) ? n : -1;
+        var limitText = request.Query["limit"].ToString();
+        var limit = -1;
+        if (limitText.Length > 0 && !int.TryParse(limitText, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out limit))
+        {
+            return Error(PromQLException.BadData, $"invalid parameter \"limit\": \"{limitText}\" is not a whole number");
+        }
+
         return Answer(() => PromApi.MetadataJson(PromApi.Metadata(engine, metric.Length == 0 ? null : metric, limit)));
     }
 
@@ -124,12 +130,17 @@ public static class PrometheusEndpoints
         }
         catch (PromQLException e)
         {
-            return Error(e.Message);
+            return Error(e.ErrorType, e.Message);
         }
     }
 
-    private static IResult Error(string message) =>
-        Results.Text(Encoding.UTF8.GetString(PromApi.ErrorJson("bad_data", message)), "application/json", Encoding.UTF8, StatusCodes.Status400BadRequest);
+    /// <summary>Prometheus' statuses: 400 for bad_data, 422 for a query that failed while executing.</summary>
+    private static IResult Error(string errorType, string message) =>
+        Results.Text(
+            Encoding.UTF8.GetString(PromApi.ErrorJson(errorType, message)),
+            "application/json",
+            Encoding.UTF8,
+            errorType == PromQLException.Execution ? StatusCodes.Status422UnprocessableEntity : StatusCodes.Status400BadRequest);
 
     /// <summary>Query string and, for form POSTs (Grafana's default), the form body.</summary>
     private static async Task<Dictionary<string, StringValues>> ParametersAsync(HttpRequest request)

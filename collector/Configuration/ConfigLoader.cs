@@ -149,11 +149,11 @@ public static class ConfigLoader
             return (options, rulesDir);
         }
 
-        var stream = new YamlStream();
+        YamlStream stream;
         try
         {
             using var reader = new StreamReader(path);
-            stream.Load(reader);
+            stream = Vigil.Rules.YamlNesting.Load(reader);
         }
         catch (YamlException e)
         {

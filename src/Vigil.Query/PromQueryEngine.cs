@@ -53,26 +53,30 @@ public sealed class PromQueryEngine
 
     public RangeResult QueryRange(string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step)
     {
-        if (step <= TimeSpan.Zero)
-        {
-            throw new PromQLException("zero or negative query resolution step widths are not accepted. Try a positive integer");
-        }
-
+        // Prometheus' words, with the parameter named.
         if (end < start)
         {
-            throw new PromQLException("end timestamp must not be before start time");
+            throw new PromQLException("invalid parameter \"end\": end timestamp must not be before start time");
         }
 
-        if ((end - start) / step > _options.MaxPointsPerSeries)
+        if (step <= TimeSpan.Zero)
         {
-            throw new PromQLException($"exceeded maximum resolution of {_options.MaxPointsPerSeries.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} points per timeseries. Try decreasing the query resolution (?step=XX)");
+            throw new PromQLException("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer");
+        }
+
+        var steps = (end - start).Ticks / step.Ticks;
+        if (steps > _options.MaxPointsPerSeries)
+        {
+            throw new PromQLException($"invalid parameter \"step\": exceeded maximum resolution of {_options.MaxPointsPerSeries.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} points per timeseries. Try decreasing the query resolution (?step=XX)");
         }
 
         var expr = Parser.Parse(query);
         var evaluator = NewEvaluator();
         var series = new Dictionary<string, (Labels Labels, List<(DateTimeOffset, double)> Points)>(StringComparer.Ordinal);
-        for (var t = start; t <= end; t += step)
+        // start + i·step never passes end, so the last step cannot overflow the calendar.
+        for (var i = 0L; i <= steps; i++)
         {
+            var t = start.AddTicks(step.Ticks * i);
             switch (evaluator.Eval(expr, t))
             {
                 case ScalarValue scalar:

@@ -52,11 +52,16 @@ public static partial class RuleFileLoader
     public static RuleLoadResult Load(string path, string text)
     {
         var ctx = new YamlReadContext(path);
-        var stream = new YamlStream();
         var parser = new YamlDotNet.Core.Parser(new StringReader(text));
+        YamlStream stream;
         try
         {
-            stream.Load(parser);
+            stream = YamlNesting.Load(parser);
+        }
+        catch (YamlNesting.TooDeepException ex)
+        {
+            ctx.Report(YamlReadContext.At(ex.Start), ex.Message, YamlNesting.Hint);
+            return new RuleLoadResult(new RuleFile { Path = path }, ctx.Problems);
         }
         catch (YamlException ex)
         {

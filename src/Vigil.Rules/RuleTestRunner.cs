@@ -213,10 +213,15 @@ public static class RuleTestRunner
 
     private static (IReadOnlyList<string> RuleFiles, IReadOnlyList<UnitTest> Tests) Parse(string path, YamlReadContext ctx)
     {
-        var stream = new YamlStream();
+        YamlStream stream;
         try
         {
-            stream.Load(new StringReader(File.ReadAllText(path)));
+            stream = YamlNesting.Load(new StringReader(File.ReadAllText(path)));
+        }
+        catch (YamlNesting.TooDeepException ex)
+        {
+            ctx.Report(YamlReadContext.At(ex.Start), ex.Message, YamlNesting.Hint);
+            return ([], []);
         }
         catch (YamlException ex)
         {

@@ -6,8 +6,9 @@ namespace Vigil.Storage;
 /// <summary>Prometheus-style durations: <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>1h30m</c>, <c>7d</c>, <c>1w</c>.</summary>
 public static class DurationFormat
 {
-    private static readonly long MaxMilliseconds = (long)TimeSpan.MaxValue.TotalMilliseconds - 1;
+    private static readonly long MaxMilliseconds = (long)TimeSpan.MaxValue.TotalMilliseconds;
 
+    /// <summary>False for text that is not a duration, and for one longer than a <see cref="TimeSpan"/> holds (about 29,000 years).</summary>
     public static bool TryParse(string? text, out TimeSpan duration)
     {
         duration = TimeSpan.Zero;
@@ -60,8 +61,6 @@ public static class DurationFormat
             }
 
             lastRank = rank;
-
-            // Past TimeSpan's range (about 29,000 years) is not a duration anyone means: refuse, don't overflow.
             if (number > (MaxMilliseconds - totalMs) / unitMs)
             {
                 return false;

@@ -105,6 +105,15 @@ public sealed partial class WindowStore : IWindowReader
         return total;
     }
 
+    /// <summary>The first instant <see cref="ToUnixNano"/> represents: OTLP time is nanoseconds since 1970.</summary>
+    public static readonly DateTimeOffset EarliestTime = DateTimeOffset.UnixEpoch;
+
+    /// <summary>
+    /// The last millisecond <see cref="ToUnixNano"/> represents (2262-04-11T23:47:16.854Z, signed 64-bit nanoseconds):
+    /// past it the conversion wraps and a query would read other times' buckets, so the query APIs refuse later times.
+    /// </summary>
+    public static readonly DateTimeOffset LatestTime = DateTimeOffset.FromUnixTimeMilliseconds(long.MaxValue / 1_000_000);
+
     public static ulong ToUnixNano(DateTimeOffset time) => (ulong)(time.ToUnixTimeMilliseconds() * 1_000_000L) + (ulong)(time.Ticks % TimeSpan.TicksPerMillisecond * 100);
 
     internal int BucketOf(ulong unixNano)

@@ -119,4 +119,25 @@ public sealed class ConfigLoaderTests
             ],
             error.Problems);
     }
+
+    [Fact]
+    public void HundredThousandNestedLists_AreRefusedWithLineAndColumn()
+    {
+        // The documented limit (docs/decisions/008-nesting-depth-limits.md); the top-level mapping is level 1.
+        const int maxDepth = 100;
+        var path = Path.Combine(Path.GetTempPath(), $"vigil-deep-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(path, "storage:\n  resource_attributes: " + new string('[', 100_000) + new string(']', 100_000) + "\n");
+        try
+        {
+            var error = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path, []));
+
+            // storage is level 2, so the list that opens level 101 is the 99th bracket of line 2.
+            var column = "  resource_attributes: ".Length + maxDepth - 1;
+            Assert.Equal([$"{path}:2:{column}: YAML nested deeper than {maxDepth} levels of mappings and lists"], error.Problems);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }

@@ -4,6 +4,7 @@ using Vigil.Otlp.Json;
 using Vigil.Otlp.Proto.Collector;
 using Vigil.Otlp.Proto.Metrics;
 using Vigil.Otlp.Wire;
+using Vigil.Tests.Shared;
 
 namespace Vigil.Otlp.Tests;
 
@@ -165,5 +166,46 @@ public sealed class OtlpJsonTranscoderTests
         var json = "{\"resourceMetrics\":[{\"resource\":{\"attributes\":[{\"key\":\"k\",\"value\":" + value + "}]}}]}";
 
         Assert.Throws<OtlpFormatException>(() => OtlpJsonTranscoder.ToProtobuf(Encoding.UTF8.GetBytes(json)));
+    }
+
+    [Theory]
+    [InlineData(DeepAnyValue.Shape.Array)]
+    [InlineData(DeepAnyValue.Shape.KeyValueList)]
+    [InlineData(DeepAnyValue.Shape.Alternating)]
+    public void HundredThousandNestedAnyValues_AreRefusedNamingTheLimit(DeepAnyValue.Shape shape)
+    {
+        var json = DeepAnyValue.JsonRequest(DeepAnyValue.Json(100_000, shape));
+
+        var error = Assert.Throws<OtlpFormatException>(() => OtlpJsonTranscoder.ToProtobuf(Encoding.UTF8.GetBytes(json)));
+
+        Assert.Equal($"invalid OTLP/JSON: objects nested deeper than {OtlpJsonTranscoder.MaxDepth} levels", error.Message);
+    }
+
+    [Fact]
+    public void NestedAnyValues_WellInsideTheLimit_AreRead()
+    {
+        const int depth = 20;
+
+        var point = Assert.Single(ReadJson(DeepAnyValue.JsonRequest(DeepAnyValue.Json(depth, DeepAnyValue.Shape.Array))).Points);
+
+        Assert.Equal(new string('[', depth) + "1" + new string(']', depth), point.Attributes["deep"]);
+    }
+
+    [Fact]
+    public void HundredThousandNestedArraysInAKnownField_AreRefused()
+    {
+        var json = "{\"resourceMetrics\":" + new string('[', 100_000) + new string(']', 100_000) + "}";
+
+        var error = Assert.Throws<OtlpFormatException>(() => OtlpJsonTranscoder.ToProtobuf(Encoding.UTF8.GetBytes(json)));
+
+        Assert.StartsWith("invalid OTLP/JSON", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void HundredThousandNestedLevelsInAnUnknownField_AreSkippedAsTheSpecAsks()
+    {
+        var json = "{\"future\":" + new string('[', 100_000) + new string(']', 100_000) + ",\"resourceMetrics\":[]}";
+
+        Assert.Empty(OtlpJsonTranscoder.ToProtobuf(Encoding.UTF8.GetBytes(json)));
     }
 }

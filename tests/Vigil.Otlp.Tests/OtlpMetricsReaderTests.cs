@@ -2,6 +2,7 @@ using Google.Protobuf;
 using Vigil.Otlp.Proto.Common;
 using Vigil.Otlp.Proto.Metrics;
 using Vigil.Otlp.Wire;
+using Vigil.Tests.Shared;
 using static Vigil.Otlp.Tests.Otlp;
 
 namespace Vigil.Otlp.Tests;
@@ -557,6 +558,40 @@ public sealed class OtlpMetricsReaderTests
 
         Assert.Contains("nested deeper", error.Message, StringComparison.Ordinal);
         Assert.Contains("gauge.data_points[0]", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(DeepAnyValue.Shape.Array)]
+    [InlineData(DeepAnyValue.Shape.KeyValueList)]
+    [InlineData(DeepAnyValue.Shape.Alternating)]
+    public void AttributeNestedHundredThousandLevels_IsRefusedNamingTheLimit(DeepAnyValue.Shape shape)
+    {
+        var keyValue = Fields(String(1, "deep"), Message(2, DeepAnyValue.Protobuf(100_000, shape)));
+        var point = Fields(Fixed64(3, Time), Double(4, 1), Message(7, keyValue));
+        var request = RequestWithMetric(Fields(String(1, "g"), Message(5, Fields(Message(1, point)))));
+
+        var error = Assert.Throws<OtlpFormatException>(() => new OtlpMetricsReader().Read(request, null));
+
+        Assert.Contains($"attribute value nested deeper than {AttributeReader.MaxNesting} levels", error.Message, StringComparison.Ordinal);
+        Assert.Contains("gauge.data_points[0]", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(DeepAnyValue.Shape.Array)]
+    [InlineData(DeepAnyValue.Shape.KeyValueList)]
+    public void HandBuiltNesting_AtTheLimit_IsAccepted(DeepAnyValue.Shape shape)
+    {
+        var keyValue = Fields(String(1, "deep"), Message(2, DeepAnyValue.Protobuf(AttributeReader.MaxNesting, shape)));
+        var point = Fields(Fixed64(3, Time), Double(4, 1), Message(7, keyValue));
+        var request = RequestWithMetric(Fields(String(1, "g"), Message(5, Fields(Message(1, point)))));
+        var sink = new RecordingSink();
+
+        new OtlpMetricsReader().Read(request, null);
+        new OtlpMetricsReader().Read(request, sink);
+
+        var open = shape == DeepAnyValue.Shape.Array ? "[" : "{\"k\":";
+        var close = shape == DeepAnyValue.Shape.Array ? "]" : "}";
+        Assert.Equal(string.Concat(Enumerable.Repeat(open, AttributeReader.MaxNesting)) + "1" + string.Concat(Enumerable.Repeat(close, AttributeReader.MaxNesting)), sink.Points[0].Attributes["deep"]);
     }
 
     [Fact]

@@ -258,4 +258,18 @@ public sealed class CounterAndGaugeQueryTests
         // offset 1m at 179 s evaluates at 119 s: buckets 60..110 hold the 20 at 65 s.
         Assert.Equal(20, AuthRequests().Vector("increase(auth_requests_total{auth_outcome=\"success\",tenant_id=\"acme\"}[1m] offset 1m)", 179)["{auth_outcome=\"success\", tenant_id=\"acme\"}"]);
     }
+
+    [Fact]
+    public void RegexThatTimesOut_IsAnExecutionErrorNamingTheMatcher()
+    {
+        var h = new QueryHarness();
+        h.Clock.SetUtcNow(QueryHarness.At(180));
+        // (a+)+$ backtracks exponentially on a run of a's that does not end the value: it meets the match timeout.
+        h.Gauge("queue.depth", 130, 1, ("host", new string('a', 64) + "!"));
+
+        var e = Assert.Throws<PromQLException>(() => h.Engine.Query("queue_depth{host=~\"(a+)+$\"}", QueryHarness.At(180)));
+
+        Assert.Equal(PromQLException.Execution, e.ErrorType);
+        Assert.StartsWith("the regular expression \"(a+)+$\" for label host took longer than ", e.Message, StringComparison.Ordinal);
+    }
 }

@@ -76,8 +76,8 @@ public sealed class ParserTests
     [InlineData("m )", "parse error at char 3: unexpected \")\", expected end of input")]
     [InlineData("", "parse error: the query is empty")]
     [InlineData("m{a=\"x}", "parse error at char 5: unterminated string")]
-    [InlineData("1 + 0x", "parse error at char 5: bad hexadecimal number \"0x\"")]
-    [InlineData("1 + 0x10000000000000000", "parse error at char 5: bad hexadecimal number \"0x10000000000000000\"")]
+    [InlineData("1 + 0x", "parse error at char 5: bad number \"0x\"; hexadecimal numbers go from 0x0 to 0x7fffffffffffffff")]
+    [InlineData("1 + 0x10000000000000000", "parse error at char 5: bad number \"0x10000000000000000\"; hexadecimal numbers go from 0x0 to 0x7fffffffffffffff")]
     [InlineData("rate(m[99999999999999999d])", "parse error at char 8: bad duration \"99999999999999999d\"; write e.g. 30s, 5m, 1h30m, 7d")]
     public void InvalidOrUnsupportedExpressions_SayWhatAndWhere(string query, string error)
     {

@@ -1,6 +1,7 @@
 using System.Text;
 using Vigil.Query.Api;
 using Vigil.Query.Evaluation;
+using Vigil.Storage;
 
 namespace Vigil.Query.Tests;
 
@@ -84,5 +85,52 @@ public sealed class PromApiTests
         var e = Assert.Throws<PromQLException>(() => PromApi.ParseTime("yesterday", "start", default));
 
         Assert.Equal("invalid parameter \"start\": cannot parse \"yesterday\" to a valid timestamp", e.Message);
+    }
+
+    [Theory]
+    [InlineData("1e300")]
+    [InlineData("-9e18")]
+    [InlineData("9e15")]
+    [InlineData("Infinity")]
+    [InlineData("-1")]
+    [InlineData("9223372037")]
+    [InlineData("20195523453")] // 2609: as nanoseconds it wraps onto 2025, whose buckets it would read
+    [InlineData("1969-12-31T23:59:59Z")]
+    [InlineData("9999-12-31T23:59:59Z")]
+    public void TimesTheStoreCannotHold_AreRefusedNamingTheParameter(string text)
+    {
+        var e = Assert.Throws<PromQLException>(() => PromApi.ParseTime(text, "end", default));
+
+        Assert.StartsWith($"invalid parameter \"end\": {text} is out of range: timestamps lie between 0 (1970-01-01T00:00:00Z) and 9223372036.854 (2262-04-11T23:47:16.854Z)", e.Message, StringComparison.Ordinal);
+        Assert.Equal(PromQLException.BadData, e.ErrorType);
+    }
+
+    [Fact]
+    public void TimesAtTheEdgesOfTheStore_AreAccepted()
+    {
+        Assert.Equal(WindowStore.EarliestTime, PromApi.ParseTime("0", "time", default));
+        Assert.Equal(WindowStore.LatestTime, PromApi.ParseTime("9223372036.854", "time", default));
+        Assert.Equal(WindowStore.LatestTime, PromApi.ParseTime("2262-04-11T23:47:16.854Z", "time", default));
+        // The last millisecond whose nanoseconds fit a signed 64-bit integer.
+        Assert.True(WindowStore.ToUnixNano(WindowStore.LatestTime) <= long.MaxValue);
+        Assert.True(WindowStore.ToUnixNano(WindowStore.LatestTime.AddMilliseconds(1)) > long.MaxValue);
+    }
+
+    [Theory]
+    [InlineData("99999999w")]
+    [InlineData("NaN")]
+    public void StepsThatAreNoDuration_AreRefusedNamingTheParameter(string text)
+    {
+        var e = Assert.Throws<PromQLException>(() => PromApi.ParseDuration(text, "step"));
+
+        Assert.Equal($"invalid parameter \"step\": cannot parse \"{text}\" to a valid duration", e.Message);
+    }
+
+    [Fact]
+    public void StepsLongerThanATimeSpan_AreRefusedAsOverflowing()
+    {
+        var e = Assert.Throws<PromQLException>(() => PromApi.ParseDuration("1e300", "step"));
+
+        Assert.Equal($"invalid parameter \"step\": cannot parse \"1e300\" to a valid duration: it overflows (the longest is {(long)TimeSpan.MaxValue.TotalSeconds} seconds)", e.Message);
     }
 }

@@ -1,4 +1,5 @@
 using Vigil.Query.Evaluation;
+using Vigil.Storage;
 
 namespace Vigil.Query.Tests;
 
@@ -60,12 +61,46 @@ public sealed class RangeQueryTests
     {
         var e = Assert.Throws<PromQLException>(() => Requests().Engine.QueryRange("1", QueryHarness.At(0), QueryHarness.At(11_001), TimeSpan.FromSeconds(1)));
 
-        Assert.Equal("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)", e.Message);
+        Assert.Equal("invalid parameter \"step\": exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)", e.Message);
     }
 
     [Fact]
     public void ZeroStep_IsRefused()
     {
         Assert.Throws<PromQLException>(() => Requests().Engine.QueryRange("1", QueryHarness.At(0), QueryHarness.At(10), TimeSpan.Zero));
+    }
+
+    [Fact]
+    public void ElevenThousandSteps_AreTheMost_AsInPrometheus()
+    {
+        var result = Requests().Engine.QueryRange("1", QueryHarness.At(0), QueryHarness.At(1_100), TimeSpan.FromMilliseconds(100));
+
+        Assert.Equal(11_001, Assert.Single(result.Series).Points.Count);
+    }
+
+    [Fact]
+    public void RangeEndingAtTheLastInstant_StopsThere()
+    {
+        var end = DateTimeOffset.MaxValue;
+
+        var result = Requests().Engine.QueryRange("1", end.AddSeconds(-25), end, TimeSpan.FromSeconds(10));
+
+        Assert.Equal([end.AddSeconds(-25), end.AddSeconds(-15), end.AddSeconds(-5)], Assert.Single(result.Series).Points.Select(p => p.Time));
+    }
+
+    [Fact]
+    public void OffsetBeforeTheStoresFirstTime_IsRefusedNamingTheOffset()
+    {
+        var e = Assert.Throws<PromQLException>(() => Requests().Engine.QueryRange("auth_requests_total offset 1h", WindowStore.EarliestTime, WindowStore.EarliestTime.AddMinutes(1), TimeSpan.FromSeconds(30)));
+
+        Assert.Equal("offset 1h moves the evaluation time 1970-01-01T00:00:00Z before 1970-01-01T00:00:00Z, the earliest time Vigil's store holds", e.Message);
+    }
+
+    [Fact]
+    public void NegativeOffsetPastTheStoresLastTime_IsRefusedNamingTheOffset()
+    {
+        var e = Assert.Throws<PromQLException>(() => Requests().Engine.Query("rate(auth_requests_total[5m] offset -1m)", WindowStore.LatestTime));
+
+        Assert.Equal("offset -1m moves the evaluation time 2262-04-11T23:47:16.854Z past 2262-04-11T23:47:16.854Z, the latest time Vigil's store holds", e.Message);
     }
 }

@@ -11,9 +11,17 @@ namespace Vigil.Otlp.Json;
 /// </summary>
 public static class OtlpJsonTranscoder
 {
+    /// <summary>
+    /// The deepest nesting of JSON objects accepted (Google.Protobuf's default, stated here); deeper input is refused
+    /// as soon as the parser reaches it. A data point's attribute value sits 8 objects deep and each level of array or
+    /// key-value list nesting adds 2 or 3, so this admits more than <see cref="AttributeReader.MaxNesting"/>, which the
+    /// protobuf reader then enforces. Unknown fields are skipped without recursion, however deep.
+    /// </summary>
+    public const int MaxDepth = 100;
+
     // OTLP/JSON: lowerCamelCase names, int64 as strings or numbers, enums as integers, and receivers
     // must ignore unknown fields (OTLP spec, "JSON Protobuf Encoding").
-    private static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
+    private static readonly JsonParser Parser = new(new JsonParser.Settings(MaxDepth).WithIgnoreUnknownFields(true));
 
     /// <exception cref="OtlpFormatException">The body is not OTLP/JSON; the message says what the parser saw.</exception>
     public static byte[] ToProtobuf(ReadOnlySpan<byte> json)
@@ -23,17 +31,12 @@ public static class OtlpJsonTranscoder
             var request = Parser.Parse<ExportMetricsServiceRequest>(Encoding.UTF8.GetString(json));
             return request.ToByteArray();
         }
-        catch (InvalidJsonException e)
+        catch (Exception e) when (e is InvalidJsonException or InvalidProtocolBufferException or FormatException)
         {
-            throw new OtlpFormatException($"invalid OTLP/JSON: {e.Message}");
-        }
-        catch (InvalidProtocolBufferException e)
-        {
-            throw new OtlpFormatException($"invalid OTLP/JSON: {e.Message}");
-        }
-        catch (FormatException e)
-        {
-            throw new OtlpFormatException($"invalid OTLP/JSON: {e.Message}");
+            // The parser's own words on depth advise raising its limit, which only Vigil's code could do.
+            throw new OtlpFormatException(e.Message.StartsWith("Protocol message had too many levels of nesting", StringComparison.Ordinal)
+                ? $"invalid OTLP/JSON: objects nested deeper than {MaxDepth} levels"
+                : $"invalid OTLP/JSON: {e.Message}");
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Vigil.Query.Evaluation;
 using Vigil.Query.Exposition;
 using Vigil.Query.Parsing;
@@ -16,6 +17,10 @@ public static class PromApi
 {
     /// <summary>The Prometheus API level Vigil answers as; Grafana reads it from buildinfo to pick features.</summary>
     public const string CompatibleVersion = "2.45.0";
+
+    private static readonly long MinUnixMilliseconds = WindowStore.EarliestTime.ToUnixTimeMilliseconds();
+    private static readonly long MaxUnixMilliseconds = WindowStore.LatestTime.ToUnixTimeMilliseconds();
+    private static readonly long MaxDurationMilliseconds = (long)TimeSpan.MaxValue.TotalMilliseconds;
 
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
@@ -151,12 +156,19 @@ public static class PromApi
         var catalog = engine.Catalog();
         var live = engine.LiveFamilies();
         var result = new SortedDictionary<string, Labels>(StringComparer.Ordinal);
-        foreach (var labels in AllSeries(catalog, live))
+        try
         {
-            if (selectors.Count == 0 || selectors.Any(s => s.Matchers.All(m => m.Matches(labels.Get(m.Name)))))
+            foreach (var labels in AllSeries(catalog, live))
             {
-                result.TryAdd(labels.Key, labels);
+                if (selectors.Count == 0 || selectors.Any(s => s.Matchers.All(m => m.Matches(labels.Get(m.Name)))))
+                {
+                    result.TryAdd(labels.Key, labels);
+                }
             }
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw RegexTimeout.Error(e, selectors.SelectMany(s => s.Matchers));
         }
 
         return [.. result.Values];
@@ -189,6 +201,7 @@ public static class PromApi
     }
 
     /// <summary>Unix seconds (fractions allowed) or RFC 3339, as Prometheus takes <c>time</c>, <c>start</c>, <c>end</c>.</summary>
+    /// <exception cref="PromQLException">Not a timestamp, or outside the times the store holds; the message names the parameter.</exception>
     public static DateTimeOffset ParseTime(string? text, string parameter, DateTimeOffset fallback)
     {
         if (string.IsNullOrEmpty(text))
@@ -196,25 +209,62 @@ public static class PromApi
             return fallback;
         }
 
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && double.IsFinite(seconds))
+        return TryParseTime(text, out var time, out var problem)
+            ? time
+            : throw new PromQLException($"invalid parameter \"{parameter}\": {problem}");
+    }
+
+    /// <summary>
+    /// The timestamp parser of every query API (<see cref="ParseTime"/> and <c>/api/v1/aggregate</c>'s <c>at</c>):
+    /// unix seconds or RFC 3339 from <see cref="WindowStore.EarliestTime"/> (1970) to <see cref="WindowStore.LatestTime"/>
+    /// (2262), the times the store holds; a later time would silently read other times' buckets.
+    /// </summary>
+    /// <param name="problem">Why <paramref name="text"/> is refused, without the parameter's name.</param>
+    public static bool TryParseTime(string text, out DateTimeOffset time, out string problem)
+    {
+        problem = string.Empty;
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && !double.IsNaN(seconds))
         {
-            return DateTimeOffset.FromUnixTimeMilliseconds((long)Math.Round(seconds * 1000));
+            var ms = Math.Round(seconds * 1000);
+            if (ms >= MinUnixMilliseconds && ms <= MaxUnixMilliseconds)
+            {
+                time = DateTimeOffset.FromUnixTimeMilliseconds((long)ms);
+                return true;
+            }
+
+            time = default;
+            problem = $"{text} is out of range: {Range}";
+            return false;
         }
 
-        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time))
+        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out time))
         {
-            return time;
+            if (time >= WindowStore.EarliestTime && time <= WindowStore.LatestTime)
+            {
+                return true;
+            }
+
+            problem = $"{text} is out of range: {Range}";
+            return false;
         }
 
-        throw new PromQLException($"invalid parameter \"{parameter}\": cannot parse \"{text}\" to a valid timestamp");
+        problem = $"cannot parse \"{text}\" to a valid timestamp";
+        return false;
     }
 
     /// <summary>Seconds (fractions allowed) or a duration like <c>15s</c>, as Prometheus takes <c>step</c>.</summary>
+    /// <exception cref="PromQLException">Not a duration, or longer than a <see cref="TimeSpan"/> holds; the message names the parameter.</exception>
     public static TimeSpan ParseDuration(string? text, string parameter)
     {
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && double.IsFinite(seconds))
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && !double.IsNaN(seconds))
         {
-            return TimeSpan.FromMilliseconds(Math.Round(seconds * 1000));
+            var ms = Math.Round(seconds * 1000);
+            if (Math.Abs(ms) > MaxDurationMilliseconds)
+            {
+                throw new PromQLException($"invalid parameter \"{parameter}\": cannot parse \"{text}\" to a valid duration: it overflows (the longest is {MaxDurationMilliseconds / 1000} seconds)");
+            }
+
+            return TimeSpan.FromMilliseconds(ms);
         }
 
         if (DurationFormat.TryParse(text, out var duration))
@@ -224,6 +274,9 @@ public static class PromApi
 
         throw new PromQLException($"invalid parameter \"{parameter}\": cannot parse \"{text}\" to a valid duration");
     }
+
+    private static string Range =>
+        $"timestamps lie between {MinUnixMilliseconds / 1000m} ({WindowStore.EarliestTime:yyyy-MM-ddTHH:mm:ssZ}) and {MaxUnixMilliseconds / 1000m} ({WindowStore.LatestTime:yyyy-MM-ddTHH:mm:ss.fffZ}), the times Vigil's store holds";
 
     private static IEnumerable<Labels> AllSeries(SeriesCatalog catalog, IReadOnlyList<MetricFamily> live)
     {

@@ -1,5 +1,8 @@
+using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
 using Vigil.Query.Exposition;
 using Vigil.Query.Parsing;
+using Vigil.Storage;
 using Vigil.Storage.Query;
 
 namespace Vigil.Query.Evaluation;
@@ -27,7 +30,24 @@ internal sealed class Evaluator
         _now = now;
     }
 
-    public InstantValue Eval(Expr expr, DateTimeOffset t) => expr switch
+    /// <remarks>
+    /// Recurses once per level of the tree, which the parser bounds (<see cref="Parser.MaxDepth"/>); a thread whose
+    /// stack is too small even for that gets an error instead of a crash. The methods of that recursion are compiled
+    /// optimized from their first call, as the parser's are: tier-0 frames are several times larger.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public InstantValue Eval(Expr expr, DateTimeOffset t)
+    {
+        if (!RuntimeHelpers.TryEnsureSufficientExecutionStack())
+        {
+            throw new PromQLException("the query nests too deeply for this thread's stack");
+        }
+
+        return EvalNode(expr, t);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private InstantValue EvalNode(Expr expr, DateTimeOffset t) => expr switch
     {
         NumberLiteral n => new ScalarValue(n.Value),
         StringLiteral => throw new PromQLException("string literals are only supported as label values in matchers"),
@@ -48,12 +68,14 @@ internal sealed class Evaluator
         _ => value,
     };
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private IReadOnlyList<Sample> EvalVector(Expr expr, DateTimeOffset t, string context) => Eval(expr, t) switch
     {
         VectorValue v => v.Samples,
         _ => throw new PromQLException($"{context} needs an instant vector, got the scalar {expr}"),
     };
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double EvalScalar(Expr expr, DateTimeOffset t, string context) => Eval(expr, t) switch
     {
         ScalarValue s => s.Value,
@@ -63,7 +85,18 @@ internal sealed class Evaluator
     // Bare instant selectors: what each kind of series means at one instant (docs/query.md, "Bare selectors").
     private List<Sample> Select(VectorSelector selector, DateTimeOffset t)
     {
-        var at = t - selector.Offset;
+        try
+        {
+            return SelectAt(selector, Shift(t, selector.Offset));
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw RegexTimeout.Error(e, selector.Matchers);
+        }
+    }
+
+    private List<Sample> SelectAt(VectorSelector selector, DateTimeOffset at)
+    {
         var targets = _catalog.Resolve(selector.Matchers).ToList();
         var result = new List<Sample>();
         if (selector.Name is null || targets.Count == 0)
@@ -156,6 +189,7 @@ internal sealed class Evaluator
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private InstantValue EvalCall(Call call, DateTimeOffset t)
     {
         if (Parser.RangeFunctions.Contains(call.Function))
@@ -191,12 +225,24 @@ internal sealed class Evaluator
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private VectorValue Map(Call call, DateTimeOffset t, Func<double, double> fn) =>
         new([.. EvalVector(call.Args[0], t, call.Function + "()").Select(s => new Sample(s.Labels.WithoutName(), fn(s.Value)))]);
 
     private List<Sample> EvalRangeFunction(string function, MatrixSelector matrix, DateTimeOffset t)
     {
-        var at = t - matrix.Vector.Offset;
+        try
+        {
+            return EvalRangeFunctionAt(function, matrix, Shift(t, matrix.Vector.Offset));
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw RegexTimeout.Error(e, matrix.Vector.Matchers);
+        }
+    }
+
+    private List<Sample> EvalRangeFunctionAt(string function, MatrixSelector matrix, DateTimeOffset at)
+    {
         var window = matrix.Range;
         var seconds = window.TotalSeconds;
         var result = new List<Sample>();
@@ -280,6 +326,18 @@ internal sealed class Evaluator
             throw new PromQLException("histogram_quantile: matchers on le are not supported; the quantile uses every bucket");
         }
 
+        try
+        {
+            return HistogramQuantileAt(q, matrix, Shift(t, matrix.Vector.Offset), by, without, native);
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw RegexTimeout.Error(e, matrix.Vector.Matchers);
+        }
+    }
+
+    private List<Sample> HistogramQuantileAt(double q, MatrixSelector matrix, DateTimeOffset at, IReadOnlyList<string>? by, IReadOnlyList<string>? without, bool native)
+    {
         var result = new List<Sample>();
         var storeQ = double.IsNaN(q) ? 0.5 : Math.Clamp(q, 0, 1);
         foreach (var target in _catalog.Resolve(matrix.Vector.Matchers))
@@ -299,10 +357,31 @@ internal sealed class Evaluator
 
             // Prometheus answers q outside [0, 1] with ±Inf and NaN with NaN; the store only takes q in [0, 1].
             Func<double, double>? transform = q < 0 ? _ => double.NegativeInfinity : q > 1 ? _ => double.PositiveInfinity : double.IsNaN(q) ? _ => double.NaN : null;
-            result.AddRange(Fetch(target, AggregateFunction.Quantile, matrix.Range, matrix.Vector.Matchers, t - matrix.Vector.Offset, groups, null, storeQ, transform));
+            result.AddRange(Fetch(target, AggregateFunction.Quantile, matrix.Range, matrix.Vector.Matchers, at, groups, null, storeQ, transform));
         }
 
         return result;
+    }
+
+    /// <summary>The evaluation time moved back by a selector's offset; one that leaves the times the store holds is refused.</summary>
+    private static DateTimeOffset Shift(DateTimeOffset t, TimeSpan offset)
+    {
+        if (offset == TimeSpan.Zero)
+        {
+            return t;
+        }
+
+        // Compared as distances, since t - offset itself may not be representable.
+        var (room, bound) = offset > TimeSpan.Zero ? (t - WindowStore.EarliestTime, "before " + Format(WindowStore.EarliestTime) + ", the earliest") : (WindowStore.LatestTime - t, "past " + Format(WindowStore.LatestTime) + ", the latest");
+        if (offset.Duration() > room)
+        {
+            var written = (offset < TimeSpan.Zero ? "-" : string.Empty) + DurationFormat.Format(offset.Duration());
+            throw new PromQLException($"offset {written} moves the evaluation time {Format(t)} {bound} time Vigil's store holds");
+        }
+
+        return t - offset;
+
+        static string Format(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.FFFZ", System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private static Expr Unwrap(Expr expr) => expr is Paren p ? Unwrap(p.Inner) : expr;
@@ -310,6 +389,7 @@ internal sealed class Evaluator
     private static PromQLException HistogramShape(Expr expr) => new(
         $"histogram_quantile supports histogram_quantile(q, rate(m_bucket[5m])) and histogram_quantile(q, sum by (le, …) (rate(m_bucket[5m]))) (increase works too); got {expr}");
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private VectorValue EvalAggregation(Aggregation aggregation, DateTimeOffset t)
     {
         var samples = EvalVector(aggregation.Inner, t, aggregation.Op);
@@ -344,6 +424,7 @@ internal sealed class Evaluator
         return new VectorValue(result);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private InstantValue EvalBinary(Binary binary, DateTimeOffset t)
     {
         var left = Eval(binary.Left, t);

@@ -3,7 +3,15 @@ using Vigil.Storage.Query;
 namespace Vigil.Query.Parsing;
 
 /// <summary>A parsed PromQL expression (the subset in docs/query.md).</summary>
-public abstract record Expr;
+public abstract record Expr
+{
+    /// <summary>
+    /// How many operators, parentheses, calls and aggregations enclose the deepest leaf (a leaf is 0). Computed from
+    /// the children when a node is built, so no walk is needed; the parser refuses trees deeper than
+    /// <see cref="Parser.MaxDepth"/>, which bounds every recursive walk over a tree (evaluation, printing, equality).
+    /// </summary>
+    public virtual int Depth => 0;
+}
 
 public sealed record NumberLiteral(double Value) : Expr
 {
@@ -47,12 +55,16 @@ public sealed record MatrixSelector(VectorSelector Vector, TimeSpan Range) : Exp
 
 public sealed record Call(string Function, IReadOnlyList<Expr> Args) : Expr
 {
+    public override int Depth { get; } = 1 + Args.Select(a => a.Depth).DefaultIfEmpty(0).Max();
+
     public override string ToString() => $"{Function}({string.Join(", ", Args)})";
 }
 
 /// <summary><c>op by|without (labels) (inner)</c>.</summary>
 public sealed record Aggregation(string Op, Expr Inner, IReadOnlyList<string> Grouping, bool Without, bool HasGrouping) : Expr
 {
+    public override int Depth { get; } = 1 + Inner.Depth;
+
     public override string ToString() =>
         HasGrouping ? $"{Op} {(Without ? "without" : "by")} ({string.Join(", ", Grouping)}) ({Inner})" : $"{Op}({Inner})";
 }
@@ -62,6 +74,8 @@ public sealed record VectorMatching(bool On, IReadOnlyList<string> Labels);
 
 public sealed record Binary(string Op, Expr Left, Expr Right, bool ReturnBool, VectorMatching? Matching) : Expr
 {
+    public override int Depth { get; } = 1 + Math.Max(Left.Depth, Right.Depth);
+
     public bool IsComparison => Op is "==" or "!=" or ">" or "<" or ">=" or "<=";
 
     public override string ToString() =>
@@ -70,10 +84,14 @@ public sealed record Binary(string Op, Expr Left, Expr Right, bool ReturnBool, V
 
 public sealed record Unary(string Op, Expr Inner) : Expr
 {
+    public override int Depth { get; } = 1 + Inner.Depth;
+
     public override string ToString() => Op + Inner;
 }
 
 public sealed record Paren(Expr Inner) : Expr
 {
+    public override int Depth { get; } = 1 + Inner.Depth;
+
     public override string ToString() => $"({Inner})";
 }

@@ -32,15 +32,27 @@ internal readonly record struct Token(TokenKind Kind, string Text, int Position,
     };
 }
 
-/// <summary>Splits a PromQL expression into tokens; positions are 1-based characters for error messages.</summary>
-internal static class Lexer
+/// <summary>
+/// Splits a PromQL expression into tokens, one at a time as the parser asks: a query refused early (too deep, bad
+/// syntax) costs only the tokens read up to the refusal, however long it is. Positions are 1-based characters.
+/// </summary>
+internal sealed class Lexer(string text)
 {
     private static readonly string[] Operators = ["==", "!=", ">=", "<=", "=~", "!~", "+", "-", "*", "/", "%", "^", ">", "<", "="];
 
-    public static List<Token> Tokenize(string text)
+    private int _next;
+
+    /// <summary>The next token; <see cref="TokenKind.End"/> at the end of the text, and again on every later call.</summary>
+    public Token Next()
     {
-        var tokens = new List<Token>();
-        var i = 0;
+        var i = _next;
+        var token = Read(ref i);
+        _next = i;
+        return token;
+    }
+
+    private Token Read(ref int i)
+    {
         while (true)
         {
             while (i < text.Length && char.IsWhiteSpace(text[i]))
@@ -60,8 +72,7 @@ internal static class Lexer
 
             if (i >= text.Length)
             {
-                tokens.Add(new Token(TokenKind.End, string.Empty, i + 1));
-                return tokens;
+                return new Token(TokenKind.End, string.Empty, i + 1);
             }
 
             var c = text[i];
@@ -69,41 +80,30 @@ internal static class Lexer
             switch (c)
             {
                 case '(':
-                    tokens.Add(new Token(TokenKind.LeftParen, "(", ++i));
-                    continue;
+                    return new Token(TokenKind.LeftParen, "(", ++i);
                 case ')':
-                    tokens.Add(new Token(TokenKind.RightParen, ")", ++i));
-                    continue;
+                    return new Token(TokenKind.RightParen, ")", ++i);
                 case '{':
-                    tokens.Add(new Token(TokenKind.LeftBrace, "{", ++i));
-                    continue;
+                    return new Token(TokenKind.LeftBrace, "{", ++i);
                 case '}':
-                    tokens.Add(new Token(TokenKind.RightBrace, "}", ++i));
-                    continue;
+                    return new Token(TokenKind.RightBrace, "}", ++i);
                 case '[':
-                    tokens.Add(new Token(TokenKind.LeftBracket, "[", ++i));
-                    continue;
+                    return new Token(TokenKind.LeftBracket, "[", ++i);
                 case ']':
-                    tokens.Add(new Token(TokenKind.RightBracket, "]", ++i));
-                    continue;
+                    return new Token(TokenKind.RightBracket, "]", ++i);
                 case ',':
-                    tokens.Add(new Token(TokenKind.Comma, ",", ++i));
-                    continue;
+                    return new Token(TokenKind.Comma, ",", ++i);
                 case ':':
-                    tokens.Add(new Token(TokenKind.Colon, ":", ++i));
-                    continue;
+                    return new Token(TokenKind.Colon, ":", ++i);
                 case '@':
-                    tokens.Add(new Token(TokenKind.At, "@", ++i));
-                    continue;
+                    return new Token(TokenKind.At, "@", ++i);
                 case '"' or '\'' or '`':
-                    tokens.Add(new Token(TokenKind.String, ReadString(text, ref i), start + 1));
-                    continue;
+                    return new Token(TokenKind.String, ReadString(text, ref i), start + 1);
             }
 
             if (char.IsAsciiDigit(c) || (c == '.' && i + 1 < text.Length && char.IsAsciiDigit(text[i + 1])))
             {
-                tokens.Add(ReadNumberOrDuration(text, ref i));
-                continue;
+                return ReadNumberOrDuration(text, ref i);
             }
 
             if (char.IsAsciiLetter(c) || c == '_')
@@ -113,18 +113,26 @@ internal static class Lexer
                     i++;
                 }
 
-                tokens.Add(new Token(TokenKind.Identifier, text[start..i], start + 1));
-                continue;
+                return new Token(TokenKind.Identifier, text[start..i], start + 1);
             }
 
-            var op = Array.Find(Operators, o => string.CompareOrdinal(text, i, o, 0, o.Length) == 0);
+            string? op = null;
+            foreach (var candidate in Operators)
+            {
+                if (string.CompareOrdinal(text, i, candidate, 0, candidate.Length) == 0)
+                {
+                    op = candidate;
+                    break;
+                }
+            }
+
             if (op is null)
             {
                 throw new PromQLException($"parse error at char {start + 1}: unexpected character '{c}'");
             }
 
             i += op.Length;
-            tokens.Add(new Token(TokenKind.Operator, op, start + 1));
+            return new Token(TokenKind.Operator, op, start + 1);
         }
     }
 
@@ -139,10 +147,10 @@ internal static class Lexer
                 i++;
             }
 
-            // TryParse: "0x" alone or more than 16 hex digits is a bad number, not a FormatException (found by fuzzing).
-            if (!ulong.TryParse(text.AsSpan(start + 2, i - start - 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var hex))
+            // As Prometheus: a signed 64-bit integer, so 0x and 0x8000000000000000 are errors, not a crash.
+            if (!long.TryParse(text.AsSpan(start + 2, i - start - 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var hex) || hex < 0)
             {
-                throw new PromQLException($"parse error at char {start + 1}: bad hexadecimal number \"{text[start..i]}\"");
+                throw new PromQLException($"parse error at char {start + 1}: bad number \"{text[start..i]}\"; hexadecimal numbers go from 0x0 to 0x7fffffffffffffff");
             }
 
             return new Token(TokenKind.Number, text[start..i], start + 1, hex);

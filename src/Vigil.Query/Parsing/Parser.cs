@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Vigil.Storage.Query;
 
 namespace Vigil.Query.Parsing;
@@ -8,6 +9,14 @@ namespace Vigil.Query.Parsing;
 /// </summary>
 public sealed class Parser
 {
+    /// <summary>
+    /// The deepest expression accepted (<see cref="Expr.Depth"/>): each parenthesis, unary minus, binary operator,
+    /// function call and aggregation is a level. The parser and the evaluator recurse once per level on the request
+    /// thread's fixed stack (1.5 MB for a thread-pool thread on Linux), and a stack overflow cannot be caught: it ends
+    /// the process. So a level past the limit is refused before it is parsed (docs/decisions/008-nesting-depth-limits.md).
+    /// </summary>
+    public const int MaxDepth = 400;
+
     /// <summary>Functions the evaluator implements, with their argument count.</summary>
     internal static readonly Dictionary<string, int> Functions = new(StringComparer.Ordinal)
     {
@@ -38,12 +47,16 @@ public sealed class Parser
     private static readonly HashSet<string> UnsupportedAggregations =
         ["topk", "bottomk", "quantile", "stddev", "stdvar", "count_values", "group", "limitk", "limit_ratio"];
 
-    private readonly List<Token> _tokens;
-    private int _next;
+    private readonly Lexer _lexer;
+    private Token _peek;
+
+    // Levels open around the token being parsed; a tree's depth is at least this.
+    private int _depth;
 
     private Parser(string text)
     {
-        _tokens = Lexer.Tokenize(text);
+        _lexer = new Lexer(text);
+        _peek = _lexer.Next();
     }
 
     /// <summary>Parses an expression; throws <see cref="PromQLException"/> naming the position and the problem.</summary>
@@ -72,9 +85,38 @@ public sealed class Parser
         return expr as VectorSelector ?? throw new PromQLException($"match[] must be a series selector like up{{job=\"x\"}}, got {expr}");
     }
 
-    private Token Peek => _tokens[_next];
+    private Token Peek => _peek;
 
-    private Token Take() => _tokens[_next++];
+    private Token Take()
+    {
+        var token = _peek;
+        if (token.Kind != TokenKind.End)
+        {
+            _peek = _lexer.Next();
+        }
+
+        return token;
+    }
+
+    /// <summary>Opens a level at <paramref name="token"/>; refuses it past <see cref="MaxDepth"/>, before recursing into it.</summary>
+    private void Enter(Token token)
+    {
+        if (++_depth > MaxDepth)
+        {
+            throw TooDeep(token);
+        }
+
+        // Deeper than any stack should need at MaxDepth; a thread with a tiny stack still gets an error, not a crash.
+        if (!RuntimeHelpers.TryEnsureSufficientExecutionStack())
+        {
+            throw new PromQLException($"parse error at char {token.Position}: the expression nests too deeply for this thread's stack");
+        }
+    }
+
+    private void Exit() => _depth--;
+
+    private static PromQLException TooDeep(Token token) => new(
+        $"parse error at char {token.Position}: the expression nests deeper than {MaxDepth} levels (each parenthesis, unary minus, operator, function call and aggregation is one); simplify the query");
 
     private static int Precedence(Token token) => token.Kind == TokenKind.Operator || token.Kind == TokenKind.Identifier
         ? token.Text switch
@@ -89,6 +131,9 @@ public sealed class Parser
         }
         : -1;
 
+    // The methods that recurse per level are compiled optimized from their first call: unoptimized (tier-0) frames
+    // are several times larger, and the first deep query after start would run on them.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Expr ParseBinary(int minPrecedence)
     {
         var left = ParseUnary();
@@ -136,18 +181,29 @@ public sealed class Parser
             }
 
             // ^ is right-associative; everything else is left-associative.
+            Enter(op);
             var right = ParseBinary(op.Text == "^" ? precedence : precedence + 1);
+            Exit();
+
+            // A chain a + b + c + … nests to the left without the parser recursing: its depth is checked here.
             left = new Binary(op.Text, left, right, returnBool, matching);
+            if (left.Depth > MaxDepth)
+            {
+                throw TooDeep(op);
+            }
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Expr ParseUnary()
     {
         var token = Peek;
         if (token.Kind == TokenKind.Operator && token.Text is "-" or "+")
         {
             Take();
+            Enter(token);
             var inner = ParseUnary();
+            Exit();
             if (token.Text == "+")
             {
                 return inner;
@@ -216,6 +272,7 @@ public sealed class Parser
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Expr ParsePrimary()
     {
         var token = Take();
@@ -228,12 +285,13 @@ public sealed class Parser
             case TokenKind.Duration:
                 throw new PromQLException($"parse error at char {token.Position}: unexpected duration \"{token.Text}\"; a duration belongs in a range [..] or after offset");
             case TokenKind.LeftParen:
+                Enter(token);
                 var inner = ParseBinary(0);
                 Expect(TokenKind.RightParen, ")");
+                Exit();
                 return new Paren(inner);
             case TokenKind.LeftBrace:
-                _next--;
-                return ParseSelector(null, token.Position);
+                return ParseSelector(null, token.Position, braceTaken: true);
             case TokenKind.Identifier:
                 return ParseIdentifier(token);
             default:
@@ -241,6 +299,7 @@ public sealed class Parser
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Expr ParseIdentifier(Token token)
     {
         var name = token.Text;
@@ -263,7 +322,7 @@ public sealed class Parser
                     throw new PromQLException($"aggregation {name} is not supported; use sum, avg, min, max or count");
                 }
 
-                return ParseAggregation(name);
+                return ParseAggregation(token);
             }
         }
 
@@ -277,9 +336,10 @@ public sealed class Parser
             throw Unexpected(token, "an expression");
         }
 
-        return ParseSelector(name, token.Position);
+        return ParseSelector(name, token.Position, braceTaken: false);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Expr ParseCall(Token token)
     {
         var name = token.Text;
@@ -289,6 +349,7 @@ public sealed class Parser
         }
 
         Expect(TokenKind.LeftParen, "(");
+        Enter(token);
         var args = new List<Expr>();
         if (Peek.Kind != TokenKind.RightParen)
         {
@@ -301,6 +362,7 @@ public sealed class Parser
         }
 
         Expect(TokenKind.RightParen, ")");
+        Exit();
         if (args.Count != arity)
         {
             throw new PromQLException($"function {name} takes {arity} argument{(arity == 1 ? string.Empty : "s")}, got {args.Count}");
@@ -314,8 +376,10 @@ public sealed class Parser
         return new Call(name, args);
     }
 
-    private Expr ParseAggregation(string op)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private Expr ParseAggregation(Token token)
     {
+        var op = token.Text;
         IReadOnlyList<string> grouping = [];
         var without = false;
         var hasGrouping = false;
@@ -327,6 +391,7 @@ public sealed class Parser
         }
 
         Expect(TokenKind.LeftParen, "(");
+        Enter(token);
         var inner = ParseBinary(0);
         if (Peek.Kind == TokenKind.Comma)
         {
@@ -334,6 +399,7 @@ public sealed class Parser
         }
 
         Expect(TokenKind.RightParen, ")");
+        Exit();
         if (!hasGrouping && Peek.Kind == TokenKind.Identifier && Peek.Text is "by" or "without")
         {
             without = Take().Text == "without";
@@ -371,7 +437,7 @@ public sealed class Parser
         return labels;
     }
 
-    private VectorSelector ParseSelector(string? name, int position)
+    private VectorSelector ParseSelector(string? name, int position, bool braceTaken)
     {
         var matchers = new List<LabelMatcher>();
         if (name is not null)
@@ -379,9 +445,13 @@ public sealed class Parser
             matchers.Add(new LabelMatcher(Labels.MetricName, MatchOp.Equal, name));
         }
 
-        if (Peek.Kind == TokenKind.LeftBrace)
+        if (braceTaken || Peek.Kind == TokenKind.LeftBrace)
         {
-            Take();
+            if (!braceTaken)
+            {
+                Take();
+            }
+
             while (Peek.Kind != TokenKind.RightBrace)
             {
                 var label = Take();
