@@ -45,6 +45,50 @@ public sealed class RuleReloadTests
     }
 
     [Fact]
+    public async Task Reload_OfAFileOverTheConfiguredSizeLimit_IsRefused_AndTheLastGoodRulesKeepRunning()
+    {
+        var root = VigilServer.NewDataDir();
+        var rulesDir = Path.Combine(root, "rules");
+        Directory.CreateDirectory(rulesDir);
+        var file = Path.Combine(rulesDir, "team.yaml");
+        const string rule = """
+            group: team
+            interval: 30s
+            rules:
+              - alert: {0}
+                severity: P2
+                runbook_url: https://runbooks.example.com/team
+                rate: auth.requests
+                threshold: "> 100"
+            """;
+        var limits = new Vigil.Rules.RuleLimits { MaxFileBytes = 4096 };
+        await File.WriteAllTextAsync(file, string.Format(System.Globalization.CultureInfo.InvariantCulture, rule, "FirstName"));
+        try
+        {
+            await using var vigil = await VigilServer.StartAsync(o => o with { RulesDir = rulesDir, RuleLimits = limits });
+            using var api = new VigilApi(vigil.HttpUri);
+            using var http = new HttpClient { BaseAddress = vigil.HttpUri };
+            Assert.Equal(["FirstName"], await RuleNamesAsync(api));
+
+            // A valid file, but padded past the limit.
+            await File.WriteAllTextAsync(file, string.Format(System.Globalization.CultureInfo.InvariantCulture, rule, "SecondName") + "\n# " + new string('x', 8192) + "\n");
+            var size = new FileInfo(file).Length;
+            using var reload = await http.PostAsync("/-/reload", null);
+
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, reload.StatusCode);
+            using var body = System.Text.Json.JsonDocument.Parse(await reload.Content.ReadAsStringAsync());
+            Assert.Equal(
+                $"{file}:1:1: rule file is {size:N0} bytes, over the limit of {limits.MaxFileBytes:N0} (rules.max_file_size) (split it into smaller files, or raise rules.max_file_size)",
+                Assert.Single(body.RootElement.GetProperty("problems").EnumerateArray()).GetString());
+            Assert.Equal(["FirstName"], await RuleNamesAsync(api));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Reload_WithAnAdminToken_NeedsTheBearerToken()
     {
         const string token = "an-admin-token-long-enough";
