@@ -10,24 +10,14 @@ public sealed class RuleReloadTests
         var rulesDir = Path.Combine(root, "rules");
         Directory.CreateDirectory(rulesDir);
         var file = Path.Combine(rulesDir, "team.yaml");
-        const string rule = """
-            group: team
-            interval: 30s
-            rules:
-              - alert: {0}
-                severity: P2
-                runbook_url: https://runbooks.example.com/team
-                rate: auth.requests
-                threshold: "> 100"
-            """;
-        await File.WriteAllTextAsync(file, string.Format(System.Globalization.CultureInfo.InvariantCulture, rule, "FirstName"));
+        await File.WriteAllTextAsync(file, TeamRule("FirstName"));
         try
         {
             await using var vigil = await VigilServer.StartAsync(o => o with { RulesDir = rulesDir });
             using var api = new VigilApi(vigil.HttpUri);
             Assert.Equal(["FirstName"], await RuleNamesAsync(api));
 
-            await File.WriteAllTextAsync(file, string.Format(System.Globalization.CultureInfo.InvariantCulture, rule, "SecondName"));
+            await File.WriteAllTextAsync(file, TeamRule("SecondName"));
             var deadline = DateTime.UtcNow.AddSeconds(15);
             var names = await RuleNamesAsync(api);
             while (!names.SequenceEqual(["SecondName"]) && DateTime.UtcNow < deadline)
@@ -51,18 +41,8 @@ public sealed class RuleReloadTests
         var rulesDir = Path.Combine(root, "rules");
         Directory.CreateDirectory(rulesDir);
         var file = Path.Combine(rulesDir, "team.yaml");
-        const string rule = """
-            group: team
-            interval: 30s
-            rules:
-              - alert: {0}
-                severity: P2
-                runbook_url: https://runbooks.example.com/team
-                rate: auth.requests
-                threshold: "> 100"
-            """;
         var limits = new Vigil.Rules.RuleLimits { MaxFileBytes = 4096 };
-        await File.WriteAllTextAsync(file, string.Format(System.Globalization.CultureInfo.InvariantCulture, rule, "FirstName"));
+        await File.WriteAllTextAsync(file, TeamRule("FirstName"));
         try
         {
             await using var vigil = await VigilServer.StartAsync(o => o with { RulesDir = rulesDir, RuleLimits = limits });
@@ -71,7 +51,7 @@ public sealed class RuleReloadTests
             Assert.Equal(["FirstName"], await RuleNamesAsync(api));
 
             // A valid file, but padded past the limit.
-            await File.WriteAllTextAsync(file, string.Format(System.Globalization.CultureInfo.InvariantCulture, rule, "SecondName") + "\n# " + new string('x', 8192) + "\n");
+            await File.WriteAllTextAsync(file, TeamRule("SecondName") + "\n# " + new string('x', 8192) + "\n");
             var size = new FileInfo(file).Length;
             using var reload = await http.PostAsync("/-/reload", null);
 
@@ -111,6 +91,17 @@ public sealed class RuleReloadTests
         using var allowed = await http.SendAsync(right);
         Assert.Equal(System.Net.HttpStatusCode.OK, allowed.StatusCode);
     }
+
+    private static string TeamRule(string alert) => $"""
+        group: team
+        interval: 30s
+        rules:
+          - alert: {alert}
+            severity: P2
+            runbook_url: https://runbooks.example.com/team
+            rate: auth.requests
+            threshold: "> 100"
+        """;
 
     private static async Task<List<string>> RuleNamesAsync(VigilApi api)
     {
