@@ -44,6 +44,10 @@ public static class AggregateEndpoints
                 data = results.Select(r => new { labels = r.Labels, value = r.Value, samples = r.Samples }),
             });
         }
+        catch (RegexTimeoutException e)
+        {
+            return Error($"parameter 'match': {e.Message}", StatusCodes.Status422UnprocessableEntity);
+        }
         catch (QueryException e)
         {
             return Error(e.Message);

@@ -25,7 +25,7 @@ public static class ConfigLoader
     private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series", "max_series_per_metric", "max_series_per_tenant", "tenant_attribute", "max_attributes_per_point", "max_attribute_value_length"];
     private static readonly string[] IngestKeys = ["max_request_size", "max_decompression_ratio", "max_inflight_size", "memory_limit", "memory_spike_limit", "memory_check_interval", "retry_after"];
     private static readonly string[] TelemetryKeys = ["otlp_endpoint", "otlp_protocol", "export_interval"];
-    private static readonly string[] RulesKeys = ["dir"];
+    private static readonly string[] RulesKeys = ["dir", "max_file_size", "max_string_length", "max_rules_per_file", "max_rules"];
     private static readonly string[] AuthKeys = ["ingest_keys", "ingest_keys_file", "read_keys", "read_keys_file"];
     private static readonly string[] KeyFields = ["tenant", "key_sha256", "admin"];
 
@@ -304,11 +304,31 @@ public static class ConfigLoader
                     options = options with { Auth = ReadAuth(path, valueNode, problems) };
                     break;
                 case "rules":
-                    foreach (var (_, value) in Section(path, valueNode, key, RulesKeys, problems))
+                    var limits = options.RuleLimits;
+                    foreach (var (name, value) in Section(path, valueNode, key, RulesKeys, problems))
                     {
-                        rulesDir = Scalar(path, value, "rules.dir", problems);
+                        var at = $"rules.{name}";
+                        switch (name)
+                        {
+                            case "dir":
+                                rulesDir = Scalar(path, value, at, problems);
+                                break;
+                            case "max_file_size":
+                                limits = limits with { MaxFileBytes = Size(path, value, at, problems) ?? limits.MaxFileBytes };
+                                break;
+                            case "max_string_length":
+                                limits = limits with { MaxStringLength = Int(Integer(path, value, at, problems)) ?? limits.MaxStringLength };
+                                break;
+                            case "max_rules_per_file":
+                                limits = limits with { MaxRulesPerFile = Int(Integer(path, value, at, problems)) ?? limits.MaxRulesPerFile };
+                                break;
+                            default:
+                                limits = limits with { MaxRules = Int(Integer(path, value, at, problems)) ?? limits.MaxRules };
+                                break;
+                        }
                     }
 
+                    options = options with { RuleLimits = limits };
                     break;
                 default:
                     problems.Add($"{Where(path, keyNode)}: unknown section '{key}'{Suggest(key, TopKeys)}");
@@ -487,6 +507,9 @@ public static class ConfigLoader
         problems.Add($"{Where(path, node)}: {at}: '{text}' is not true or false");
         return null;
     }
+
+    /// <summary>A whole number as an int; one too large for an int saturates, and validation judges it.</summary>
+    private static int? Int(long? value) => value is { } v ? (int)Math.Clamp(v, int.MinValue, int.MaxValue) : null;
 
     private static long? Integer(string path, YamlNode node, string at, List<string> problems)
     {

@@ -1,5 +1,6 @@
 using System.Net;
 using Vigil.Alerting;
+using Vigil.Rules;
 using Vigil.Storage;
 using Vigil.Storage.Wal;
 
@@ -21,6 +22,9 @@ public sealed record VigilOptions
 
     /// <summary>Rule files directory; null = ./rules if present, else the default packs beside the binary.</summary>
     public string? RulesDir { get; init; }
+
+    /// <summary>What rule files may hold (<c>rules.max_file_size</c>, <c>rules.max_rules</c>…).</summary>
+    public RuleLimits RuleLimits { get; init; } = RuleLimits.Default;
 
     public WindowStoreOptions Storage { get; init; } = new();
 
@@ -44,6 +48,7 @@ public sealed record VigilOptions
         problems.AddRange(Alerting.Validate());
         problems.AddRange(Telemetry.Validate());
         problems.AddRange(Auth.Validate());
+        problems.AddRange(RuleLimits.Validate());
         if (AdminToken is { Length: < 16 })
         {
             problems.Add("server.admin_token: use at least 16 characters (or VIGIL_ADMIN_TOKEN); a short token is guessable");

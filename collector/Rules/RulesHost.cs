@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Runtime.InteropServices;
+using Vigil.Collector.Configuration;
 using Vigil.Rules;
 using Vigil.Storage;
 
@@ -27,13 +28,13 @@ public sealed class RulesHost : IHostedService, IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private Task? _starting;
 
-    public RulesHost(RulesLocation location, WindowStore store, IAlertTransitionSink sink, WalService wal, Readiness readiness, TimeProvider time, IMeterFactory meters, ILogger<RulesHost> logger)
+    public RulesHost(RulesLocation location, VigilOptions vigil, WindowStore store, IAlertTransitionSink sink, WalService wal, Readiness readiness, TimeProvider time, IMeterFactory meters, ILogger<RulesHost> logger)
     {
         _wal = wal;
         _logger = logger;
         _readiness = readiness;
         _time = time;
-        _options = new RuleManagerOptions { RulesDirectory = location.Directory, DataDirectory = location.DataDirectory };
+        _options = new RuleManagerOptions { RulesDirectory = location.Directory, DataDirectory = location.DataDirectory, Limits = vigil.RuleLimits };
         Manager = new RuleManager(_options, store, time, sink);
         _meter = meters.Create(VigilMetrics.MeterName);
         _reloads = _meter.CreateCounter<long>("vigil.rules.reloads", "{reload}", "Rule reloads by outcome (success | failure)");

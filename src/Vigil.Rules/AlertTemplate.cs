@@ -13,6 +13,12 @@ public sealed record TemplateContext(double? Value, double? Threshold, double Sa
 /// </summary>
 public static class AlertTemplate
 {
+    /// <summary>The longest rendered text, in characters, marker included.</summary>
+    public const int MaxOutputLength = 64 * 1024;
+
+    /// <summary>Ends a rendering cut at <see cref="MaxOutputLength"/>.</summary>
+    public const string TruncationMarker = "…[truncated]";
+
     private static readonly string[] Functions = ["percent", "humanize"];
 
     /// <summary>Checks a template; returns (offset in the text, message) for each problem.</summary>
@@ -32,16 +38,33 @@ public static class AlertTemplate
         return problems;
     }
 
+    /// <summary>
+    /// Renders a template. Labels can be long and a template can use them many times, so the text is cut at
+    /// <see cref="MaxOutputLength"/> characters, ending with <see cref="TruncationMarker"/>.
+    /// </summary>
     public static string Render(string template, TemplateContext context)
     {
-        return Walk(template, (_, expr) => Evaluate(expr, context), (_, _) => { });
+        var text = Walk(template, (_, expr) => Evaluate(expr, context), (_, _) => { }, MaxOutputLength);
+        if (text.Length <= MaxOutputLength)
+        {
+            return text;
+        }
+
+        var keep = MaxOutputLength - TruncationMarker.Length;
+        if (char.IsHighSurrogate(text[keep - 1]))
+        {
+            keep--;
+        }
+
+        return string.Concat(text.AsSpan(0, keep), TruncationMarker);
     }
 
-    private static string Walk(string template, Func<int, string, string> expression, Action<int, string> error)
+    /// <summary>Expands <paramref name="template"/>, stopping once the text is longer than <paramref name="stopAfter"/>.</summary>
+    private static string Walk(string template, Func<int, string, string> expression, Action<int, string> error, int stopAfter = int.MaxValue)
     {
         var sb = new StringBuilder();
         var pos = 0;
-        while (pos < template.Length)
+        while (pos < template.Length && sb.Length <= stopAfter)
         {
             var open = template.IndexOf("{{", pos, StringComparison.Ordinal);
             if (open < 0)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.RegularExpressions;
 using Vigil.Storage.Query;
 using YamlDotNet.Core;
@@ -28,39 +29,90 @@ public static partial class RuleFileLoader
     internal static readonly string[] AggregateFields = ["record", .. SelectionFields, "by", "window", "min_samples", "labels"];
     internal static readonly string[] OverrideFields = ["match", "threshold", "recover", "min_samples", "for", "severity"];
 
+    /// <summary>The longest group or alert name, in characters.</summary>
+    internal const int MaxNameLength = 256;
+
     private const string ThresholdHint = "write it as \"> 0.2\", \">= 10\", \"< 1\" or \"<= 0\"";
     private const string DurationHint = "use a duration such as 30s, 5m, 1h or 1h30m";
 
     [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_.]*$", RegexOptions.CultureInvariant)]
     private static partial Regex LabelName();
 
-    public static RuleLoadResult LoadFile(string path)
+    public static RuleLoadResult LoadFile(string path) => LoadFile(path, RuleLimits.Default);
+
+    /// <summary>Reads and loads one file; a file larger than <see cref="RuleLimits.MaxFileBytes"/> is refused unread.</summary>
+    public static RuleLoadResult LoadFile(string path, RuleLimits limits)
     {
-        string text;
+        byte[] bytes;
         try
         {
-            text = System.IO.File.ReadAllText(path);
+            var size = new FileInfo(path).Length;
+            if (size > limits.MaxFileBytes)
+            {
+                return Refused(path, $"rule file is {RuleLimits.Count(size)} bytes, over the limit of {RuleLimits.Count(limits.MaxFileBytes)} (rules.max_file_size)");
+            }
+
+            // The file can grow after the size check, and a device or a pipe has no size: read one byte past the limit at most.
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            bytes = ReadAtMost(stream, limits.MaxFileBytes + 1);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return new RuleLoadResult(new RuleFile { Path = path }, [new RuleProblem(path, 1, 1, $"cannot read rule file: {ex.Message}")]);
         }
 
-        return Load(path, text);
+        if (bytes.Length > limits.MaxFileBytes)
+        {
+            return Refused(path, $"rule file is over the limit of {RuleLimits.Count(limits.MaxFileBytes)} bytes (rules.max_file_size)");
+        }
+
+        using var reader = new StreamReader(new MemoryStream(bytes), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        return Parse(path, reader.ReadToEnd(), limits);
     }
 
-    public static RuleLoadResult Load(string path, string text)
+    public static RuleLoadResult Load(string path, string text) => Load(path, text, RuleLimits.Default);
+
+    public static RuleLoadResult Load(string path, string text, RuleLimits limits)
+    {
+        var size = Encoding.UTF8.GetByteCount(text);
+        return size > limits.MaxFileBytes
+            ? Refused(path, $"rule file is {RuleLimits.Count(size)} bytes, over the limit of {RuleLimits.Count(limits.MaxFileBytes)} (rules.max_file_size)")
+            : Parse(path, text, limits);
+    }
+
+    private static RuleLoadResult Refused(string path, string message) =>
+        new(new RuleFile { Path = path }, [new RuleProblem(path, 1, 1, message, "split it into smaller files, or raise rules.max_file_size")]);
+
+    private static byte[] ReadAtMost(Stream stream, long max)
+    {
+        var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while (buffer.Length < max && (read = stream.Read(chunk, 0, (int)Math.Min(chunk.Length, max - buffer.Length))) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+
+    private static RuleLoadResult Parse(string path, string text, RuleLimits limits)
     {
         var ctx = new YamlReadContext(path);
         var parser = new YamlDotNet.Core.Parser(new StringReader(text));
         YamlStream stream;
         try
         {
-            stream = YamlNesting.Load(parser);
+            stream = YamlNesting.Load(new LimitedYamlParser(parser, limits));
         }
         catch (YamlNesting.TooDeepException ex)
         {
             ctx.Report(YamlReadContext.At(ex.Start), ex.Message, YamlNesting.Hint);
+            return new RuleLoadResult(new RuleFile { Path = path }, ctx.Problems);
+        }
+        catch (RuleLimitException ex)
+        {
+            ctx.Report(YamlReadContext.At(ex.At), ex.Message, ex.Hint);
             return new RuleLoadResult(new RuleFile { Path = path }, ctx.Problems);
         }
         catch (YamlException ex)
@@ -78,7 +130,7 @@ public static partial class RuleFileLoader
             return new RuleLoadResult(new RuleFile { Path = path }, ctx.Problems);
         }
 
-        var groups = new List<RuleGroup>();
+        var groupFields = new List<Fields>();
         foreach (var document in stream.Documents)
         {
             var root = document.RootNode;
@@ -108,13 +160,27 @@ public static partial class RuleFileLoader
 
                 foreach (var item in sequence.Children)
                 {
-                    if (ctx.Map(item, "group", GroupFields) is { } groupFields && ParseGroup(ctx, groupFields) is { } g)
+                    if (ctx.Map(item, "group", GroupFields) is { } entry)
                     {
-                        groups.Add(g);
+                        groupFields.Add(entry);
                     }
                 }
             }
-            else if (ParseGroup(ctx, fields) is { } g)
+            else
+            {
+                groupFields.Add(fields);
+            }
+        }
+
+        if (CountRules(ctx, groupFields, limits))
+        {
+            return new RuleLoadResult(new RuleFile { Path = path }, ctx.Problems);
+        }
+
+        var groups = new List<RuleGroup>();
+        foreach (var fields in groupFields)
+        {
+            if (ParseGroup(ctx, fields) is { } g)
             {
                 groups.Add(g);
             }
@@ -128,6 +194,23 @@ public static partial class RuleFileLoader
         CheckDuplicateGroups(ctx, groups);
         var problems = ctx.Problems.OrderBy(p => p.Line).ThenBy(p => p.Column).ToList();
         return new RuleLoadResult(new RuleFile { Path = path, Groups = groups }, problems);
+    }
+
+    /// <summary>Reports a file with more rules than <see cref="RuleLimits.MaxRulesPerFile"/>, before any rule is parsed.</summary>
+    private static bool CountRules(YamlReadContext ctx, List<Fields> groups, RuleLimits limits)
+    {
+        var entries = groups.SelectMany(g => Entries(g["rules"]).Concat(Entries(g["aggregates"]))).ToList();
+        if (entries.Count <= limits.MaxRulesPerFile)
+        {
+            return false;
+        }
+
+        var firstOver = entries.OrderBy(e => e.Start.Line).ThenBy(e => e.Start.Column).ElementAt(limits.MaxRulesPerFile);
+        ctx.Report(firstOver, $"rule file has {RuleLimits.Count(entries.Count)} rules, over the limit of {RuleLimits.Count(limits.MaxRulesPerFile)} per file (rules.max_rules_per_file)",
+            "split it into several files");
+        return true;
+
+        static IEnumerable<YamlNode> Entries(YamlNode? node) => node is YamlSequenceNode list ? list.Children : [];
     }
 
     private static void CheckDuplicateGroups(YamlReadContext ctx, List<RuleGroup> groups)
@@ -145,7 +228,7 @@ public static partial class RuleFileLoader
 
     private static RuleGroup? ParseGroup(YamlReadContext ctx, Fields fields)
     {
-        var name = fields["group"] is { } n ? ctx.Text(n, "group") : null;
+        var name = fields["group"] is { } n ? Name(ctx, n, "group") : null;
         if (fields["group"] is null)
         {
             ctx.Report(fields.Position, "group is missing required field 'group'", "name the group: group: my-group");
@@ -201,6 +284,11 @@ public static partial class RuleFileLoader
         {
             ctx.Report(fields.Position, $"group '{name}' has neither 'rules' nor 'aggregates'");
         }
+        else if (name is not null && IsEmpty(fields["rules"]) && IsEmpty(fields["aggregates"]))
+        {
+            // Every group runs a timer: without rules, groups would escape the rule limits.
+            ctx.Report(fields.Position, $"group '{name}' has no rules or aggregates", "add a rule, or remove the group");
+        }
 
         CheckDuplicates(ctx, alerts.Select(a => (a.Name, a.Position)), name, "alert");
         CheckDuplicates(ctx, aggregates.Select(a => (a.Record, a.Position)), name, "record");
@@ -219,6 +307,60 @@ public static partial class RuleFileLoader
             Position = fields.KeyOf("group") is { } key ? YamlReadContext.At(key) : fields.Position,
         };
     }
+
+    /// <summary>
+    /// A group or alert name. Names go into log lines, terminals, alert labels and the explain API's URL path, so
+    /// they are printable text: no control or format characters, no line breaks, no '/', no spaces but U+0020 and
+    /// none at either end, at most <see cref="MaxNameLength"/> characters.
+    /// </summary>
+    private static string? Name(YamlReadContext ctx, YamlNode node, string what)
+    {
+        var name = ctx.Text(node, what);
+        if (name is not null && NameProblem(name, what) is { } problem)
+        {
+            ctx.Report(node, problem, "names are printable text without '/' and without spaces at either end");
+            return null;
+        }
+
+        return name;
+    }
+
+    private static string? NameProblem(string name, string what)
+    {
+        if (name.Length == 0)
+        {
+            return $"{what} name is empty";
+        }
+
+        if (name.Length > MaxNameLength)
+        {
+            return $"{what} name is {RuleLimits.Count(name.Length)} characters long, over the limit of {MaxNameLength}";
+        }
+
+        for (var i = 0; i < name.Length; i++)
+        {
+            var c = name[i];
+            if (RuleProblem.IsUnprintable(name, i))
+            {
+                return $"{what} name '{name}' contains the control character U+{(int)c:X4}";
+            }
+
+            if (c == '/')
+            {
+                return $"{what} name '{name}' contains '/'";
+            }
+
+            if (c != ' ' && char.IsWhiteSpace(c))
+            {
+                return $"{what} name '{name}' contains the space U+{(int)c:X4}; only U+0020 is allowed";
+            }
+        }
+
+        return name[0] == ' ' || name[^1] == ' ' ? $"{what} name '{name}' starts or ends with a space" : null;
+    }
+
+    private static bool IsEmpty(YamlNode? list) =>
+        list is null or YamlSequenceNode { Children.Count: 0 } || (list is YamlScalarNode s && YamlReadContext.IsNull(s));
 
     private static void CheckDuplicates(YamlReadContext ctx, IEnumerable<(string Name, SourcePosition At)> items, string? group, string what)
     {
@@ -241,7 +383,7 @@ public static partial class RuleFileLoader
             return null;
         }
 
-        var name = Required(ctx, fields, "alert", null, "alert rule") is { } n ? ctx.Text(n, "alert") : null;
+        var name = Required(ctx, fields, "alert", null, "alert rule") is { } n ? Name(ctx, n, "alert") : null;
         var what = name is null ? "alert rule" : $"alert '{name}'";
         var position = fields.KeyOf("alert") is { } alertKey ? YamlReadContext.At(alertKey) : fields.Position;
 

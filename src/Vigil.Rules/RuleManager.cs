@@ -327,7 +327,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         var loadedOk = new HashSet<string>(StringComparer.Ordinal);
         foreach (var path in paths.Distinct(StringComparer.Ordinal))
         {
-            var result = RuleFileLoader.LoadFile(path);
+            var result = RuleFileLoader.LoadFile(path, _options.Limits);
             if (result.Ok)
             {
                 candidates[path] = result.File;
@@ -343,6 +343,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             }
         }
 
+        LimitTotal(paths, candidates, loadedOk, problems);
         var cross = RuleSetValidator.Validate(candidates.Values.ToList(), _reader);
         if (cross.Count > 0)
         {
@@ -379,15 +380,56 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         return paths.Distinct(StringComparer.Ordinal).Where(candidates.ContainsKey).Select(p => candidates[p]).ToList();
     }
 
+    /// <summary>
+    /// Keeps the rules under <see cref="RuleLimits.MaxRules"/>. Files count with their last good rules; a file that
+    /// loaded with more rules than those joins, in path order, only while the total fits, and otherwise keeps its
+    /// last good rules. So a file that grew is refused, never an unchanged file read after it.
+    /// </summary>
+    private void LimitTotal(List<string> paths, Dictionary<string, RuleFile> candidates, HashSet<string> loadedOk, List<RuleProblem> problems)
+    {
+        var max = _options.Limits.MaxRules;
+        var total = paths.Distinct(StringComparer.Ordinal).Sum(p => _lastGood.TryGetValue(p, out var good) ? RuleCount(good) : 0L);
+        foreach (var path in paths.Distinct(StringComparer.Ordinal).Where(loadedOk.Contains))
+        {
+            var before = _lastGood.TryGetValue(path, out var good) ? RuleCount(good) : 0;
+            var loaded = candidates[path];
+            var after = total - before + RuleCount(loaded);
+            if (after <= max || RuleCount(loaded) <= before)
+            {
+                total = after;
+                continue;
+            }
+
+            var firstOver = loaded.Groups.SelectMany(g => g.Alerts.Select(a => a.Position).Concat(g.Aggregates.Select(a => a.Position)))
+                .OrderBy(p => p.Line).ThenBy(p => p.Column).ElementAt((int)Math.Max(0, max - (total - before)));
+            problems.Add(new RuleProblem(path, firstOver, $"this file would bring the rules to {RuleLimits.Count(after)}, over the limit of {RuleLimits.Count(max)} in total (rules.max_rules)",
+                "remove rules or raise rules.max_rules"));
+            loadedOk.Remove(path);
+            if (good is not null)
+            {
+                candidates[path] = good;
+            }
+            else
+            {
+                candidates.Remove(path);
+            }
+        }
+    }
+
+    private static int RuleCount(RuleFile file) => file.Groups.Sum(g => g.Alerts.Count + g.Aggregates.Count);
+
     internal static bool IsRuleFile(string path) =>
         path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase);
 
     private static void CarryOver(IReadOnlyList<RuleGroupRunner> oldRunners, List<RuleGroupRunner> newRunners, List<AlertTransition> transitions, DateTimeOffset now)
     {
+        // Looked up by name: at the rule limits a reload meets tens of thousands of groups and rules, and a scan per
+        // rule made it quadratic (minutes).
         var carried = new HashSet<AlertRuleRuntime>();
+        var previousGroups = FirstBy(oldRunners, r => r.Group.Name);
         foreach (var runner in newRunners)
         {
-            var previous = oldRunners.FirstOrDefault(r => r.Group.Name == runner.Group.Name);
+            var previous = previousGroups.GetValueOrDefault(runner.Group.Name);
             if (previous is null)
             {
                 continue;
@@ -395,10 +437,11 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
 
             lock (previous.Gate)
             {
+                var previousAlerts = FirstBy(previous.Alerts, a => a.Rule.Name);
+                var previousAggregates = FirstBy(previous.Aggregates, a => a.Rule.DefinitionKey);
                 foreach (var runtime in runner.Alerts)
                 {
-                    var same = previous.Alerts.FirstOrDefault(a => a.Rule.Name == runtime.Rule.Name && a.Rule.DefinitionKey == runtime.Rule.DefinitionKey);
-                    if (same is not null)
+                    if (previousAlerts.GetValueOrDefault(runtime.Rule.Name) is { } same && same.Rule.DefinitionKey == runtime.Rule.DefinitionKey)
                     {
                         runtime.Instances = same.Instances;
                         (runtime.Health, runtime.LastError, runtime.LastEvaluation, runtime.EvaluationTime) = (same.Health, same.LastError, same.LastEvaluation, same.EvaluationTime);
@@ -408,7 +451,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
 
                 foreach (var aggregate in runner.Aggregates)
                 {
-                    if (previous.Aggregates.FirstOrDefault(a => a.Rule.DefinitionKey == aggregate.Rule.DefinitionKey) is { } same)
+                    if (previousAggregates.GetValueOrDefault(aggregate.Rule.DefinitionKey) is { } same)
                     {
                         aggregate.Last = same.Last;
                         (aggregate.Health, aggregate.LastError, aggregate.LastEvaluation) = (same.Health, same.LastError, same.LastEvaluation);
@@ -417,14 +460,14 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             }
         }
 
+        var stillThere = newRunners.SelectMany(r => r.Alerts.Select(a => (r.Group.Name, a.Rule.Name))).ToHashSet();
         foreach (var runner in oldRunners)
         {
             lock (runner.Gate)
             {
                 foreach (var runtime in runner.Alerts.Where(a => !carried.Contains(a)))
                 {
-                    var stillThere = newRunners.Any(r => r.Group.Name == runner.Group.Name && r.Alerts.Any(a => a.Rule.Name == runtime.Rule.Name));
-                    var reason = stillThere ? "the rule changed; its instances start again" : "the rule was removed";
+                    var reason = stillThere.Contains((runner.Group.Name, runtime.Rule.Name)) ? "the rule changed; its instances start again" : "the rule was removed";
                     foreach (var instance in runtime.Instances.Values.Where(i => i.State.IsActive))
                     {
                         var to = instance.State.State == AlertState.Firing ? AlertState.Resolved : AlertState.Inactive;
@@ -435,6 +478,17 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
                 }
             }
         }
+    }
+
+    private static Dictionary<string, T> FirstBy<T>(IEnumerable<T> items, Func<T, string> key)
+    {
+        var index = new Dictionary<string, T>(StringComparer.Ordinal);
+        foreach (var item in items)
+        {
+            index.TryAdd(key(item), item);
+        }
+
+        return index;
     }
 
     private void Restore(List<RuleGroupRunner> runners, List<AlertTransition> transitions, DateTimeOffset now)

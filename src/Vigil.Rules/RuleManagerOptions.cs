@@ -19,10 +19,13 @@ public sealed record RuleManagerOptions
     /// <summary>Quiet time after the last file change before the watcher reloads.</summary>
     public TimeSpan WatchDebounce { get; init; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>What rule files may hold; a file over a limit keeps its last good rules.</summary>
+    public RuleLimits Limits { get; init; } = RuleLimits.Default;
+
     /// <summary>Every problem, with its configuration key.</summary>
     public IReadOnlyList<string> Validate()
     {
-        var problems = new List<string>();
+        var problems = new List<string>(Limits.Validate());
         if (string.IsNullOrWhiteSpace(RulesDirectory) && RuleFiles.Count == 0)
         {
             problems.Add("rules.directory: set a rules directory (or rule files) to load");

@@ -1,5 +1,6 @@
 using System.Net;
 using Vigil.Collector.Configuration;
+using Vigil.Rules;
 
 namespace Vigil.Collector.Tests;
 
@@ -41,6 +42,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(defaults.Auth.IngestKeys, fromFile.Auth.IngestKeys);
         Assert.Equal(defaults.Auth.ReadKeys, fromFile.Auth.ReadKeys);
         Assert.Equal("rules", fromFile.RulesDir);
+        Assert.Equal(defaults.RuleLimits, fromFile.RuleLimits);
     }
 
     [Fact]
@@ -55,6 +57,29 @@ public sealed class ConfigLoaderTests
         Assert.Equal(["service.name", "tenant.id"], options.Storage.ResourceAttributes);
         Assert.Equal(4 * 1024 * 1024, options.Ingest.MaxRequestBytes);
         Assert.Equal("/tmp/rules", options.RulesDir);
+        Assert.Equal(new RuleLimits { MaxFileBytes = 2 * 1024 * 1024, MaxStringLength = 4096, MaxRulesPerFile = 500, MaxRules = 2000 }, options.RuleLimits);
+    }
+
+    [Fact]
+    public void RuleLimits_ThatCannotWork_AreReportedWithTheirPaths()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"vigil-config-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(path, "rules:\n  max_file_size: lots\n  max_rules_per_file: 0\n  max_rules: 99999999999\n");
+        try
+        {
+            var error = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path, []));
+
+            Assert.StartsWith($"{path}:2:18: rules.max_file_size: 'lots' is not a size", Assert.Single(error.Problems), StringComparison.Ordinal);
+            File.WriteAllText(path, "rules:\n  max_rules_per_file: 0\n  max_rules: 99999999999\n");
+            var invalid = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path, []));
+            Assert.Equal(["rules.max_rules_per_file: must be at least 1"], invalid.Problems);
+            File.WriteAllText(path, "rules:\n  max_rules: 99999999999\n");
+            Assert.Equal(int.MaxValue, ConfigLoader.Load(path, []).RuleLimits.MaxRules);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Fact]

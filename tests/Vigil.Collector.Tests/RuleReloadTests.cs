@@ -10,24 +10,14 @@ public sealed class RuleReloadTests
         var rulesDir = Path.Combine(root, "rules");
         Directory.CreateDirectory(rulesDir);
         var file = Path.Combine(rulesDir, "team.yaml");
-        const string rule = """
-            group: team
-            interval: 30s
-            rules:
-              - alert: {0}
-                severity: P2
-                runbook_url: https://runbooks.example.com/team
-                rate: auth.requests
-                threshold: "> 100"
-            """;
-        await File.WriteAllTextAsync(file, string.Format(System.Globalization.CultureInfo.InvariantCulture, rule, "FirstName"));
+        await File.WriteAllTextAsync(file, TeamRule("FirstName"));
         try
         {
             await using var vigil = await VigilServer.StartAsync(o => o with { RulesDir = rulesDir });
             using var api = new VigilApi(vigil.HttpUri);
             Assert.Equal(["FirstName"], await RuleNamesAsync(api));
 
-            await File.WriteAllTextAsync(file, string.Format(System.Globalization.CultureInfo.InvariantCulture, rule, "SecondName"));
+            await File.WriteAllTextAsync(file, TeamRule("SecondName"));
             var deadline = DateTime.UtcNow.AddSeconds(15);
             var names = await RuleNamesAsync(api);
             while (!names.SequenceEqual(["SecondName"]) && DateTime.UtcNow < deadline)
@@ -37,6 +27,40 @@ public sealed class RuleReloadTests
             }
 
             Assert.Equal(["SecondName"], names);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Reload_OfAFileOverTheConfiguredSizeLimit_IsRefused_AndTheLastGoodRulesKeepRunning()
+    {
+        var root = VigilServer.NewDataDir();
+        var rulesDir = Path.Combine(root, "rules");
+        Directory.CreateDirectory(rulesDir);
+        var file = Path.Combine(rulesDir, "team.yaml");
+        var limits = new Vigil.Rules.RuleLimits { MaxFileBytes = 4096 };
+        await File.WriteAllTextAsync(file, TeamRule("FirstName"));
+        try
+        {
+            await using var vigil = await VigilServer.StartAsync(o => o with { RulesDir = rulesDir, RuleLimits = limits });
+            using var api = new VigilApi(vigil.HttpUri);
+            using var http = new HttpClient { BaseAddress = vigil.HttpUri };
+            Assert.Equal(["FirstName"], await RuleNamesAsync(api));
+
+            // A valid file, but padded past the limit.
+            await File.WriteAllTextAsync(file, TeamRule("SecondName") + "\n# " + new string('x', 8192) + "\n");
+            var size = new FileInfo(file).Length;
+            using var reload = await http.PostAsync("/-/reload", null);
+
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, reload.StatusCode);
+            using var body = System.Text.Json.JsonDocument.Parse(await reload.Content.ReadAsStringAsync());
+            Assert.Equal(
+                $"{file}:1:1: rule file is {size:N0} bytes, over the limit of {limits.MaxFileBytes:N0} (rules.max_file_size) (split it into smaller files, or raise rules.max_file_size)",
+                Assert.Single(body.RootElement.GetProperty("problems").EnumerateArray()).GetString());
+            Assert.Equal(["FirstName"], await RuleNamesAsync(api));
         }
         finally
         {
@@ -67,6 +91,17 @@ public sealed class RuleReloadTests
         using var allowed = await http.SendAsync(right);
         Assert.Equal(System.Net.HttpStatusCode.OK, allowed.StatusCode);
     }
+
+    private static string TeamRule(string alert) => $"""
+        group: team
+        interval: 30s
+        rules:
+          - alert: {alert}
+            severity: P2
+            runbook_url: https://runbooks.example.com/team
+            rate: auth.requests
+            threshold: "> 100"
+        """;
 
     private static async Task<List<string>> RuleNamesAsync(VigilApi api)
     {

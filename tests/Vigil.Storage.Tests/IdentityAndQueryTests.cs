@@ -131,6 +131,34 @@ public sealed class IdentityAndQueryTests
     }
 
     [Fact]
+    public void RegexThatTimesOut_RefusesTheQuery_NamingTheRegex()
+    {
+        // (a+)+b backtracks exponentially on a run of a's without a b, far past the match timeout.
+        var h = new StoreHarness();
+        h.Send([], Gauge("g", Point(0, At(1), 1, Attr("user", new string('a', 40)))));
+
+        var error = Assert.Throws<QueryException>(() => h.Query("g", AggregateFunction.Last, Minute, matchers: [new LabelMatcher("user", MatchOp.NotRegex, "(a+)+b")]));
+
+        Assert.Equal(
+            $"regex user!~\"(a+)+b\" timed out after {LabelMatcher.MatchTimeout.TotalMilliseconds}ms on a value of 40 characters; simplify it (nested quantifiers such as (a+)+ backtrack exponentially)",
+            error.Message);
+    }
+
+    [Fact]
+    public void RegexMatcher_AnswersTheSame_OnceItIsCompiled()
+    {
+        // A regex is interpreted at first and compiled after 10,000 matches; the answers must not change.
+        var matcher = new LabelMatcher("auth.outcome", MatchOp.Regex, "fail.*|unauth.*");
+        string[] values = ["failure", "success", "unauthorized", "FAILURE", "xfailure", ""];
+
+        for (var i = 0; i < 30_000; i++)
+        {
+            var value = values[i % values.Length];
+            Assert.Equal(value is "failure" or "unauthorized", matcher.Matches(value));
+        }
+    }
+
+    [Fact]
     public void SeveralMatchers_AllMustMatch()
     {
         var samples = Tenants().Query("auth.requests", AggregateFunction.Increase, Minute,

@@ -6,6 +6,7 @@ using Vigil.Query.Evaluation;
 using Vigil.Query.Exposition;
 using Vigil.Query.Parsing;
 using Vigil.Storage;
+using Vigil.Storage.Query;
 
 namespace Vigil.Query.Api;
 
@@ -165,6 +166,10 @@ public static class PromApi
                     result.TryAdd(labels.Key, labels);
                 }
             }
+        }
+        catch (RegexTimeoutException e)
+        {
+            throw new PromQLException(e.Message, PromQLException.Execution);
         }
         catch (RegexMatchTimeoutException e)
         {

@@ -89,6 +89,10 @@ internal sealed class Evaluator
         {
             return SelectAt(selector, Shift(t, selector.Offset));
         }
+        catch (RegexTimeoutException e)
+        {
+            throw new PromQLException(e.Message, PromQLException.Execution);
+        }
         catch (RegexMatchTimeoutException e)
         {
             throw RegexTimeout.Error(e, selector.Matchers);
@@ -178,6 +182,10 @@ internal sealed class Evaluator
         {
             samples = _reader.Aggregate(new AggregateQuery(target.Metric, fn, window, by, storeMatchers, at, quantile));
         }
+        catch (RegexTimeoutException e)
+        {
+            throw new PromQLException(e.Message, PromQLException.Execution);
+        }
         catch (QueryException e)
         {
             throw new PromQLException(e.Message);
@@ -234,6 +242,10 @@ internal sealed class Evaluator
         try
         {
             return EvalRangeFunctionAt(function, matrix, Shift(t, matrix.Vector.Offset));
+        }
+        catch (RegexTimeoutException e)
+        {
+            throw new PromQLException(e.Message, PromQLException.Execution);
         }
         catch (RegexMatchTimeoutException e)
         {
@@ -329,6 +341,10 @@ internal sealed class Evaluator
         try
         {
             return HistogramQuantileAt(q, matrix, Shift(t, matrix.Vector.Offset), by, without, native);
+        }
+        catch (RegexTimeoutException e)
+        {
+            throw new PromQLException(e.Message, PromQLException.Execution);
         }
         catch (RegexMatchTimeoutException e)
         {

@@ -24,10 +24,24 @@ public enum MatchOp
     NotRegex,
 }
 
-/// <summary>A label matcher. Regexes are fully anchored, as in Prometheus.</summary>
+/// <summary>
+/// A label matcher. Regexes are fully anchored, as in Prometheus, and each match may take at most
+/// <see cref="MatchTimeout"/>: a longer one throws <see cref="QueryException"/> naming the regex.
+/// </summary>
 public sealed class LabelMatcher
 {
-    private readonly Regex? _regex;
+    public static readonly TimeSpan MatchTimeout = TimeSpan.FromMilliseconds(100);
+
+    // Compiling a regex costs milliseconds, which 50,000 rules would pay at every reload (and a query at every
+    // request); interpreting one is some times slower per match. So a regex is interpreted until it has matched
+    // this often, and compiled then.
+    private const int CompileAfter = 10_000;
+
+    private const RegexOptions Options = RegexOptions.CultureInvariant;
+
+    private readonly string? _pattern;
+    private Regex? _regex;
+    private int _matches;
 
     public LabelMatcher(string name, MatchOp op, string value)
     {
@@ -36,7 +50,8 @@ public sealed class LabelMatcher
         Value = value;
         if (op is MatchOp.Regex or MatchOp.NotRegex)
         {
-            _regex = new Regex("^(?:" + value + ")$", RegexOptions.CultureInvariant | RegexOptions.Compiled, TimeSpan.FromMilliseconds(100));
+            _pattern = "^(?:" + value + ")$";
+            _regex = new Regex(_pattern, Options, MatchTimeout);
         }
     }
 
@@ -54,10 +69,29 @@ public sealed class LabelMatcher
         {
             MatchOp.Equal => string.Equals(actual, Value, StringComparison.Ordinal),
             MatchOp.NotEqual => !string.Equals(actual, Value, StringComparison.Ordinal),
-            MatchOp.Regex => _regex!.IsMatch(actual),
-            MatchOp.NotRegex => !_regex!.IsMatch(actual),
+            MatchOp.Regex => IsMatch(actual),
+            MatchOp.NotRegex => !IsMatch(actual),
             _ => false,
         };
+    }
+
+    private bool IsMatch(string actual)
+    {
+        if (_matches < CompileAfter && Interlocked.Increment(ref _matches) == CompileAfter)
+        {
+            _regex = new Regex(_pattern!, Options | RegexOptions.Compiled, MatchTimeout);
+        }
+
+        try
+        {
+            return _regex!.IsMatch(actual);
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            var shown = Value.Length <= 200 ? Value : Value[..200] + "…";
+            throw new RegexTimeoutException($"regex {Name}{(Op == MatchOp.Regex ? "=~" : "!~")}\"{shown}\" timed out after {MatchTimeout.TotalMilliseconds:0}ms on a value of {actual.Length} characters; " +
+                "simplify it (nested quantifiers such as (a+)+ backtrack exponentially)");
+        }
     }
 
     public override string ToString() => Op switch
@@ -106,7 +140,10 @@ public sealed record AggregateQuery(
 public sealed record AggregateSample(IReadOnlyDictionary<string, string> Labels, double Value, double Samples);
 
 /// <summary>An expected refusal of a query (unknown metric kind for the function, bad window…).</summary>
-public sealed class QueryException(string message) : Exception(message);
+public class QueryException(string message) : Exception(message);
+
+/// <summary>A matcher's regex ran past <see cref="LabelMatcher.MatchTimeout"/>: the query cannot finish (422 in the APIs, health err in a rule).</summary>
+public sealed class RegexTimeoutException(string message) : QueryException(message);
 
 public sealed record SeriesInfo(string Metric, MetricKind Kind, string Unit, IReadOnlyDictionary<string, string> Labels);
 
