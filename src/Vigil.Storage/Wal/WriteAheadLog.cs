@@ -25,17 +25,20 @@ public sealed class WriteAheadLog : IAsyncDisposable
     private readonly TimeSpan _retention;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly IWalFiles _fileSystem;
     private readonly Lock _files = new();
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private Task? _writer;
-    private FileStream? _segment;
+    private IWalFile? _segment;
+    private long _segmentLength;
     private long _segmentNumber;
     private DateTimeOffset _segmentOpened;
     private long _appendedRecords;
     private long _syncs;
 
-    public WriteAheadLog(string directory, WalOptions options, TimeSpan retention, TimeProvider time, ILogger logger)
+    public WriteAheadLog(string directory, WalOptions options, TimeSpan retention, TimeProvider time, ILogger logger, IWalFiles? files = null)
     {
+        _fileSystem = files ?? PhysicalWalFiles.Instance;
         _directory = directory;
         _options = options;
         _retention = retention;
@@ -257,11 +260,13 @@ public sealed class WriteAheadLog : IAsyncDisposable
                 BinaryPrimitives.WriteInt32LittleEndian(header, item.Payload.Length);
                 BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(8), unixMs);
                 BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4), Checksum(header.AsSpan(8, 8), item.Payload.Span));
-                segment.Write(header);
-                segment.Write(item.Payload.Span);
+                segment.Write(header, _segmentLength);
+                _segmentLength += header.Length;
+                segment.Write(item.Payload.Span, _segmentLength);
+                _segmentLength += item.Payload.Length;
             }
 
-            segment.Flush(flushToDisk: true);
+            segment.FlushToDisk();
             Interlocked.Add(ref _appendedRecords, batch.Count);
             Interlocked.Increment(ref _syncs);
             foreach (var item in batch)
@@ -281,10 +286,10 @@ public sealed class WriteAheadLog : IAsyncDisposable
         }
     }
 
-    private FileStream CurrentSegment()
+    private IWalFile CurrentSegment()
     {
         var now = _time.GetUtcNow();
-        if (_segment is not null && (_segment.Length >= _options.SegmentBytes || now - _segmentOpened >= _options.SegmentDuration))
+        if (_segment is not null && (_segmentLength >= _options.SegmentBytes || now - _segmentOpened >= _options.SegmentDuration))
         {
             _segment.Dispose();
             _segment = null;
@@ -294,23 +299,26 @@ public sealed class WriteAheadLog : IAsyncDisposable
         return _segment ?? OpenSegment(now);
     }
 
-    private FileStream OpenSegment(DateTimeOffset now)
+    private IWalFile OpenSegment(DateTimeOffset now)
     {
         var number = _segmentNumber + 1;
         var path = Path.Combine(_directory, number.ToString("D12", CultureInfo.InvariantCulture) + Extension);
-        _segment = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1 << 16);
+        _segment = _fileSystem.OpenSegment(path);
+        _segmentLength = _segment.Length;
         Interlocked.Exchange(ref _segmentNumber, number);
         _segmentOpened = now;
         return _segment;
     }
 
-    private async Task CloseSegmentAsync()
+    private Task CloseSegmentAsync()
     {
         if (_segment is not null)
         {
-            await _segment.DisposeAsync();
+            _segment.Dispose();
             _segment = null;
         }
+
+        return Task.CompletedTask;
     }
 
     /// <summary>Deletes closed segments whose newest data is past the retention: the store would drop it anyway.</summary>
