@@ -208,21 +208,12 @@ public sealed class WalService : BackgroundService
         var loaded = _time.GetElapsedTime(started);
 
         long points = 0;
-        var (records, since) = _wal.Replay(
-            record =>
-            {
-                try
-                {
-                    points += _ingest.Apply(record).Accepted;
-                }
-                catch (Vigil.Otlp.Wire.OtlpFormatException e)
-                {
-                    // Only checked requests are logged, so this means the file was damaged in a way the CRC missed.
-                    _logger.LogWarning("WAL record skipped: {Problem}", e.Message);
-                }
-            },
-            checkpoint?.WalSegment ?? 0);
-        if (since is { } first)
+
+        // The WAL skips (and logs, with segment and offset) a record whose apply throws: a record that
+        // cannot be applied is damage to report, never a reason not to start.
+        var replay = _wal.Replay(record => points += _ingest.Apply(record).Accepted, checkpoint?.WalSegment ?? 0);
+        var records = replay.Records;
+        if (replay.Since is { } first)
         {
             // Everything since the oldest replayed record has been seen: cumulative runs that started
             // after it count fully again after a restart. A checkpoint brought its own (earlier) value.
@@ -230,11 +221,17 @@ public sealed class WalService : BackgroundService
         }
 
         var elapsed = _time.GetElapsedTime(started);
-        Recovery = new RecoveryStats(checkpoint, store.SeriesCount, records, points, loaded, elapsed);
+        Recovery = new RecoveryStats(checkpoint, store.SeriesCount, records, points, loaded, elapsed, replay);
         _logger.LogInformation(
             "Start-up recovery: {Checkpoint} ({Series} series, {Loaded:F1}s), then {Records} WAL request(s) with {Points} point(s) replayed from segment {From}; {Elapsed:F1}s in all",
             checkpoint is null ? "no checkpoint" : $"checkpoint {checkpoint.WalSegment} loaded",
             checkpoint?.Series ?? 0, loaded.TotalSeconds, records, points, checkpoint?.WalSegment ?? 0, elapsed.TotalSeconds);
+        if (replay.SkippedRecords > 0)
+        {
+            _logger.LogWarning(
+                "Start-up recovery skipped WAL data: {Damaged} damaged region(s) ({Bytes} bytes), {Unapplied} record(s) that could not be applied, {Unreadable} unreadable segment(s); the warnings above name each segment and offset",
+                replay.DamagedRecords, replay.DamagedBytes, replay.UnappliedRecords, replay.UnreadableSegments);
+        }
         _checkpointedRecords = checkpoint is not null && records == 0 ? 0 : -1;
         _recovered = true;
         _wal.Start();
@@ -280,5 +277,5 @@ public sealed class WalService : BackgroundService
     }
 }
 
-/// <summary>Start-up recovery: the checkpoint loaded (if any), then the WAL tail replayed after it.</summary>
-public sealed record RecoveryStats(CheckpointInfo? Checkpoint, int Series, long RecordsReplayed, long PointsReplayed, TimeSpan CheckpointLoad, TimeSpan Elapsed);
+/// <summary>Start-up recovery: the checkpoint loaded (if any), then the WAL tail replayed after it (and what replay had to skip).</summary>
+public sealed record RecoveryStats(CheckpointInfo? Checkpoint, int Series, long RecordsReplayed, long PointsReplayed, TimeSpan CheckpointLoad, TimeSpan Elapsed, WalReplayResult Replay);

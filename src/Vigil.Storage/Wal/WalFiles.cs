@@ -3,14 +3,14 @@ using Microsoft.Win32.SafeHandles;
 namespace Vigil.Storage.Wal;
 
 /// <summary>
-/// The file layer under the write-ahead log's writer: it opens segment files for appending. A seam,
+/// The file layer under the write-ahead log's writer: it opens segment files (and the probe file) for writing. A seam,
 /// so a test can make the disk fill up (an <see cref="IOException"/> "No space left on device" from
 /// a write, a sync or a close) and heal again, without a tiny filesystem.
 /// </summary>
 public interface IWalFiles
 {
-    /// <summary>Opens (creating if needed) a segment file for writing; its current length is where appends go.</summary>
-    IWalFile OpenSegment(string path);
+    /// <summary>Opens (creating if needed) a file for writing; for a segment, its current length is where appends go.</summary>
+    IWalFile Open(string path);
 }
 
 /// <summary>One open segment file. Writes are positional: the writer knows where its last intact record ends.</summary>
@@ -35,7 +35,7 @@ public sealed class PhysicalWalFiles : IWalFiles
     {
     }
 
-    public IWalFile OpenSegment(string path) =>
+    public IWalFile Open(string path) =>
         new File(System.IO.File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read));
 
     private sealed class File(SafeFileHandle handle) : IWalFile
