@@ -44,15 +44,18 @@ public sealed class VigilServer : IAsyncDisposable
 
     public static string NewDataDir() => Path.Combine(Path.GetTempPath(), "vigil-test-" + Guid.NewGuid().ToString("N"));
 
-    /// <summary>Starts Vigil and waits until /readyz would say ready (WAL replayed).</summary>
-    public static async Task<VigilServer> StartAsync(Func<VigilOptions, VigilOptions>? configure = null, TimeProvider? time = null, string? dataDir = null)
+    /// <summary>
+    /// Starts Vigil and waits until /readyz would say ready (WAL replayed). <paramref name="builder"/> can
+    /// replace services before the host is built (e.g. the WAL's file layer).
+    /// </summary>
+    public static async Task<VigilServer> StartAsync(Func<VigilOptions, VigilOptions>? configure = null, TimeProvider? time = null, string? dataDir = null, Action<WebApplicationBuilder>? builder = null)
     {
         var keep = dataDir is not null;
         dataDir ??= NewDataDir();
         var loopback = new IPEndPoint(IPAddress.Loopback, 0);
         var options = new VigilOptions { OtlpGrpc = loopback, OtlpHttp = new IPEndPoint(IPAddress.Loopback, 0), Http = new IPEndPoint(IPAddress.Loopback, 0), DataDir = dataDir };
         options = configure?.Invoke(options) ?? options;
-        var app = VigilApp.Build(options, time);
+        var app = VigilApp.Build(options, time, builder);
         await app.StartAsync();
         var readiness = app.Services.GetRequiredService<Readiness>();
         var deadline = DateTime.UtcNow.AddSeconds(30);
