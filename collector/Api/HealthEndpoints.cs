@@ -10,9 +10,14 @@ public static class HealthEndpoints
         app.MapGet("/readyz", (Readiness readiness) =>
         {
             var parts = readiness.Snapshot();
+            var reasons = readiness.Reasons();
+            var ready = parts.Values.All(r => r);
+
+            // "starting" until every part was ready once; "unavailable" when a part that served stopped and said why.
+            var status = ready ? "ready" : reasons.Count > 0 ? "unavailable" : "starting";
             return Results.Json(
-                new { status = readiness.IsReady ? "ready" : "starting", parts },
-                statusCode: readiness.IsReady ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+                new { status, parts, reasons },
+                statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         }).WithMetadata(new ListenerAttribute(Listeners.Http)).Public();
     }
 }

@@ -20,7 +20,7 @@ public sealed class ConfigException(IReadOnlyList<string> problems) : Exception(
 public static class ConfigLoader
 {
     private static readonly string[] TopKeys = ["server", "data_dir", "storage", "ingest", "wal", "telemetry", "rules", "alerting", "auth"];
-    private static readonly string[] WalKeys = ["enabled", "segment_size", "segment_duration", "checkpoint_interval"];
+    private static readonly string[] WalKeys = ["enabled", "segment_size", "segment_duration", "checkpoint_interval", "retry_interval"];
     private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http", "admin_token"];
     private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series", "max_series_per_metric", "max_series_per_tenant", "tenant_attribute", "max_attributes_per_point", "max_attribute_value_length"];
     private static readonly string[] IngestKeys = ["max_request_size", "max_decompression_ratio", "max_inflight_size", "memory_limit", "memory_spike_limit", "memory_check_interval", "retry_after"];
@@ -260,6 +260,7 @@ public static class ConfigLoader
                             "enabled" => wal with { Enabled = Boolean(path, value, at, problems) ?? wal.Enabled },
                             "segment_size" => wal with { SegmentBytes = Size(path, value, at, problems) ?? wal.SegmentBytes },
                             "checkpoint_interval" => wal with { CheckpointInterval = Duration(path, value, at, problems) ?? wal.CheckpointInterval },
+                            "retry_interval" => wal with { RetryInterval = Duration(path, value, at, problems) ?? wal.RetryInterval },
                             _ => wal with { SegmentDuration = Duration(path, value, at, problems) ?? wal.SegmentDuration },
                         };
                     }

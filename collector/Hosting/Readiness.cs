@@ -1,9 +1,13 @@
 namespace Vigil.Collector;
 
-/// <summary>What /readyz waits for. Each subsystem marks itself ready once it can serve.</summary>
+/// <summary>
+/// What /readyz waits for. Each subsystem marks itself ready once it can serve, and not ready again
+/// (with the reason /readyz shows) when it stops being able to, e.g. the WAL on a full disk.
+/// </summary>
 public sealed class Readiness
 {
     private readonly Dictionary<string, bool> _parts = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _reasons = new(StringComparer.Ordinal);
 
     public void Require(string part)
     {
@@ -18,6 +22,17 @@ public sealed class Readiness
         lock (_parts)
         {
             _parts[part] = true;
+            _reasons.Remove(part);
+        }
+    }
+
+    /// <summary>A part that was serving cannot any more; <paramref name="reason"/> says why (no secrets in it).</summary>
+    public void MarkNotReady(string part, string reason)
+    {
+        lock (_parts)
+        {
+            _parts[part] = false;
+            _reasons[part] = reason;
         }
     }
 
@@ -26,6 +41,15 @@ public sealed class Readiness
         lock (_parts)
         {
             return new Dictionary<string, bool>(_parts);
+        }
+    }
+
+    /// <summary>Why parts are not ready, for those that said why (a part still starting has no reason).</summary>
+    public IReadOnlyDictionary<string, string> Reasons()
+    {
+        lock (_parts)
+        {
+            return new Dictionary<string, string>(_reasons);
         }
     }
 

@@ -7,8 +7,8 @@ namespace Vigil.Collector;
 
 /// <summary>
 /// Vigil's self-telemetry (meter "Vigil"): accepted and refused points by reason, refused requests by
-/// reason, active and evicted series, the memory limit's reading and level, request durations.
-/// Exported by the OpenTelemetry SDK when telemetry.otlp_endpoint is set.
+/// reason, active and evicted series, the memory limit's reading and level, request durations, the
+/// WAL's health. Exported by the OpenTelemetry SDK when telemetry.otlp_endpoint is set.
 /// </summary>
 public sealed class VigilMetrics : IDisposable
 {
@@ -17,7 +17,7 @@ public sealed class VigilMetrics : IDisposable
     private readonly Meter _meter;
     private readonly Histogram<double> _requestDuration;
 
-    public VigilMetrics(WindowStore store, IngestGate gate, BodyRefusals bodyRefusals, IMeterFactory meterFactory)
+    public VigilMetrics(WindowStore store, IngestGate gate, BodyRefusals bodyRefusals, WalService wal, IMeterFactory meterFactory)
     {
         _meter = meterFactory.Create(MeterName);
         _meter.CreateObservableCounter("vigil.ingest.points.accepted", () => store.Stats.Accepted, "{point}", "Data points accepted into the window store");
@@ -33,6 +33,9 @@ public sealed class VigilMetrics : IDisposable
             _meter.CreateObservableGauge("vigil.memory.pressure", () => (int)memory.Pressure, "1", "0 normal, 1 new series of the largest tenants refused, 2 every new series refused, 3 every request refused");
             _meter.CreateObservableCounter("vigil.memory.collections.forced", () => memory.ForcedCollections, "{collection}", "Full collections forced by the memory limit");
         }
+        _meter.CreateObservableGauge("vigil.wal.writable", () => wal.Log is { Unavailable: not null } ? 0 : 1, "1", "1 while the WAL can write; 0 while it refuses OTLP requests (e.g. a full disk)");
+        _meter.CreateObservableCounter("vigil.wal.write.failures", () => wal.Log?.WriteFailures ?? 0, "{failure}", "WAL writes that failed; their requests were refused as retryable");
+        _meter.CreateObservableCounter("vigil.wal.replay.skipped", () => ReplaySkipped(wal), "{record}", "WAL records start-up replay skipped, by reason (damaged, unappliable, unreadable_segment)");
         _requestDuration = _meter.CreateHistogram<double>("vigil.ingest.request.duration", "s", "Time to decode and store one OTLP export request");
     }
 
@@ -77,6 +80,18 @@ public sealed class VigilMetrics : IDisposable
         new(memory.SoftLimitBytes, new KeyValuePair<string, object?>("limit", "soft")),
         new(memory.HardLimitBytes, new KeyValuePair<string, object?>("limit", "hard")),
     ];
+
+    private static IEnumerable<Measurement<long>> ReplaySkipped(WalService wal)
+    {
+        if (wal.Recovery?.Replay is not { } replay)
+        {
+            yield break;
+        }
+
+        yield return new Measurement<long>(replay.DamagedRecords, new KeyValuePair<string, object?>("reason", "damaged"));
+        yield return new Measurement<long>(replay.UnappliedRecords, new KeyValuePair<string, object?>("reason", "unappliable"));
+        yield return new Measurement<long>(replay.UnreadableSegments, new KeyValuePair<string, object?>("reason", "unreadable_segment"));
+    }
 
     public void Dispose() => _meter.Dispose();
 }

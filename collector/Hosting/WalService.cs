@@ -10,8 +10,10 @@ namespace Vigil.Collector;
 /// that validates and replays the WAL written after it (OTLP requests get a retryable UNAVAILABLE
 /// meanwhile and /readyz says "starting"); then it logs every accepted request before it is applied
 /// and acknowledged, and every <c>wal.checkpoint_interval</c> (and at graceful shutdown) writes a new
-/// checkpoint and deletes the WAL segments it covers. With <c>wal.enabled: false</c> appends are
-/// no-ops and no checkpoint is read or written.
+/// checkpoint and deletes the WAL segments it covers. While the WAL cannot write (a full disk) OTLP
+/// requests are refused as retryable and /readyz is not ready, with the reason, until a probe write
+/// succeeds (decision 005). With <c>wal.enabled: false</c> appends are no-ops and no checkpoint is read
+/// or written.
 /// </summary>
 public sealed class WalService : BackgroundService
 {
@@ -28,10 +30,13 @@ public sealed class WalService : BackgroundService
     private readonly ILogger<WalService> _logger;
     private volatile bool _replaying = true;
     private volatile bool _recovered;
+    private readonly Lock _readinessLock = new();
+    private bool _serving;
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _checkpointedRecords = -1;
 
-    public WalService(VigilOptions options, OtlpIngest ingest, Readiness readiness, TimeProvider time, ILogger<WalService> logger)
+    /// <param name="files">The WAL's file layer; tests pass one that can fill the disk.</param>
+    public WalService(VigilOptions options, OtlpIngest ingest, Readiness readiness, TimeProvider time, ILogger<WalService> logger, IWalFiles? files = null)
     {
         _ingest = ingest;
         _readiness = readiness;
@@ -41,13 +46,17 @@ public sealed class WalService : BackgroundService
         _checkpointInterval = options.Wal.CheckpointInterval;
         if (options.Wal.Enabled)
         {
-            _wal = new WriteAheadLog(Path.Combine(options.DataDir, "wal"), options.Wal, options.Storage.Retention, time, logger);
+            _wal = new WriteAheadLog(Path.Combine(options.DataDir, "wal"), options.Wal, options.Storage.Retention, time, logger, files);
+            _wal.AvailabilityChanged += OnAvailabilityChanged;
         }
 
         readiness.Require(ReadinessPart);
     }
 
     public bool Replaying => _replaying;
+
+    /// <summary>Why the WAL refuses requests right now (it cannot write), or null.</summary>
+    public string? Unavailable => _wal?.Unavailable;
 
     /// <summary>Completes when the store holds everything acknowledged before this start (replay done).</summary>
     public Task Ready => _ready.Task;
@@ -88,7 +97,12 @@ public sealed class WalService : BackgroundService
         }
 
         _replaying = false;
-        _readiness.MarkReady(ReadinessPart);
+        lock (_readinessLock)
+        {
+            _serving = true;
+        }
+
+        OnAvailabilityChanged();
         _ready.TrySetResult();
         if (_wal is null)
         {
@@ -100,7 +114,10 @@ public sealed class WalService : BackgroundService
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                await TryCheckpointAsync("periodic");
+                if (_wal.Unavailable is null)
+            {
+                await TryCheckpointAsync("periodic", stoppingToken);
+            }
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -113,10 +130,11 @@ public sealed class WalService : BackgroundService
         await base.StopAsync(cancellationToken);
         if (_wal is not null)
         {
-            // A checkpoint at shutdown makes the next start replay (almost) nothing.
-            if (_recovered)
+            // A checkpoint at shutdown makes the next start replay (almost) nothing. Not while the WAL
+            // cannot write (it would fail anyway), and never past the host's shutdown timeout.
+            if (_recovered && _wal.Unavailable is null)
             {
-                await TryCheckpointAsync("shutdown");
+                await TryCheckpointAsync("shutdown", cancellationToken);
             }
 
             await _wal.DisposeAsync();
@@ -184,11 +202,15 @@ public sealed class WalService : BackgroundService
         }
     }
 
-    private async Task TryCheckpointAsync(string reason)
+    private async Task TryCheckpointAsync(string reason, CancellationToken cancellationToken = default)
     {
         try
         {
-            await CheckpointNowAsync(CancellationToken.None);
+            await CheckpointNowAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            _logger.LogWarning("The {Reason} checkpoint did not finish in time; the WAL keeps every segment since the last good one", reason);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or WalUnavailableException or InvalidOperationException)
         {
@@ -211,21 +233,12 @@ public sealed class WalService : BackgroundService
         var loaded = _time.GetElapsedTime(started);
 
         long points = 0;
-        var (records, since) = _wal.Replay(
-            record =>
-            {
-                try
-                {
-                    points += _ingest.ApplyLogged(record).Accepted;
-                }
-                catch (Vigil.Otlp.Wire.OtlpFormatException e)
-                {
-                    // Only checked requests are logged, so this means the file was damaged in a way the CRC missed.
-                    _logger.LogWarning("WAL record skipped: {Problem}", e.Message);
-                }
-            },
-            checkpoint?.WalSegment ?? 0);
-        if (since is { } first)
+
+        // The WAL skips (and logs, with segment and offset) a record whose apply throws: a record that
+        // cannot be applied is damage to report, never a reason not to start.
+        var replay = _wal.Replay(record => points += _ingest.ApplyLogged(record).Accepted, checkpoint?.WalSegment ?? 0);
+        var records = replay.Records;
+        if (replay.Since is { } first)
         {
             // Everything since the oldest replayed record has been seen: cumulative runs that started
             // after it count fully again after a restart. A checkpoint brought its own (earlier) value.
@@ -233,14 +246,44 @@ public sealed class WalService : BackgroundService
         }
 
         var elapsed = _time.GetElapsedTime(started);
-        Recovery = new RecoveryStats(checkpoint, store.SeriesCount, records, points, loaded, elapsed);
+        Recovery = new RecoveryStats(checkpoint, store.SeriesCount, records, points, loaded, elapsed, replay);
         _logger.LogInformation(
             "Start-up recovery: {Checkpoint} ({Series} series, {Loaded:F1}s), then {Records} WAL request(s) with {Points} point(s) replayed from segment {From}; {Elapsed:F1}s in all",
             checkpoint is null ? "no checkpoint" : $"checkpoint {checkpoint.WalSegment} loaded",
             checkpoint?.Series ?? 0, loaded.TotalSeconds, records, points, checkpoint?.WalSegment ?? 0, elapsed.TotalSeconds);
+        if (replay.SkippedRecords > 0)
+        {
+            _logger.LogWarning(
+                "Start-up recovery skipped WAL data: {Damaged} damaged region(s) ({Bytes} bytes), {Unapplied} record(s) that could not be applied, {Unreadable} unreadable segment(s); the warnings above name each segment and offset",
+                replay.DamagedRecords, replay.DamagedBytes, replay.UnappliedRecords, replay.UnreadableSegments);
+        }
         _checkpointedRecords = checkpoint is not null && records == 0 ? 0 : -1;
         _recovered = true;
         _wal.Start();
+    }
+
+    /// <summary>
+    /// Readiness follows the WAL once replay is done. Each call reads the current state under the lock,
+    /// so a change raised by the writer while start-up marks the part can never leave a stale answer.
+    /// </summary>
+    private void OnAvailabilityChanged()
+    {
+        lock (_readinessLock)
+        {
+            if (!_serving)
+            {
+                return;
+            }
+
+            if (_wal?.Unavailable is { } reason)
+            {
+                _readiness.MarkNotReady(ReadinessPart, reason);
+            }
+            else
+            {
+                _readiness.MarkReady(ReadinessPart);
+            }
+        }
     }
 
     /// <summary>The newest checkpoint that loads; unusable ones are moved aside with a warning.</summary>
@@ -283,5 +326,5 @@ public sealed class WalService : BackgroundService
     }
 }
 
-/// <summary>Start-up recovery: the checkpoint loaded (if any), then the WAL tail replayed after it.</summary>
-public sealed record RecoveryStats(CheckpointInfo? Checkpoint, int Series, long RecordsReplayed, long PointsReplayed, TimeSpan CheckpointLoad, TimeSpan Elapsed);
+/// <summary>Start-up recovery: the checkpoint loaded (if any), then the WAL tail replayed after it (and what replay had to skip).</summary>
+public sealed record RecoveryStats(CheckpointInfo? Checkpoint, int Series, long RecordsReplayed, long PointsReplayed, TimeSpan CheckpointLoad, TimeSpan Elapsed, WalReplayResult Replay);

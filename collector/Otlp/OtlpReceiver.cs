@@ -16,7 +16,7 @@ public enum OtlpOutcomeKind
     /// <summary>Throttled: RESOURCE_EXHAUSTED with RetryInfo / HTTP 429 with Retry-After.</summary>
     Overloaded,
 
-    /// <summary>Over the memory limit: UNAVAILABLE with RetryInfo / HTTP 503 with Retry-After.</summary>
+    /// <summary>Over the memory limit, replaying, or the WAL cannot write: UNAVAILABLE with RetryInfo / HTTP 503 with Retry-After.</summary>
     Unavailable,
 
     /// <summary>No ingest key or an unknown one: UNAUTHENTICATED / HTTP 401; nothing was read into the store or the WAL.</summary>
@@ -87,6 +87,13 @@ public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService 
         {
             metrics.RecordRequest(transport, "unavailable", started);
             return new OtlpOutcome(OtlpOutcomeKind.Unavailable, default, "Vigil is replaying its write-ahead log after a restart; retry shortly");
+        }
+
+        // While the WAL cannot write, refuse before decoding: nothing could be made durable anyway.
+        if (wal.Unavailable is { } reason)
+        {
+            metrics.RecordRequest(transport, "unavailable", started);
+            return new OtlpOutcome(OtlpOutcomeKind.Unavailable, default, reason + "; retry later");
         }
 
         var refusal = Gate.TryEnter(body.Length);

@@ -36,8 +36,13 @@ public sealed class EvictionMemoryTests
 
         h.Clock.Advance(TimeSpan.FromMinutes(2));
         Assert.Equal(Series, h.Store.Sweep());
-        gauge.Collect();
-        var left = gauge.UsedBytes() - before;
+        // The least of three readings: another test's thread may hold a transient allocation at any one of them.
+        var left = long.MaxValue;
+        for (var i = 0; i < 3; i++)
+        {
+            gauge.Collect();
+            left = Math.Min(left, gauge.UsedBytes() - before);
+        }
 
         // A floor, not a measurement: a series holds at least its object, key, labels and bucket arrays.
         Assert.True(grown > Series * 256L, $"{Series} series grew the heap by only {grown} bytes");

@@ -18,6 +18,12 @@ public sealed record WalOptions
     /// </summary>
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// While a write fails (a full disk) requests are refused as retryable, and the writer tries a real
+    /// write this often; the first that succeeds makes the log (and /readyz) available again.
+    /// </summary>
+    public TimeSpan RetryInterval { get; init; } = TimeSpan.FromSeconds(1);
+
     public IReadOnlyList<string> Validate(string section = "wal")
     {
         var problems = new List<string>();
@@ -34,6 +40,11 @@ public sealed record WalOptions
         if (CheckpointInterval < TimeSpan.FromSeconds(10))
         {
             problems.Add($"{section}.checkpoint_interval: must be at least 10s");
+        }
+
+        if (RetryInterval <= TimeSpan.Zero)
+        {
+            problems.Add($"{section}.retry_interval: must be positive");
         }
 
         return problems;
