@@ -8,8 +8,12 @@ public static class HealthEndpoints
         app.MapGet("/readyz", (Readiness readiness) =>
         {
             var parts = readiness.Snapshot();
+            var detail = readiness.Details();
+            object body = detail.Count == 0
+                ? new { status = readiness.IsReady ? "ready" : "starting", parts }
+                : new { status = readiness.IsReady ? "ready" : "starting", parts, detail };
             return Results.Json(
-                new { status = readiness.IsReady ? "ready" : "starting", parts },
+                body,
                 statusCode: readiness.IsReady ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         }).WithMetadata(new ListenerAttribute(Listeners.Http));
     }

@@ -1,5 +1,6 @@
 using System.Net;
 using Vigil.Alerting;
+using Vigil.RemoteWrite;
 using Vigil.Storage;
 using Vigil.Storage.Wal;
 
@@ -32,6 +33,9 @@ public sealed record VigilOptions
 
     public TelemetryOptions Telemetry { get; init; } = new();
 
+    /// <summary>Prometheus remote-write queues (<c>remote_write:</c>); none by default.</summary>
+    public IReadOnlyList<RemoteWriteOptions> RemoteWrite { get; init; } = [];
+
     /// <summary>Every problem with its config path.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -41,6 +45,7 @@ public sealed record VigilOptions
         problems.AddRange(Wal.Validate());
         problems.AddRange(Alerting.Validate());
         problems.AddRange(Telemetry.Validate());
+        problems.AddRange(RemoteWriteOptions.ValidateAll(RemoteWrite));
         if (AdminToken is { Length: < 16 })
         {
             problems.Add("server.admin_token: use at least 16 characters (or VIGIL_ADMIN_TOKEN); a short token is guessable");

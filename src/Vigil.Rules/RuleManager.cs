@@ -55,6 +55,12 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
     /// <summary>Test seam: the state store, to inject faults around its commits.</summary>
     internal AlertStateStore? Store => _store;
 
+    /// <summary>
+    /// Raised after every group evaluation (timer or direct), outside the group's lock, with what it recorded and the
+    /// group's active alerts. A handler that throws does not stop the evaluation; keep handlers short.
+    /// </summary>
+    public event Action<GroupEvaluation>? Evaluated;
+
     /// <summary>The groups running now.</summary>
     public IReadOnlyList<RuleGroup> Groups => _runners.Select(r => r.Group).ToList();
 
@@ -491,9 +497,19 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
 
         List<AlertTransition> transitions;
         var journaled = false;
+        GroupEvaluation? evaluated = null;
         try
         {
             transitions = runner.Evaluate(now);
+            if (Evaluated is not null)
+            {
+                evaluated = new GroupEvaluation(
+                    runner.Group.Name,
+                    now,
+                    [.. runner.Aggregates.SelectMany(a => a.Last.Select(s => new RecordedSample(a.Rule.Record, Merge(a.Rule.Labels, s.Labels), s.Value, s.Samples, now)))],
+                    [.. runner.Alerts.SelectMany(ActiveAlerts)]);
+            }
+
             if (_store is not null)
             {
                 List<AlertTransition> journal = _sink is null ? [] : [.. runner.Uncommitted, .. transitions];
@@ -517,6 +533,18 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         finally
         {
             runner.Gate.Exit();
+        }
+
+        if (evaluated is not null)
+        {
+            try
+            {
+                Evaluated?.Invoke(evaluated);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // An observer's failure is its own (remote write counts it); evaluation and delivery go on.
+            }
         }
 
         if (_store is null)
