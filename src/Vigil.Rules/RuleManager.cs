@@ -681,8 +681,31 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         foreach (var runner in _runners)
         {
             runner.Timer?.Dispose();
-            runner.Timer = _time.CreateTimer(OnTimer, runner, TimeSpan.Zero, runner.Group.Interval);
+            // Armed only once assigned: the first tick (at once) re-arms it for the next grid instant.
+            runner.Timer = _time.CreateTimer(OnTimer, runner, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            runner.Timer.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan);
         }
+    }
+
+    /// <summary>
+    /// The evaluation time for a tick at <paramref name="now"/>: the latest instant of the group's grid, offset + k ×
+    /// interval, where the offset is a hash of the group name modulo the interval (Prometheus' rule). Two Vigils with
+    /// the same rules evaluate each group at the same instants whenever they started, so over the same data they agree
+    /// on activeAt and startsAt (an HA pair's twin events match); the offsets spread groups over the interval.
+    /// </summary>
+    public static DateTimeOffset EvaluationSlot(string group, TimeSpan interval, DateTimeOffset now)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes(group))
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+
+        var ticks = (ulong)interval.Ticks;
+        var offset = (long)(hash % ticks);
+        var since = now.UtcTicks - offset;
+        var into = ((since % interval.Ticks) + interval.Ticks) % interval.Ticks;
+        return new DateTimeOffset(now.UtcTicks - into, TimeSpan.Zero);
     }
 
     private void OnTimer(object? state)
@@ -693,9 +716,10 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             return;
         }
 
+        var interval = runner.Group.Interval;
         try
         {
-            EvaluateRunner(runner, _time.GetUtcNow(), wait: false);
+            EvaluateRunner(runner, EvaluationSlot(runner.Group.Name, interval, _time.GetUtcNow()), wait: false);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -706,6 +730,20 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
                 {
                     (runtime.Health, runtime.LastError) = ("err", ex.Message);
                 }
+            }
+        }
+        finally
+        {
+            // Re-armed from the clock for the next grid instant, so a slow evaluation never shifts the grid.
+            var now = _time.GetUtcNow();
+            var due = EvaluationSlot(runner.Group.Name, interval, now) + interval - now;
+            try
+            {
+                runner.Timer?.Change(due, Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Stopped or reloaded meanwhile: the new timers carry on.
             }
         }
     }
