@@ -687,6 +687,14 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         }
     }
 
+    private static DateTimeOffset LastEvaluationOf(RuleGroupRunner runner)
+    {
+        lock (runner.Gate)
+        {
+            return runner.LastEvaluation;
+        }
+    }
+
     /// <summary>
     /// The evaluation time for a tick at <paramref name="now"/>: the latest instant of the group's grid, offset + k ×
     /// interval, where the offset is a hash of the group name modulo the interval (Prometheus' rule). Two Vigils with
@@ -719,7 +727,12 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         var interval = runner.Group.Interval;
         try
         {
-            EvaluateRunner(runner, EvaluationSlot(runner.Group.Name, interval, _time.GetUtcNow()), wait: false);
+            // A timer may fire a hair before its instant; that grid instant is done, so it waits for the next.
+            var slot = EvaluationSlot(runner.Group.Name, interval, _time.GetUtcNow());
+            if (slot > LastEvaluationOf(runner))
+            {
+                EvaluateRunner(runner, slot, wait: false);
+            }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

@@ -142,8 +142,8 @@ public sealed class RemoteWriteEndToEndTests : IDisposable
     {
         await using var victoria = await RemoteWriteReceiver.StartVictoriaMetricsAsync();
         var dataDir = Path.Combine(_dir, "data");
-        var t = NextSecond();
         var vigil = await StartVigilAsync(victoria.WriteUrl, null, dataDir);
+        var t = NextSecond();
         try
         {
             await PostAsync(vigil, Counters(t, 3, 5, 2));
