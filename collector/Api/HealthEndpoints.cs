@@ -11,12 +11,14 @@ public static class HealthEndpoints
         {
             var parts = readiness.Snapshot();
             var reasons = readiness.Reasons();
+            var detail = readiness.Details();
             var ready = parts.Values.All(r => r);
 
             // "starting" until every part was ready once; "unavailable" when a part that served stopped and said why.
             var status = ready ? "ready" : reasons.Count > 0 ? "unavailable" : "starting";
+            object body = detail.Count == 0 ? new { status, parts, reasons } : new { status, parts, reasons, detail };
             return Results.Json(
-                new { status, parts, reasons },
+                body,
                 statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         }).WithMetadata(new ListenerAttribute(Listeners.Http)).Public();
     }

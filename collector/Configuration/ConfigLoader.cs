@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Vigil.Alerting;
+using Vigil.RemoteWrite;
 using Vigil.Storage;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -19,7 +20,7 @@ public sealed class ConfigException(IReadOnlyList<string> problems) : Exception(
 /// </summary>
 public static class ConfigLoader
 {
-    private static readonly string[] TopKeys = ["server", "data_dir", "storage", "ingest", "wal", "telemetry", "rules", "alerting", "auth"];
+    private static readonly string[] TopKeys = ["server", "data_dir", "storage", "ingest", "wal", "telemetry", "rules", "alerting", "auth", "remote_write"];
     private static readonly string[] WalKeys = ["enabled", "segment_size", "segment_duration", "checkpoint_interval", "retry_interval"];
     private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http", "admin_token"];
     private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series", "max_series_per_metric", "max_series_per_tenant", "tenant_attribute", "max_attributes_per_point", "max_attribute_value_length"];
@@ -304,6 +305,9 @@ public static class ConfigLoader
                 case "auth":
                     options = options with { Auth = ReadAuth(path, valueNode, problems) };
                     break;
+                case "remote_write":
+                    options = options with { RemoteWrite = RemoteWriteList(path, valueNode, problems) };
+                    break;
                 case "rules":
                     var limits = options.RuleLimits;
                     foreach (var (name, value) in Section(path, valueNode, key, RulesKeys, problems))
@@ -439,6 +443,39 @@ public static class ConfigLoader
         }
 
         return keys;
+    }
+
+    /// <summary><c>remote_write:</c> is a list of queues, each bound like <c>alerting:</c> (unknown keys named with a suggestion).</summary>
+    private static List<RemoteWriteOptions> RemoteWriteList(string path, YamlNode node, List<string> problems)
+    {
+        var remotes = new List<RemoteWriteOptions>();
+        if (node is YamlScalarNode { Value: null or "" })
+        {
+            return remotes;
+        }
+
+        if (node is not YamlSequenceNode sequence)
+        {
+            problems.Add($"{Where(path, node)}: remote_write must be a list, e.g. - url: http://127.0.0.1:8428/api/v1/write");
+            return remotes;
+        }
+
+        foreach (var item in sequence.Children)
+        {
+            var remote = new RemoteWriteOptions();
+            var before = problems.Count;
+            YamlBinder.Bind(remote, item, $"{RemoteWriteOptions.Section}[{remotes.Count}]", path, problems);
+            var at = $"{RemoteWriteOptions.Section}[{remotes.Count}]";
+            if (problems.Count == before)
+            {
+                // Validation names config paths; say where in the file the entry is too.
+                problems.AddRange(remote.Validate(at).Select(p => $"{Where(path, item)}: {p}"));
+            }
+
+            remotes.Add(remote);
+        }
+
+        return remotes;
     }
 
     private static IEnumerable<(string Name, YamlNode Value)> Section(string path, YamlNode node, string section, string[] known, List<string> problems)

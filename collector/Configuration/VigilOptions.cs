@@ -1,6 +1,7 @@
 using System.Net;
 using Vigil.Alerting;
 using Vigil.Rules;
+using Vigil.RemoteWrite;
 using Vigil.Storage;
 using Vigil.Storage.Wal;
 
@@ -37,6 +38,8 @@ public sealed record VigilOptions
     public TelemetryOptions Telemetry { get; init; } = new();
 
     public AuthOptions Auth { get; init; } = new();
+    /// <summary>Prometheus remote-write queues (<c>remote_write:</c>); none by default.</summary>
+    public IReadOnlyList<RemoteWriteOptions> RemoteWrite { get; init; } = [];
 
     /// <summary>Every problem with its config path.</summary>
     public IReadOnlyList<string> Validate()
@@ -49,6 +52,7 @@ public sealed record VigilOptions
         problems.AddRange(Telemetry.Validate());
         problems.AddRange(Auth.Validate());
         problems.AddRange(RuleLimits.Validate());
+        problems.AddRange(RemoteWriteOptions.ValidateAll(RemoteWrite));
         if (AdminToken is { Length: < 16 })
         {
             problems.Add("server.admin_token: use at least 16 characters (or VIGIL_ADMIN_TOKEN); a short token is guessable");

@@ -8,6 +8,7 @@ using Vigil.Collector.Configuration;
 using Vigil.Collector.Otlp;
 using Vigil.Collector.Rules;
 using Vigil.Collector.Security;
+using Vigil.Query.Exposition;
 using Vigil.Rules;
 using Vigil.Storage;
 
@@ -91,8 +92,11 @@ public static class VigilApp
             [sp.GetRequiredService<TransitionLog>(), sp.GetRequiredService<AlertingHost>()],
             sp.GetRequiredService<ILogger<CompositeTransitionSink>>()));
         services.AddSingleton<RulesHost>();
+        services.AddSingleton<RemoteWriteHost>();
+        services.AddSingleton<IExpositionSource>(sp => sp.GetRequiredService<RemoteWriteHost>().Exposition);
         services.AddHostedService(sp => sp.GetRequiredService<RulesHost>());
         services.AddHostedService(sp => sp.GetRequiredService<AlertingHost>());
+        services.AddHostedService(sp => sp.GetRequiredService<RemoteWriteHost>());
         services.AddHostedService(sp => sp.GetRequiredService<WalService>());
         services.AddGrpc(grpc =>
         {

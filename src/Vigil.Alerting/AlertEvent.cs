@@ -76,6 +76,21 @@ public sealed record AlertEvent
     [JsonPropertyName("generatorURL")]
     public required string GeneratorUrl { get; init; }
 
+    /// <summary>
+    /// One key per alert episode and status, equal on every Vigil that evaluates the same rules over the same data (an
+    /// HA pair evaluates on the same grid, so its twin events share fingerprint and startsAt): receivers that bypass
+    /// Alertmanager (webhooks, OTLP logs, the stream) drop the second event with a key they have seen. Hex of the first
+    /// 16 bytes of SHA-256 over fingerprint, startsAt (unix ms) and status.
+    /// </summary>
+    [JsonPropertyName("dedupKey")]
+    public string DedupKey => ComputeDedupKey(Fingerprint, StartsAt, Status);
+
+    public static string ComputeDedupKey(string fingerprint, DateTimeOffset startsAt, AlertStatus status)
+    {
+        var text = $"{fingerprint}\n{startsAt.ToUnixTimeMilliseconds()}\n{(status == AlertStatus.Firing ? "firing" : "resolved")}";
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)).AsSpan(0, 16));
+    }
+
     [JsonIgnore]
     public string? Summary => Annotations.TryGetValue("summary", out var s) ? s : null;
 

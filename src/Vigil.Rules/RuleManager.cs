@@ -55,6 +55,12 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
     /// <summary>Test seam: the state store, to inject faults around its commits.</summary>
     internal AlertStateStore? Store => _store;
 
+    /// <summary>
+    /// Raised after every group evaluation (timer or direct), outside the group's lock, with what it recorded and the
+    /// group's active alerts. A handler that throws does not stop the evaluation; keep handlers short.
+    /// </summary>
+    public event Action<GroupEvaluation>? Evaluated;
+
     /// <summary>The groups running now.</summary>
     public IReadOnlyList<RuleGroup> Groups => _runners.Select(r => r.Group).ToList();
 
@@ -544,9 +550,19 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
 
         List<AlertTransition> transitions;
         var journaled = false;
+        GroupEvaluation? evaluated = null;
         try
         {
             transitions = runner.Evaluate(now);
+            if (Evaluated is not null)
+            {
+                evaluated = new GroupEvaluation(
+                    runner.Group.Name,
+                    now,
+                    [.. runner.Aggregates.SelectMany(a => a.Last.Select(s => new RecordedSample(a.Rule.Record, Merge(a.Rule.Labels, s.Labels), s.Value, s.Samples, now)))],
+                    [.. runner.Alerts.SelectMany(ActiveAlerts)]);
+            }
+
             if (_store is not null)
             {
                 List<AlertTransition> journal = _sink is null ? [] : [.. runner.Uncommitted, .. transitions];
@@ -570,6 +586,18 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         finally
         {
             runner.Gate.Exit();
+        }
+
+        if (evaluated is not null)
+        {
+            try
+            {
+                Evaluated?.Invoke(evaluated);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // An observer's failure is its own (remote write counts it); evaluation and delivery go on.
+            }
         }
 
         if (_store is null)
@@ -706,8 +734,39 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         foreach (var runner in _runners)
         {
             runner.Timer?.Dispose();
-            runner.Timer = _time.CreateTimer(OnTimer, runner, TimeSpan.Zero, runner.Group.Interval);
+            // Armed only once assigned: the first tick (at once) re-arms it for the next grid instant.
+            runner.Timer = _time.CreateTimer(OnTimer, runner, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            runner.Timer.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan);
         }
+    }
+
+    private static DateTimeOffset LastEvaluationOf(RuleGroupRunner runner)
+    {
+        lock (runner.Gate)
+        {
+            return runner.LastEvaluation;
+        }
+    }
+
+    /// <summary>
+    /// The evaluation time for a tick at <paramref name="now"/>: the latest instant of the group's grid, offset + k ×
+    /// interval, where the offset is a hash of the group name modulo the interval (Prometheus' rule). Two Vigils with
+    /// the same rules evaluate each group at the same instants whenever they started, so over the same data they agree
+    /// on activeAt and startsAt (an HA pair's twin events match); the offsets spread groups over the interval.
+    /// </summary>
+    public static DateTimeOffset EvaluationSlot(string group, TimeSpan interval, DateTimeOffset now)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes(group))
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+
+        var ticks = (ulong)interval.Ticks;
+        var offset = (long)(hash % ticks);
+        var since = now.UtcTicks - offset;
+        var into = ((since % interval.Ticks) + interval.Ticks) % interval.Ticks;
+        return new DateTimeOffset(now.UtcTicks - into, TimeSpan.Zero);
     }
 
     private void OnTimer(object? state)
@@ -718,9 +777,15 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             return;
         }
 
+        var interval = runner.Group.Interval;
         try
         {
-            EvaluateRunner(runner, _time.GetUtcNow(), wait: false);
+            // A timer may fire a hair before its instant; that grid instant is done, so it waits for the next.
+            var slot = EvaluationSlot(runner.Group.Name, interval, _time.GetUtcNow());
+            if (slot > LastEvaluationOf(runner))
+            {
+                EvaluateRunner(runner, slot, wait: false);
+            }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -731,6 +796,20 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
                 {
                     (runtime.Health, runtime.LastError) = ("err", ex.Message);
                 }
+            }
+        }
+        finally
+        {
+            // Re-armed from the clock for the next grid instant, so a slow evaluation never shifts the grid.
+            var now = _time.GetUtcNow();
+            var due = EvaluationSlot(runner.Group.Name, interval, now) + interval - now;
+            try
+            {
+                runner.Timer?.Change(due, Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Stopped or reloaded meanwhile: the new timers carry on.
             }
         }
     }

@@ -332,6 +332,15 @@ internal sealed class ExponentialHistogramSeries(MetricState metric, byte[] key,
         return end > first;
     }
 
+    /// <summary>Count and sum only: remote write 1.0 sends exponential histograms as their _count and _sum.</summary>
+    public override bool TryRead(int bucket, out Query.BucketView view)
+    {
+        var slot = SlotOf(bucket);
+        var value = slot < 0 ? null : _values[slot];
+        view = value is null ? default : new Query.BucketView { Kind = MetricKind.ExponentialHistogram, Count = value.Count, Sum = value.Sum };
+        return value is not null;
+    }
+
     public override long ApproximateBytes
     {
         get

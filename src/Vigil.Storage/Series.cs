@@ -164,6 +164,16 @@ internal abstract class Series
         return (_head + first, _head + end);
     }
 
+    /// <summary>The slot of one bucket number, or -1 when the series has no data in it.</summary>
+    protected int SlotOf(int bucket)
+    {
+        var (first, end) = Range(bucket, bucket);
+        return end > first ? first : -1;
+    }
+
+    /// <summary>What the series holds in one bucket (see <see cref="Query.BucketView"/>); false when it holds nothing there.</summary>
+    public abstract bool TryRead(int bucket, out Query.BucketView view);
+
     /// <summary>
     /// Writes what a restart needs to continue this series exactly: the live buckets (oldest first),
     /// the newest bucket, the recent (start, time) ring, then the kind's own values and state.

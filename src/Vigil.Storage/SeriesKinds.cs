@@ -125,6 +125,13 @@ internal sealed class CounterSeries(MetricState metric, byte[] key, IReadOnlyDic
         return end > first;
     }
 
+    public override bool TryRead(int bucket, out Query.BucketView view)
+    {
+        var slot = SlotOf(bucket);
+        view = slot < 0 ? default : new Query.BucketView { Kind = MetricKind.Counter, Value = _sum[slot], Count = _points[slot] };
+        return slot >= 0;
+    }
+
     public override long ApproximateBytes => BaseBytes + (Capacity * 12L) + 24;
 
     protected override void WriteState(CheckpointWriter writer, int head, int count)
@@ -229,6 +236,13 @@ internal sealed class GaugeSeries(MetricState metric, byte[] key, IReadOnlyDicti
         }
 
         return end > first;
+    }
+
+    public override bool TryRead(int bucket, out Query.BucketView view)
+    {
+        var slot = SlotOf(bucket);
+        view = slot < 0 ? default : new Query.BucketView { Kind = MetricKind.Gauge, Value = _last[slot], Count = _count[slot], Sum = _sum[slot] };
+        return slot >= 0;
     }
 
     public override long ApproximateBytes => BaseBytes + (Capacity * 44L);
@@ -463,6 +477,17 @@ internal sealed class HistogramSeries(MetricState metric, byte[] key, IReadOnlyD
         return end > first;
     }
 
+    public override bool TryRead(int bucket, out Query.BucketView view)
+    {
+        var slot = SlotOf(bucket);
+        var value = slot < 0 ? null : _values[slot];
+        view = value is null ? default : new Query.BucketView
+        {
+            Kind = MetricKind.Histogram, Count = value.Count, Sum = value.Sum, Bounds = value.Bounds, BucketCounts = value.Counts,
+        };
+        return value is not null;
+    }
+
     public override long ApproximateBytes
     {
         get
@@ -648,6 +673,17 @@ internal sealed class SummarySeries(MetricState metric, byte[] key, IReadOnlyDic
         }
 
         return end > first;
+    }
+
+    public override bool TryRead(int bucket, out Query.BucketView view)
+    {
+        var slot = SlotOf(bucket);
+        var value = slot < 0 ? null : _values[slot];
+        view = value is null ? default : new Query.BucketView
+        {
+            Kind = MetricKind.Summary, Count = value.Count, Sum = value.Sum, Quantiles = value.Quantiles, QuantileValues = value.Values,
+        };
+        return value is not null;
     }
 
     public override long ApproximateBytes => BaseBytes + (Capacity * 64L);

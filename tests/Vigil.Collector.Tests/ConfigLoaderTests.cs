@@ -165,4 +165,36 @@ public sealed class ConfigLoaderTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public void RemoteWrite_IsAList_WithDefaultsForWhatIsLeftOut()
+    {
+        var options = ConfigLoader.Load(Fixture("remote_write.yaml"), []);
+        Assert.Equal(2, options.RemoteWrite.Count);
+        var victoria = options.RemoteWrite[0];
+        Assert.Equal("victoria", victoria.QueueName);
+        Assert.True(victoria.SendsAggregates && victoria.SendsSeries);
+        Assert.Equal("acme", victoria.Headers["X-Scope-OrgID"]);
+        Assert.Equal(500, victoria.Queue.MaxSamplesPerSend);
+        Assert.Equal(TimeSpan.FromSeconds(2), victoria.Queue.BatchSendDeadline);
+        Assert.Equal(TimeSpan.FromMinutes(30), victoria.Queue.MaxAge);
+        Assert.Equal(4, victoria.Queue.Shards);
+        var prometheus = options.RemoteWrite[1];
+        Assert.Equal(prometheus.Url, prometheus.QueueName);
+        Assert.True(prometheus.SendsAggregates);
+        Assert.False(prometheus.SendsSeries);
+        Assert.Equal(new Vigil.RemoteWrite.RemoteWriteQueueOptions(), prometheus.Queue);
+        Assert.Empty(ConfigLoader.Load(null, []).RemoteWrite);
+    }
+
+    [Fact]
+    public void BadRemoteWrite_IsReportedWithLineColumnAndPath()
+    {
+        var path = Fixture("bad_remote_write.yaml");
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path, []));
+        Assert.Contains($"{path}:2:5: remote_write[0].url: 'not-a-url' is not an absolute http(s) URL (e.g. http://127.0.0.1:8428/api/v1/write)", error.Problems);
+        Assert.Contains($"{path}:2:5: remote_write[0].send[1]: 'everything' is not aggregates or series", error.Problems);
+        Assert.Contains(error.Problems, p => p.StartsWith($"{path}:2:5: remote_write[0].match[0]: 'sum(x)' is not a series selector", StringComparison.Ordinal));
+        Assert.Contains($"{path}:7:7: unknown setting 'remote_write[1].queue.max_sampels_per_send' (did you mean 'max_samples_per_send'?)", error.Problems);
+    }
 }

@@ -263,10 +263,41 @@ public sealed class RuleManagerTests : IDisposable
         manager.Stop();
         _time.Advance(TimeSpan.FromMinutes(5));
 
+        // Evaluations fall on the group's grid: the first at the grid instant at or before the start, then every 30 s.
+        var first = RuleManager.EvaluationSlot("ai", TimeSpan.FromSeconds(30), T0);
+        Assert.InRange(T0 - first, TimeSpan.Zero, TimeSpan.FromSeconds(30) - TimeSpan.FromTicks(1));
         Assert.Equal(
-            [(AlertState.Inactive, AlertState.Pending, T0), (AlertState.Pending, AlertState.Firing, T0.AddSeconds(60))],
+            [(AlertState.Inactive, AlertState.Pending, first), (AlertState.Pending, AlertState.Firing, first.AddSeconds(60))],
             _sink.Transitions.Select(t => (t.From, t.To, t.At)));
-        Assert.Equal(T0.AddSeconds(90), Assert.Single(manager.GetRules().Groups).LastEvaluation);
+        Assert.Equal(first.AddSeconds(90), Assert.Single(manager.GetRules().Groups).LastEvaluation);
+    }
+
+    [Fact]
+    public void TwoManagersStartedApart_EvaluateAtTheSameInstants_SoTheirAlertsAgree()
+    {
+        _dir.Write("ai.yaml", AiRules);
+        var twinSink = new RecordingTransitionSink();
+        using var first = Manager();
+        using var twin = new RuleManager(new RuleManagerOptions { RulesDirectory = _dir.Path }, _reader, _time, twinSink);
+
+        // An HA pair: the same rules, one clock, started 17 s apart; then the data crosses the threshold for both.
+        first.Start();
+        _time.Advance(TimeSpan.FromSeconds(17));
+        twin.Start();
+        _time.Advance(TimeSpan.FromSeconds(20));
+        FailureRatio("acme", "w2", 3, 30);
+        for (var i = 0; i < 8; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(15));
+        }
+
+        first.Stop();
+        twin.Stop();
+        var firing = Assert.Single(_sink.Transitions, t => t.To == AlertState.Firing);
+        var twinFiring = Assert.Single(twinSink.Transitions, t => t.To == AlertState.Firing);
+        Assert.Equal(firing.ActiveAt, twinFiring.ActiveAt);
+        Assert.Equal(firing.FiredAt, twinFiring.FiredAt);
+        Assert.Equal(firing.At, twinFiring.At);
     }
 
     [Fact]

@@ -92,6 +92,7 @@ internal static class OtlpLogsEncoder
         record.Message(OtlpLogsFields.LogRecordAttributes, Attribute("vigil.alert.group", e.Group));
         record.Message(OtlpLogsFields.LogRecordAttributes, Attribute("vigil.alert.status", e.Status == AlertStatus.Firing ? "firing" : "resolved"));
         record.Message(OtlpLogsFields.LogRecordAttributes, Attribute("vigil.alert.fingerprint", e.Fingerprint));
+        record.Message(OtlpLogsFields.LogRecordAttributes, Attribute("vigil.alert.dedup_key", e.DedupKey));
         record.Message(OtlpLogsFields.LogRecordAttributes, Attribute("vigil.alert.threshold", e.Threshold));
         record.Message(OtlpLogsFields.LogRecordAttributes, Attribute("vigil.alert.window", e.Window));
         record.Message(OtlpLogsFields.LogRecordAttributes, Attribute("vigil.alert.starts_at", HttpDelivery.Rfc3339(e.StartsAt)));

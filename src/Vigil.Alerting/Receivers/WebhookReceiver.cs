@@ -84,6 +84,7 @@ public sealed class WebhookReceiver : IAlertReceiver
                 json.WriteString("fingerprint", e.Fingerprint);
                 json.WriteStartObject("vigil");
                 json.WriteString("id", e.Id);
+                json.WriteString("dedupKey", e.DedupKey);
                 json.WriteString("rule", e.Rule);
                 json.WriteString("group", e.Group);
                 json.WriteString("severity", e.Severity.ToString());

@@ -24,9 +24,11 @@ public sealed class RulesExpositionSource : IExpositionSource
         () => manager()?.GetRecorded() ?? [],
         () => manager()?.GetAlerts() ?? new AlertDiscovery([]));
 
-    public IEnumerable<MetricFamily> Collect()
+    public IEnumerable<MetricFamily> Collect() => ToFamilies(_recorded(), _alerts().Alerts);
+
+    /// <summary>The families for some recorded samples and active alerts: /metrics and remote write name them alike.</summary>
+    public static IEnumerable<MetricFamily> ToFamilies(IReadOnlyList<RecordedSample> recorded, IReadOnlyList<AlertInfo> alerts)
     {
-        var alerts = _alerts().Alerts;
         var alertSamples = new List<ExpositionSample>(alerts.Count);
         var forState = new List<ExpositionSample>(alerts.Count);
         foreach (var alert in alerts)
@@ -42,7 +44,7 @@ public sealed class RulesExpositionSource : IExpositionSource
         yield return new MetricFamily("ALERTS", FamilyType.Gauge, "Pending and firing alert instances of Vigil's rules (value 1).", string.Empty, alertSamples);
         yield return new MetricFamily("ALERTS_FOR_STATE", FamilyType.Gauge, "When each pending or firing alert instance became active (unix seconds).", string.Empty, forState);
 
-        foreach (var record in _recorded().Where(r => r.Value is not null).GroupBy(r => r.Record, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+        foreach (var record in recorded.Where(r => r.Value is not null).GroupBy(r => r.Record, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             var samples = record.Select(r => new ExpositionSample(string.Empty, Families.Labels(r.Labels), r.Value!.Value)).ToList();
             yield return Families.Gauge(record.Key, string.Empty, $"Recorded aggregate {record.Key} (Vigil rules).", samples);
