@@ -15,8 +15,10 @@ public sealed class ConfigException(IReadOnlyList<string> problems) : Exception(
 }
 
 /// <summary>
-/// Reads vigil.yaml (every key optional; unknown keys are errors with a suggestion) and applies
-/// command-line flags over it. Every problem is reported at once with file:line:column.
+/// Reads vigil.yaml (every key optional; unknown keys are errors with a suggestion; <c>${VAR}</c>
+/// expanded from the environment) and applies command-line flags over it. Every problem is reported
+/// at once, each with file:line:column (or the flag or variable it came from) — also those that the
+/// options' <c>Validate()</c> finds after binding.
 /// </summary>
 public static class ConfigLoader
 {
@@ -30,26 +32,33 @@ public static class ConfigLoader
     private static readonly string[] AuthKeys = ["ingest_keys", "ingest_keys_file", "read_keys", "read_keys_file"];
     private static readonly string[] KeyFields = ["tenant", "key_sha256", "admin"];
 
-    public static VigilOptions Load(string? path, IReadOnlyList<string> args)
+    /// <param name="environment">Looks up <c>${VAR}</c> and VIGIL_ADMIN_TOKEN; the process environment unless a test gives its own.</param>
+    public static VigilOptions Load(string? path, IReadOnlyList<string> args, Func<string, string?>? environment = null)
     {
+        environment ??= Environment.GetEnvironmentVariable;
         var problems = new List<string>();
+        var places = new SettingPlaces();
         var options = new VigilOptions();
         string? rulesDir = null;
         if (path is not null)
         {
-            (options, rulesDir) = ReadFile(path, options, problems);
+            (options, rulesDir) = ReadFile(path, options, problems, places, environment);
         }
 
-        options = ApplyFlags(options, args, problems, ref rulesDir);
+        options = ApplyFlags(options, args, problems, ref rulesDir, places);
 
         // A secret is better kept out of files: the environment wins over vigil.yaml.
-        if (Environment.GetEnvironmentVariable("VIGIL_ADMIN_TOKEN") is { Length: > 0 } adminToken)
+        if (environment("VIGIL_ADMIN_TOKEN") is { Length: > 0 } adminToken)
         {
             options = options with { AdminToken = adminToken };
+            places.Set("server.admin_token", "VIGIL_ADMIN_TOKEN");
         }
-        if (problems.Count == 0)
+
+        // Validated even after a reading problem (a setting that did not parse kept its default), so an
+        // unknown key does not hide the rest.
+        foreach (var problem in options.Validate())
         {
-            problems.AddRange(options.Validate());
+            problems.Add(places.Locate(problem));
         }
 
         if (problems.Count > 0)
@@ -57,7 +66,8 @@ public static class ConfigLoader
             throw new ConfigException(problems);
         }
 
-        return options with { RulesDir = rulesDir };
+        // "" = not set, as with no config at all: ./rules if present, else the packs beside the binary.
+        return options with { RulesDir = string.IsNullOrWhiteSpace(rulesDir) ? null : rulesDir };
     }
 
     /// <summary>The value of <c>--config</c> among the arguments, if any.</summary>
@@ -74,7 +84,7 @@ public static class ConfigLoader
         return null;
     }
 
-    private static VigilOptions ApplyFlags(VigilOptions options, IReadOnlyList<string> args, List<string> problems, ref string? rulesDir)
+    private static VigilOptions ApplyFlags(VigilOptions options, IReadOnlyList<string> args, List<string> problems, ref string? rulesDir, SettingPlaces places)
     {
         for (var i = 0; i < args.Count; i++)
         {
@@ -95,21 +105,27 @@ public static class ConfigLoader
             {
                 case "--otlp-grpc":
                     options = options with { OtlpGrpc = Endpoint(value, flag, problems) ?? options.OtlpGrpc };
+                    places.Set("server.otlp_grpc", flag);
                     break;
                 case "--otlp-http":
                     options = options with { OtlpHttp = Endpoint(value, flag, problems) ?? options.OtlpHttp };
+                    places.Set("server.otlp_http", flag);
                     break;
                 case "--http":
                     options = options with { Http = Endpoint(value, flag, problems) ?? options.Http };
+                    places.Set("server.http", flag);
                     break;
                 case "--data-dir":
                     options = options with { DataDir = value };
+                    places.Set("data_dir", flag);
                     break;
                 case "--rules":
                     rulesDir = value;
+                    places.Set("rules.dir", flag);
                     break;
                 case "--alertmanager":
                     // Repeatable; each flag adds one Alertmanager to those of the config file.
+                    places.Set($"alerting.alertmanagers[{options.Alerting.Alertmanagers.Count}]", flag);
                     var alerting = options.Alerting with { Alertmanagers = [.. options.Alerting.Alertmanagers, new AlertmanagerOptions { Url = value }] };
                     options = options with { Alerting = alerting };
                     break;
@@ -141,7 +157,7 @@ public static class ConfigLoader
         return null;
     }
 
-    private static (VigilOptions, string?) ReadFile(string path, VigilOptions options, List<string> problems)
+    private static (VigilOptions, string?) ReadFile(string path, VigilOptions options, List<string> problems, SettingPlaces places, Func<string, string?> environment)
     {
         string? rulesDir = null;
         if (!File.Exists(path))
@@ -172,6 +188,11 @@ public static class ConfigLoader
             problems.Add($"{Where(path, stream.Documents[0].RootNode)}: the config must be a mapping of sections (server, storage, ingest, wal, telemetry, rules, alerting, auth)");
             return (options, rulesDir);
         }
+
+        EnvSubstitution.Apply(path, root, string.Empty, environment, problems);
+
+        // Entries of an auth key list may come from a keys file too, so their index is not a place in this file.
+        places.Add(path, root, skip: setting => setting.StartsWith("auth.", StringComparison.Ordinal) && setting.Contains('[', StringComparison.Ordinal));
 
         var storage = options.Storage;
         var ingest = options.Ingest;
@@ -303,7 +324,7 @@ public static class ConfigLoader
                     options = options with { Alerting = alerting };
                     break;
                 case "auth":
-                    options = options with { Auth = ReadAuth(path, valueNode, problems) };
+                    options = options with { Auth = ReadAuth(path, valueNode, problems, environment) };
                     break;
                 case "remote_write":
                     options = options with { RemoteWrite = RemoteWriteList(path, valueNode, problems) };
@@ -322,13 +343,13 @@ public static class ConfigLoader
                                 limits = limits with { MaxFileBytes = Size(path, value, at, problems) ?? limits.MaxFileBytes };
                                 break;
                             case "max_string_length":
-                                limits = limits with { MaxStringLength = Int(Integer(path, value, at, problems)) ?? limits.MaxStringLength };
+                                limits = limits with { MaxStringLength = Integer(path, value, at, problems) ?? limits.MaxStringLength };
                                 break;
                             case "max_rules_per_file":
-                                limits = limits with { MaxRulesPerFile = Int(Integer(path, value, at, problems)) ?? limits.MaxRulesPerFile };
+                                limits = limits with { MaxRulesPerFile = Integer(path, value, at, problems) ?? limits.MaxRulesPerFile };
                                 break;
                             default:
-                                limits = limits with { MaxRules = Int(Integer(path, value, at, problems)) ?? limits.MaxRules };
+                                limits = limits with { MaxRules = Integer(path, value, at, problems) ?? limits.MaxRules };
                                 break;
                         }
                     }
@@ -344,7 +365,11 @@ public static class ConfigLoader
         return (options with { Storage = storage, Ingest = ingest, Telemetry = telemetry, Wal = wal }, rulesDir);
     }
 
-    private static AuthOptions ReadAuth(string path, YamlNode node, List<string> problems)
+    /// <summary>A path written in a config file, read from that file's directory unless absolute.</summary>
+    private static string RelativeToConfig(string configPath, string file) =>
+        Path.IsPathRooted(file) ? file : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(configPath)) ?? ".", file);
+
+    private static AuthOptions ReadAuth(string path, YamlNode node, List<string> problems, Func<string, string?> environment)
     {
         var ingest = new List<ApiKeyOptions>();
         var read = new List<ApiKeyOptions>();
@@ -359,7 +384,7 @@ public static class ConfigLoader
             }
             else if (Scalar(path, value, at, problems) is { Length: > 0 } file)
             {
-                keys.AddRange(KeysFile(path, value, at, file, isRead, problems));
+                keys.AddRange(KeysFile(path, value, at, file, isRead, problems, environment));
             }
         }
 
@@ -367,9 +392,9 @@ public static class ConfigLoader
     }
 
     /// <summary>A file holding only the list of entries, so keys can live apart from vigil.yaml (e.g. a mounted secret).</summary>
-    private static List<ApiKeyOptions> KeysFile(string configPath, YamlNode node, string at, string file, bool read, List<string> problems)
+    private static List<ApiKeyOptions> KeysFile(string configPath, YamlNode node, string at, string file, bool read, List<string> problems, Func<string, string?> environment)
     {
-        var full = Path.IsPathRooted(file) ? file : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(configPath)) ?? ".", file);
+        var full = RelativeToConfig(configPath, file);
         if (!File.Exists(full))
         {
             problems.Add($"{Where(configPath, node)}: {at}: '{file}' not found (a relative path is read from the config file's directory)");
@@ -388,7 +413,13 @@ public static class ConfigLoader
             return [];
         }
 
-        return stream.Documents.Count == 0 ? [] : Keys(full, stream.Documents[0].RootNode, at, read, problems);
+        if (stream.Documents.Count == 0)
+        {
+            return [];
+        }
+
+        EnvSubstitution.Apply(full, stream.Documents[0].RootNode, at, environment, problems);
+        return Keys(full, stream.Documents[0].RootNode, at, read, problems);
     }
 
     private static List<ApiKeyOptions> Keys(string path, YamlNode node, string at, bool read, List<string> problems)
@@ -517,49 +548,15 @@ public static class ConfigLoader
         return null;
     }
 
-    private static TimeSpan? Duration(string path, YamlNode node, string at, List<string> problems)
-    {
-        var text = Scalar(path, node, at, problems);
-        if (text is null)
-        {
-            return null;
-        }
+    private static TimeSpan? Duration(string path, YamlNode node, string at, List<string> problems) =>
+        Parsed<TimeSpan>(path, node, at, problems, ConfigScalars.Duration);
 
-        if (DurationFormat.TryParse(text, out var duration))
-        {
-            return duration;
-        }
+    private static bool? Boolean(string path, YamlNode node, string at, List<string> problems) =>
+        Parsed<bool>(path, node, at, problems, ConfigScalars.Boolean);
 
-        problems.Add($"{Where(path, node)}: {at}: '{text}' is not a duration; write e.g. 10s, 5m, 1h30m");
-        return null;
-    }
-
-    private static bool? Boolean(string path, YamlNode node, string at, List<string> problems)
-    {
-        var text = Scalar(path, node, at, problems);
-        if (bool.TryParse(text, out var value))
-        {
-            return value;
-        }
-
-        problems.Add($"{Where(path, node)}: {at}: '{text}' is not true or false");
-        return null;
-    }
-
-    /// <summary>A whole number as an int; one too large for an int saturates, and validation judges it.</summary>
-    private static int? Int(long? value) => value is { } v ? (int)Math.Clamp(v, int.MinValue, int.MaxValue) : null;
-
-    private static long? Integer(string path, YamlNode node, string at, List<string> problems)
-    {
-        var text = Scalar(path, node, at, problems);
-        if (text is not null && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
-        {
-            return value;
-        }
-
-        problems.Add($"{Where(path, node)}: {at}: '{text}' is not a whole number");
-        return null;
-    }
+    /// <summary>A whole number that fits an int: one that does not is a problem here, not a silent wrap-around in a cast.</summary>
+    private static int? Integer(string path, YamlNode node, string at, List<string> problems) =>
+        Parsed<int>(path, node, at, problems, ConfigScalars.Int);
 
     /// <summary>A size (bytes) or a percentage like 80% (a fraction); both null after a problem.</summary>
     private static (long? Bytes, double? Fraction) SizeOrPercent(string path, YamlNode node, string at, List<string> problems)
@@ -580,29 +577,27 @@ public static class ConfigLoader
     }
 
     /// <summary>Sizes as bytes or with a unit: 512KiB, 20MiB, 1GiB (also KB/MB/GB as binary units).</summary>
-    private static long? Size(string path, YamlNode node, string at, List<string> problems)
+    private static long? Size(string path, YamlNode node, string at, List<string> problems) =>
+        Parsed<long>(path, node, at, problems, ConfigScalars.Size);
+
+    private delegate string? Parser<T>(string? text, out T value);
+
+    private static T? Parsed<T>(string path, YamlNode node, string at, List<string> problems, Parser<T> parse)
+        where T : struct
     {
-        var text = Scalar(path, node, at, problems)?.Trim();
-        if (text is null)
+        if (node is not YamlScalarNode)
         {
+            Scalar(path, node, at, problems);
             return null;
         }
 
-        var units = new (string Suffix, long Factor)[] { ("KiB", 1L << 10), ("MiB", 1L << 20), ("GiB", 1L << 30), ("KB", 1L << 10), ("MB", 1L << 20), ("GB", 1L << 30), ("B", 1) };
-        foreach (var (suffix, factor) in units)
+        var problem = parse(((YamlScalarNode)node).Value, out var value);
+        if (problem is null)
         {
-            if (text.EndsWith(suffix, StringComparison.OrdinalIgnoreCase) && long.TryParse(text[..^suffix.Length].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n))
-            {
-                return n * factor;
-            }
+            return value;
         }
 
-        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var bytes))
-        {
-            return bytes;
-        }
-
-        problems.Add($"{Where(path, node)}: {at}: '{text}' is not a size; write e.g. 20MiB, 512KiB or a number of bytes");
+        problems.Add($"{Where(path, node)}: {at}: {problem}");
         return null;
     }
 

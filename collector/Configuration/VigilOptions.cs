@@ -130,6 +130,8 @@ public sealed record IngestOptions
         return (hard, hard - Math.Min(spike, hard));
     }
 
+    private const long MaxRequestLimit = 1L << 30;
+
     public IReadOnlyList<string> Validate()
     {
         var problems = new List<string>();
@@ -167,14 +169,19 @@ public sealed record IngestOptions
             problems.Add("ingest.memory_spike_limit: must be below ingest.memory_limit (the soft limit is their difference)");
         }
 
-        if (MemoryCheckInterval < TimeSpan.FromMilliseconds(100))
+        if (MemoryCheckInterval < TimeSpan.FromMilliseconds(100) || MemoryCheckInterval > TimeSpan.FromMinutes(1))
         {
-            problems.Add("ingest.memory_check_interval: must be at least 100ms");
+            problems.Add("ingest.memory_check_interval: must be from 100ms to 1m");
         }
 
-        if (RetryAfter < TimeSpan.FromSeconds(1))
+        if (MaxRequestBytes > MaxRequestLimit)
         {
-            problems.Add("ingest.retry_after: must be at least 1s");
+            problems.Add("ingest.max_request_size: at most 1GiB (one request is decoded in memory, and gRPC frames are 32-bit)");
+        }
+
+        if (RetryAfter < TimeSpan.FromSeconds(1) || RetryAfter > TimeSpan.FromHours(1))
+        {
+            problems.Add("ingest.retry_after: must be from 1s to 1h");
         }
 
         return problems;
@@ -199,9 +206,14 @@ public sealed record TelemetryOptions
             problems.Add($"telemetry.otlp_protocol: '{OtlpProtocol}' is not grpc or http/protobuf");
         }
 
-        if (ExportInterval < TimeSpan.FromSeconds(1))
+        if (ExportInterval < TimeSpan.FromSeconds(1) || ExportInterval > TimeSpan.FromDays(1))
         {
-            problems.Add("telemetry.export_interval: must be at least 1s");
+            problems.Add("telemetry.export_interval: must be from 1s to 1d");
+        }
+
+        if (OtlpEndpoint is not null && OtlpEndpoint.Scheme is not ("http" or "https"))
+        {
+            problems.Add($"telemetry.otlp_endpoint: '{OtlpEndpoint}' is not an absolute http(s) URL (e.g. http://127.0.0.1:4317)");
         }
 
         return problems;

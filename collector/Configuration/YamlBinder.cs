@@ -1,8 +1,6 @@
 using System.Collections;
-using System.Globalization;
 using System.Reflection;
 using System.Text;
-using Vigil.Storage;
 using YamlDotNet.RepresentationModel;
 
 namespace Vigil.Collector.Configuration;
@@ -81,7 +79,21 @@ public static class YamlBinder
                 return null;
             }
 
-            return map.Children.ToDictionary(c => ((YamlScalarNode)c.Key).Value ?? string.Empty, c => (c.Value as YamlScalarNode)?.Value ?? string.Empty, StringComparer.Ordinal);
+            var entries = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (key, value) in map.Children)
+            {
+                var name = (key as YamlScalarNode)?.Value ?? string.Empty;
+                if (value is YamlScalarNode { Value: var entry })
+                {
+                    entries[name] = entry ?? string.Empty;
+                }
+                else
+                {
+                    problems.Add($"{Where(file, value)}: {path}.{name} must be a single value");
+                }
+            }
+
+            return entries;
         }
 
         if (type.IsClass && type != typeof(string))
@@ -98,23 +110,35 @@ public static class YamlBinder
         }
 
         var text = scalar.Value ?? string.Empty;
-        object? result = type switch
+        if (type == typeof(string))
         {
-            _ when type == typeof(string) => text,
-            _ when type == typeof(TimeSpan) => DurationFormat.TryParse(text, out var d) ? d : null,
-            _ when type == typeof(int) => int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) ? i : null,
-            _ when type == typeof(long) => long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l) ? l : null,
-            _ when type == typeof(double) => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) ? f : null,
-            _ when type == typeof(bool) => bool.TryParse(text, out var b) ? b : null,
-            _ => null,
+            return text;
+        }
+
+        var (result, problem) = type switch
+        {
+            _ when type == typeof(TimeSpan) => Box<TimeSpan>(text, ConfigScalars.Duration),
+            _ when type == typeof(int) => Box<int>(text, ConfigScalars.Int),
+            _ when type == typeof(long) => Box<long>(text, ConfigScalars.Long),
+            _ when type == typeof(double) => Box<double>(text, ConfigScalars.Double),
+            _ when type == typeof(bool) => Box<bool>(text, ConfigScalars.Boolean),
+            _ => (null, $"'{text}' cannot be read into {type.Name}"),
         };
-        if (result is null)
+        if (problem is not null)
         {
-            var expected = type == typeof(TimeSpan) ? "a duration like 30s, 5m, 1h30m" : type == typeof(bool) ? "true or false" : $"a {type.Name.ToLowerInvariant()}";
-            problems.Add($"{Where(file, node)}: {path}: '{text}' is not {expected}");
+            problems.Add($"{Where(file, node)}: {path}: {problem}");
         }
 
         return result;
+    }
+
+    private delegate string? Parser<T>(string? text, out T value);
+
+    private static (object? Value, string? Problem) Box<T>(string text, Parser<T> parse)
+        where T : struct
+    {
+        var problem = parse(text, out var value);
+        return problem is null ? (value, null) : (null, problem);
     }
 
     private static string Where(string file, YamlNode node) => $"{file}:{node.Start.Line}:{node.Start.Column}";

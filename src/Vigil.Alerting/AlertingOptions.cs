@@ -1,4 +1,5 @@
 using Vigil.Rules;
+using Vigil.Storage;
 
 namespace Vigil.Alerting;
 
@@ -60,17 +61,17 @@ public sealed record AlertingOptions
             problems.Add($"{path}.external_url: '{ExternalUrl}' is not an absolute http(s) URL; set the URL users reach Vigil's API at, e.g. https://vigil.example.com");
         }
 
-        OptionChecks.Positive(problems, $"{path}.resend_interval", ResendInterval);
-        OptionChecks.Positive(problems, $"{path}.evaluation_interval", EvaluationInterval);
-        OptionChecks.Positive(problems, $"{path}.history_retention", HistoryRetention);
-        if (StreamBuffer < 1)
+        OptionChecks.Positive(problems, $"{path}.resend_interval", ResendInterval, TimeSpan.FromDays(1));
+        OptionChecks.Positive(problems, $"{path}.evaluation_interval", EvaluationInterval, TimeSpan.FromDays(1));
+        OptionChecks.Positive(problems, $"{path}.history_retention", HistoryRetention, TimeSpan.FromDays(365));
+        if (StreamBuffer is < 1 or > 100_000)
         {
-            problems.Add($"{path}.stream_buffer: must be at least 1 (got {StreamBuffer})");
+            problems.Add($"{path}.stream_buffer: must be from 1 to 100000 (got {StreamBuffer})");
         }
 
-        if (BatchSize < 1)
+        if (BatchSize is < 1 or > 10_000)
         {
-            problems.Add($"{path}.batch_size: must be at least 1 (got {BatchSize})");
+            problems.Add($"{path}.batch_size: must be from 1 to 10000 (got {BatchSize})");
         }
 
         problems.AddRange(Retry.Validate($"{path}.retry"));
@@ -133,9 +134,9 @@ public sealed record RetryOptions
     public IReadOnlyList<string> Validate(string path)
     {
         var problems = new List<string>();
-        OptionChecks.Positive(problems, $"{path}.initial_backoff", InitialBackoff);
-        OptionChecks.Positive(problems, $"{path}.max_backoff", MaxBackoff);
-        OptionChecks.Positive(problems, $"{path}.max_age", MaxAge);
+        OptionChecks.Positive(problems, $"{path}.initial_backoff", InitialBackoff, TimeSpan.FromDays(1));
+        OptionChecks.Positive(problems, $"{path}.max_backoff", MaxBackoff, TimeSpan.FromDays(1));
+        OptionChecks.Positive(problems, $"{path}.max_age", MaxAge, TimeSpan.FromDays(30));
         if (MaxBackoff < InitialBackoff)
         {
             problems.Add($"{path}.max_backoff: {MaxBackoff} is shorter than initial_backoff {InitialBackoff}");
@@ -170,7 +171,7 @@ public sealed record AlertmanagerOptions
             problems.Add($"{path}.url: '{Url}' is not an absolute http(s) URL (e.g. http://alertmanager:9093)");
         }
 
-        OptionChecks.Positive(problems, $"{path}.timeout", Timeout);
+        OptionChecks.Positive(problems, $"{path}.timeout", Timeout, OptionChecks.MaxTimeout);
         OptionChecks.Severities(problems, $"{path}.severities", Severities);
         return problems;
     }
@@ -206,12 +207,12 @@ public sealed record WebhookOptions
             problems.Add($"{path}.url: '{Url}' is not an absolute http(s) URL");
         }
 
-        if (Secret.Length < 16)
+        if (Secret.Length < OptionChecks.MinSecretLength)
         {
             problems.Add($"{path}.secret: required, at least 16 characters (got {Secret.Length}); receivers verify X-Vigil-Signature with it");
         }
 
-        OptionChecks.Positive(problems, $"{path}.timeout", Timeout);
+        OptionChecks.Positive(problems, $"{path}.timeout", Timeout, OptionChecks.MaxTimeout);
         OptionChecks.Severities(problems, $"{path}.severities", Severities);
         return problems;
     }
@@ -248,7 +249,15 @@ public sealed record OtlpLogsOptions
             problems.Add($"{path}.protocol: '{Protocol}' is not supported; use grpc or http/protobuf");
         }
 
-        OptionChecks.Positive(problems, $"{path}.timeout", Timeout);
+        foreach (var (name, value) in Headers)
+        {
+            if (OptionChecks.CredentialLength(name, value) is { } length and < OptionChecks.MinSecretLength)
+            {
+                problems.Add($"{path}.headers.{name}: a credential needs at least {OptionChecks.MinSecretLength} characters (got {length}); a short one is guessable");
+            }
+        }
+
+        OptionChecks.Positive(problems, $"{path}.timeout", Timeout, OptionChecks.MaxTimeout);
         OptionChecks.Severities(problems, $"{path}.severities", Severities);
         return problems;
     }
@@ -256,15 +265,49 @@ public sealed record OtlpLogsOptions
 
 internal static class OptionChecks
 {
+    /// <summary>Shortest secret, token or credential accepted anywhere in the config (as for server.admin_token).</summary>
+    public const int MinSecretLength = 16;
+
     public static bool IsHttpUrl(string? url) =>
         Uri.TryCreate(url, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps);
 
-    public static void Positive(List<string> problems, string path, TimeSpan value)
+    /// <summary>Longest request timeout: a receiver that takes longer is down, and a delivery worker waits on it.</summary>
+    public static readonly TimeSpan MaxTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>Above zero and at most <paramref name="max"/>: past it timers, deadlines and "now − age" overflow.</summary>
+    public static void Positive(List<string> problems, string path, TimeSpan value, TimeSpan max)
     {
         if (value <= TimeSpan.Zero)
         {
             problems.Add($"{path}: must be positive (got {value})");
         }
+        else if (value > max)
+        {
+            problems.Add($"{path}: at most {DurationFormat.Format(max)} (got {DurationFormat.Format(value)})");
+        }
+    }
+
+    /// <summary>
+    /// The length of the credential a header carries, or null when its name does not say it carries one:
+    /// <c>Authorization</c> (what follows the scheme), and names holding token, secret or api-key.
+    /// </summary>
+    public static int? CredentialLength(string name, string value)
+    {
+        if (name.Equals("authorization", StringComparison.OrdinalIgnoreCase))
+        {
+            var space = value.IndexOf(' ', StringComparison.Ordinal);
+            return (space < 0 ? value : value[(space + 1)..]).Trim().Length;
+        }
+
+        foreach (var word in (ReadOnlySpan<string>)["token", "secret", "api-key", "apikey", "api_key"])
+        {
+            if (name.Contains(word, StringComparison.OrdinalIgnoreCase))
+            {
+                return value.Length;
+            }
+        }
+
+        return null;
     }
 
     public static void Severities(List<string> problems, string path, List<string> severities)

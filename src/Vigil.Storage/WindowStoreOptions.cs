@@ -48,6 +48,11 @@ public sealed record WindowStoreOptions
             problems.Add($"{section}.resolution: must be a whole number of seconds, at least 1s (got {Resolution})");
         }
 
+        if (Resolution > TimeSpan.FromHours(1))
+        {
+            problems.Add($"{section}.resolution: at most 1h (got {Resolution})");
+        }
+
         if (Retention < Resolution || (Resolution.Ticks > 0 && Retention.Ticks % Resolution.Ticks != 0))
         {
             problems.Add($"{section}.retention: must be a multiple of the resolution and at least one bucket (got {Retention})");
@@ -58,9 +63,9 @@ public sealed record WindowStoreOptions
             problems.Add($"{section}.retention: at most 7d is supported in memory (got {Retention}); use remote write for long-term storage");
         }
 
-        if (FutureTolerance < TimeSpan.Zero)
+        if (FutureTolerance < TimeSpan.Zero || FutureTolerance > TimeSpan.FromDays(1))
         {
-            problems.Add($"{section}.future_tolerance: must not be negative");
+            problems.Add($"{section}.future_tolerance: must be from 0s to 1d (got {FutureTolerance})");
         }
 
         if (MaxSeriesPerMetric < 1)

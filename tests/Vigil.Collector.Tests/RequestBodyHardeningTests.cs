@@ -278,7 +278,8 @@ public sealed class RequestBodyHardeningTests
             else
             {
                 var error = Assert.Throws<Configuration.ConfigException>(() => Configuration.ConfigLoader.Load(path, []));
-                Assert.Equal(problem, Assert.Single(error.Problems));
+                // Prefixed with the place of the value, the line after "ingest:".
+                Assert.Equal($"{path}:2:{"  max_decompression_ratio: ".Length + 1}: {problem}", Assert.Single(error.Problems));
             }
         }
         finally

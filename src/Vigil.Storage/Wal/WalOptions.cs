@@ -27,24 +27,24 @@ public sealed record WalOptions
     public IReadOnlyList<string> Validate(string section = "wal")
     {
         var problems = new List<string>();
-        if (SegmentBytes < 1024 * 1024)
+        if (SegmentBytes < 1024 * 1024 || SegmentBytes > 1L << 30)
         {
-            problems.Add($"{section}.segment_size: must be at least 1MiB");
+            problems.Add($"{section}.segment_size: must be from 1MiB to 1GiB");
         }
 
-        if (SegmentDuration < TimeSpan.FromSeconds(10))
+        if (SegmentDuration < TimeSpan.FromSeconds(10) || SegmentDuration > TimeSpan.FromDays(1))
         {
-            problems.Add($"{section}.segment_duration: must be at least 10s");
+            problems.Add($"{section}.segment_duration: must be from 10s to 1d");
         }
 
-        if (CheckpointInterval < TimeSpan.FromSeconds(10))
+        if (CheckpointInterval < TimeSpan.FromSeconds(10) || CheckpointInterval > TimeSpan.FromDays(1))
         {
-            problems.Add($"{section}.checkpoint_interval: must be at least 10s");
+            problems.Add($"{section}.checkpoint_interval: must be from 10s to 1d");
         }
 
-        if (RetryInterval <= TimeSpan.Zero)
+        if (RetryInterval <= TimeSpan.Zero || RetryInterval > TimeSpan.FromHours(1))
         {
-            problems.Add($"{section}.retry_interval: must be positive");
+            problems.Add($"{section}.retry_interval: must be positive, at most 1h");
         }
 
         return problems;
