@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Vigil.Alerting;
+using Vigil.Collector.Security;
 using Vigil.RemoteWrite;
 using Vigil.Storage;
 using YamlDotNet.Core;
@@ -24,7 +25,8 @@ public static class ConfigLoader
 {
     private static readonly string[] TopKeys = ["server", "data_dir", "storage", "ingest", "wal", "telemetry", "rules", "alerting", "auth", "remote_write"];
     private static readonly string[] WalKeys = ["enabled", "segment_size", "segment_duration", "checkpoint_interval", "retry_interval"];
-    private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http", "admin_token"];
+    private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http", "admin_token", "tls"];
+    private static readonly string[] TlsKeys = ["cert_file", "key_file", "client_ca_file"];
     private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series", "max_series_per_metric", "max_series_per_tenant", "tenant_attribute", "max_attributes_per_point", "max_attribute_value_length"];
     private static readonly string[] IngestKeys = ["max_request_size", "max_decompression_ratio", "max_inflight_size", "memory_limit", "memory_spike_limit", "memory_check_interval", "retry_after"];
     private static readonly string[] TelemetryKeys = ["otlp_endpoint", "otlp_protocol", "export_interval"];
@@ -59,6 +61,16 @@ public static class ConfigLoader
         foreach (var problem in options.Validate())
         {
             problems.Add(places.Locate(problem));
+        }
+
+        // The files' contents are checked once each is named and found (missing ones were reported above).
+        var tls = options.Tls;
+        if (tls.Enabled && tls.Validate().Count == 0 && new[] { tls.CertFile, tls.KeyFile, tls.ClientCaFile }.All(f => f is null || File.Exists(f)))
+        {
+            foreach (var problem in TlsCertificates.Check(options.Tls))
+            {
+                problems.Add(places.Locate(problem));
+            }
         }
 
         if (problems.Count > 0)
@@ -216,6 +228,12 @@ public static class ConfigLoader
                             continue;
                         }
 
+                        if (name == "tls")
+                        {
+                            options = options with { Tls = ReadTls(path, value, problems) };
+                            continue;
+                        }
+
                         var endpoint = Scalar(path, value, $"server.{name}", problems) is { } text ? Endpoint(text, $"{Where(path, value)}: server.{name}", problems) : null;
                         options = name switch
                         {
@@ -363,6 +381,29 @@ public static class ConfigLoader
         }
 
         return (options with { Storage = storage, Ingest = ingest, Telemetry = telemetry, Wal = wal }, rulesDir);
+    }
+
+    private static TlsOptions ReadTls(string path, YamlNode node, List<string> problems)
+    {
+        var tls = new TlsOptions();
+        foreach (var (name, value) in Section(path, node, "server.tls", TlsKeys, problems))
+        {
+            var at = $"server.tls.{name}";
+            var file = Scalar(path, value, at, problems) is { Length: > 0 } text ? RelativeToConfig(path, text) : null;
+            if (file is not null && !File.Exists(file))
+            {
+                problems.Add($"{Where(path, value)}: {at}: '{file}' not found (a relative path is read from the config file's directory)");
+            }
+
+            tls = name switch
+            {
+                "cert_file" => tls with { CertFile = file },
+                "key_file" => tls with { KeyFile = file },
+                _ => tls with { ClientCaFile = file },
+            };
+        }
+
+        return tls;
     }
 
     /// <summary>A path written in a config file, read from that file's directory unless absolute.</summary>

@@ -41,6 +41,9 @@ public sealed record VigilOptions
     /// <summary>Prometheus remote-write queues (<c>remote_write:</c>); none by default.</summary>
     public IReadOnlyList<RemoteWriteOptions> RemoteWrite { get; init; } = [];
 
+    /// <summary>TLS (and mTLS) for all three listeners; off unless <c>server.tls.cert_file</c> is set.</summary>
+    public TlsOptions Tls { get; init; } = new();
+
     /// <summary>Every problem with its config path.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -53,6 +56,7 @@ public sealed record VigilOptions
         problems.AddRange(Auth.Validate());
         problems.AddRange(RuleLimits.Validate());
         problems.AddRange(RemoteWriteOptions.ValidateAll(RemoteWrite));
+        problems.AddRange(Tls.Validate());
         if (AdminToken is { Length: < 16 })
         {
             problems.Add("server.admin_token: use at least 16 characters (or VIGIL_ADMIN_TOKEN); a short token is guessable");
@@ -214,6 +218,46 @@ public sealed record TelemetryOptions
         if (OtlpEndpoint is not null && OtlpEndpoint.Scheme is not ("http" or "https"))
         {
             problems.Add($"telemetry.otlp_endpoint: '{OtlpEndpoint}' is not an absolute http(s) URL (e.g. http://127.0.0.1:4317)");
+        }
+
+        return problems;
+    }
+}
+
+/// <summary>
+/// <c>server.tls</c>: one certificate for the OTLP listeners and the API, and optionally the CAs
+/// whose client certificates they require (mTLS). Paths are absolute once loaded (a relative one is
+/// read from the config file's directory). The files are read again when they change (docs/security.md).
+/// </summary>
+public sealed record TlsOptions
+{
+    /// <summary>PEM certificate, optionally followed by its intermediates; null = plain HTTP and h2c.</summary>
+    public string? CertFile { get; init; }
+
+    /// <summary>PEM private key (PKCS#8, RSA or EC) of <see cref="CertFile"/>.</summary>
+    public string? KeyFile { get; init; }
+
+    /// <summary>PEM CA certificate(s); when set every connection must present a client certificate they issued.</summary>
+    public string? ClientCaFile { get; init; }
+
+    public bool Enabled => CertFile is not null;
+
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if (CertFile is not null && KeyFile is null)
+        {
+            problems.Add("server.tls.key_file: required with server.tls.cert_file (the PEM private key of the certificate)");
+        }
+
+        if (KeyFile is not null && CertFile is null)
+        {
+            problems.Add("server.tls.cert_file: required with server.tls.key_file");
+        }
+
+        if (ClientCaFile is not null && CertFile is null)
+        {
+            problems.Add("server.tls.client_ca_file: client certificates need TLS; set server.tls.cert_file and key_file too");
         }
 
         return problems;

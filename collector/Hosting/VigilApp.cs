@@ -39,6 +39,7 @@ public static class VigilApp
         var listeners = new Listeners();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
+            var tls = kestrel.ApplicationServices.GetService<TlsCertificates>(); // server.tls: every listener, or none
             kestrel.AddServerHeader = false;
             // API bodies are small; OTLP receivers lift this cap and enforce ingest.max_request_size
             // themselves, on both compressed and decompressed sizes (gRPC: GrpcFrameGuard, MaxReceiveMessageSize
@@ -46,17 +47,20 @@ public static class VigilApp
             kestrel.Limits.MaxRequestBodySize = 1024 * 1024;
             kestrel.Listen(options.OtlpGrpc, listen =>
             {
-                listen.Protocols = HttpProtocols.Http2; // gRPC over cleartext HTTP/2 (h2c)
+                listen.Protocols = HttpProtocols.Http2; // gRPC over cleartext HTTP/2 (h2c), or HTTP/2 over TLS
+                tls?.Use(listen);
                 listeners.Add(Listeners.OtlpGrpc, listen);
             });
             kestrel.Listen(options.OtlpHttp, listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;
+                tls?.Use(listen);
                 listeners.Add(Listeners.OtlpHttp, listen);
             });
             kestrel.Listen(options.Http, listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;
+                tls?.Use(listen);
                 listeners.Add(Listeners.Http, listen);
             });
         });
@@ -65,6 +69,11 @@ public static class VigilApp
         services.AddSingleton(options);
         services.AddSingleton(listeners);
         services.AddSingleton(time);
+        if (options.Tls.Enabled)
+        {
+            services.AddSingleton<TlsCertificates>();
+        }
+
         services.AddSingleton(new WindowStore(options.Storage, time));
         services.AddSingleton<OtlpIngest>();
         services.AddSingleton<IMemoryGauge>(GcMemoryGauge.Instance);
@@ -173,6 +182,13 @@ public static class VigilApp
                 listeners.EndPoint(Listeners.OtlpHttp),
                 listeners.EndPoint(Listeners.Http),
                 Path.GetFullPath(options.DataDir));
+            if (app.Services.GetService<TlsCertificates>() is { } tls)
+            {
+                log.LogInformation(
+                    "TLS on every listener: certificate {Subject}, valid until {NotAfter:O}; client certificates {ClientCertificates}",
+                    tls.Certificate.Subject, tls.Certificate.NotAfter.ToUniversalTime(), tls.RequiresClientCertificate ? "required (server.tls.client_ca_file)" : "not asked for");
+            }
+
             foreach (var warning in StartupWarnings.For(options))
             {
                 log.LogWarning("Open to the network: {Warning}", warning);

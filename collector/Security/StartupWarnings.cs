@@ -31,6 +31,14 @@ public static class StartupWarnings
             }
         }
 
+        // Keys and tokens are bearer secrets: off loopback without TLS, anyone on the path can reuse them.
+        var exposed = new[] { options.OtlpGrpc, options.OtlpHttp, options.Http }.Where(e => !IPAddress.IsLoopback(e.Address)).ToList();
+        var secrets = options.Auth.IngestKeys.Count > 0 || options.Auth.ReadKeys.Count > 0 || options.AdminToken is not null;
+        if (!options.Tls.Enabled && secrets && exposed.Count > 0)
+        {
+            warnings.Add($"keys and the admin token cross the network in clear text on {string.Join(", ", exposed)}: server.tls is not set (docs/security.md)");
+        }
+
         return warnings;
     }
 }

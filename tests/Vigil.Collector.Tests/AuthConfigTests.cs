@@ -128,6 +128,8 @@ public sealed class AuthConfigTests : IDisposable
             AdminToken = TestKeys.AdminToken,
             Auth = new AuthOptions { IngestKeys = [TestKeys.Key("a", "k1")], ReadKeys = [TestKeys.Key("a", "k2")] },
         };
-        Assert.Empty(StartupWarnings.For(secured));
+        var clearText = Assert.Single(StartupWarnings.For(secured));
+        Assert.StartsWith("keys and the admin token cross the network in clear text on 0.0.0.0:4317, 0.0.0.0:4318, 0.0.0.0:9190: server.tls is not set", clearText, StringComparison.Ordinal);
+        Assert.Empty(StartupWarnings.For(secured with { Tls = new TlsOptions { CertFile = "tls.crt", KeyFile = "tls.key" } }));
     }
 }

@@ -238,30 +238,4 @@ public sealed class IngestKeyTests
             Directory.Delete(Path.GetDirectoryName(config)!, recursive: true);
         }
     }
-
-    private sealed class CapturingLoggerProvider : ILoggerProvider
-    {
-        public List<string> Messages { get; } = [];
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(CapturingLoggerProvider provider) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                lock (provider.Messages)
-                {
-                    provider.Messages.Add(formatter(state, exception) + exception);
-                }
-            }
-        }
-    }
 }

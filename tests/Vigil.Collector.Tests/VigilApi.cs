@@ -5,9 +5,9 @@ using System.Text.Json;
 namespace Vigil.Collector.Tests;
 
 /// <summary>A thin client for Vigil's API as a user would call it.</summary>
-public sealed class VigilApi(Uri baseUri) : IDisposable
+public sealed class VigilApi(Uri baseUri, HttpMessageHandler? handler = null) : IDisposable
 {
-    private readonly HttpClient _http = new() { BaseAddress = baseUri };
+    private readonly HttpClient _http = handler is null ? new() { BaseAddress = baseUri } : new(handler) { BaseAddress = baseUri };
 
     public sealed record Sample(Dictionary<string, string> Labels, double Value, double Samples);
 
