@@ -60,7 +60,10 @@ public static class ConfigLoader
         // unknown key does not hide the rest.
         foreach (var problem in options.Validate())
         {
-            problems.Add(places.Locate(problem));
+            if (places.Locate(problem) is { } located)
+            {
+                problems.Add(located);
+            }
         }
 
         // The files' contents are checked once each is named and found (missing ones were reported above).
@@ -69,7 +72,10 @@ public static class ConfigLoader
         {
             foreach (var problem in TlsCertificates.Check(options.Tls))
             {
-                problems.Add(places.Locate(problem));
+                if (places.Locate(problem) is { } located)
+                {
+                    problems.Add(located);
+                }
             }
         }
 
@@ -201,7 +207,7 @@ public static class ConfigLoader
             return (options, rulesDir);
         }
 
-        EnvSubstitution.Apply(path, root, string.Empty, environment, problems);
+        places.Unresolved(EnvSubstitution.Apply(path, root, string.Empty, environment, problems));
 
         // Entries of an auth key list may come from a keys file too, so their index is not a place in this file.
         places.Add(path, root, skip: setting => setting.StartsWith("auth.", StringComparison.Ordinal) && setting.Contains('[', StringComparison.Ordinal));
@@ -459,8 +465,10 @@ public static class ConfigLoader
             return [];
         }
 
-        EnvSubstitution.Apply(full, stream.Documents[0].RootNode, at, environment, problems);
-        return Keys(full, stream.Documents[0].RootNode, at, read, problems);
+        // An entry missing a failed ${VAR} would only add "missing" problems; the reference was reported.
+        return EnvSubstitution.Apply(full, stream.Documents[0].RootNode, at, environment, problems).Count > 0
+            ? []
+            : Keys(full, stream.Documents[0].RootNode, at, read, problems);
     }
 
     private static List<ApiKeyOptions> Keys(string path, YamlNode node, string at, bool read, List<string> problems)

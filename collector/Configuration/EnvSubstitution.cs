@@ -13,23 +13,70 @@ namespace Vigil.Collector.Configuration;
 /// </summary>
 internal static class EnvSubstitution
 {
-    /// <summary>Expands every value under <paramref name="root"/> in place; problems name the setting, never the value.</summary>
-    public static void Apply(string file, YamlNode root, string basePath, Func<string, string?> environment, List<string> problems) =>
-        ConfigTree.Walk(root, basePath, (path, _, value) =>
+    /// <summary>
+    /// Expands every value under <paramref name="root"/> in place; problems name the setting, never the
+    /// value. A setting whose reference fails is taken out of the document (as if not written), so it
+    /// cannot also be judged as the literal text; its path is returned, for the caller to leave out
+    /// problems that only follow from it (a "required" secret).
+    /// </summary>
+    public static IReadOnlyCollection<string> Apply(string file, YamlNode root, string basePath, Func<string, string?> environment, List<string> problems)
+    {
+        var unresolved = new List<string>();
+        var keys = new HashSet<YamlNode>(ReferenceEqualityComparer.Instance);
+        ConfigTree.Walk(root, basePath, (path, key, value) =>
         {
             if (value is YamlScalarNode { Value: { } text } scalar && text.Contains('$', StringComparison.Ordinal))
             {
                 var (expanded, problem) = Expand(text, environment);
-                if (problem is not null)
-                {
-                    problems.Add($"{file}:{scalar.Start.Line}:{scalar.Start.Column}: {path}: {problem}");
-                }
-                else
+                if (problem is null)
                 {
                     scalar.Value = expanded;
+                    return;
+                }
+
+                problems.Add($"{file}:{scalar.Start.Line}:{scalar.Start.Column}: {path}: {problem}");
+                unresolved.Add(path);
+                if (key is not null)
+                {
+                    keys.Add(key);
                 }
             }
         });
+
+        if (keys.Count > 0)
+        {
+            Remove(root, keys, depth: 0);
+        }
+
+        return unresolved;
+    }
+
+    private static void Remove(YamlNode node, HashSet<YamlNode> keys, int depth)
+    {
+        if (depth > ConfigTree.MaxDepth)
+        {
+            return;
+        }
+
+        if (node is YamlMappingNode mapping)
+        {
+            foreach (var key in mapping.Children.Keys.Where(keys.Contains).ToList())
+            {
+                mapping.Children.Remove(key);
+            }
+        }
+
+        var children = node switch
+        {
+            YamlMappingNode m => m.Children.Values,
+            YamlSequenceNode q => q.Children,
+            _ => (IEnumerable<YamlNode>)[],
+        };
+        foreach (var child in children)
+        {
+            Remove(child, keys, depth + 1);
+        }
+    }
 
     /// <summary>The text with every reference replaced, or the first problem in it.</summary>
     public static (string Text, string? Problem) Expand(string text, Func<string, string?> environment)

@@ -11,6 +11,7 @@ namespace Vigil.Collector.Configuration;
 internal sealed partial class SettingPlaces
 {
     private readonly Dictionary<string, string> _places = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _unresolved = new(StringComparer.Ordinal);
 
     /// <summary>Records every setting under <paramref name="root"/>; <paramref name="skip"/> leaves out paths whose index would not match the bound list.</summary>
     public void Add(string file, YamlNode root, Func<string, bool>? skip = null) =>
@@ -27,12 +28,16 @@ internal sealed partial class SettingPlaces
     /// <summary>A setting given elsewhere (a flag, an environment variable) no longer points into the file.</summary>
     public void Set(string setting, string place) => _places[setting] = place;
 
+    /// <summary>Settings whose <c>${VAR}</c> failed: that was reported, and what follows from their absence is not.</summary>
+    public void Unresolved(IEnumerable<string> settings) => _unresolved.UnionWith(settings);
+
     /// <summary>
     /// Prefixes a problem that begins with a config path (<c>storage.retention: …</c>) with the place
     /// of that setting, or of the nearest enclosing one that was written (the list entry of a missing
-    /// field). Other problems are returned as they are.
+    /// field). Other problems are returned as they are; null for a problem about a setting whose
+    /// <c>${VAR}</c> was already reported.
     /// </summary>
-    public string Locate(string problem)
+    public string? Locate(string problem)
     {
         var colon = problem.IndexOf(": ", StringComparison.Ordinal);
         if (colon <= 0 || !SettingPath().IsMatch(problem.AsSpan(0, colon)))
@@ -41,6 +46,11 @@ internal sealed partial class SettingPlaces
         }
 
         var path = problem[..colon];
+        if (_unresolved.Contains(path))
+        {
+            return null;
+        }
+
         while (path.Length > 0)
         {
             if (_places.TryGetValue(path, out var place))
@@ -64,10 +74,12 @@ internal static class ConfigTree
     /// <summary>Calls <paramref name="visit"/> with (path, key node or null for a list item, value node) for every mapping value and list item, parents first.</summary>
     public static void Walk(YamlNode root, string basePath, Action<string, YamlNode?, YamlNode> visit) => Walk(root, basePath, visit, depth: 0);
 
+    /// <summary>Deeper than any setting: a hostile document is refused by the YAML loader, and no setting lives there.</summary>
+    public const int MaxDepth = 32;
+
     private static void Walk(YamlNode node, string path, Action<string, YamlNode?, YamlNode> visit, int depth)
     {
-        // Deeper than any setting: a hostile document is refused by the YAML loader, and no setting lives there.
-        if (depth > 32)
+        if (depth > MaxDepth)
         {
             return;
         }
