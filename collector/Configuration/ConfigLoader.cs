@@ -23,6 +23,9 @@ public sealed class ConfigException(IReadOnlyList<string> problems) : Exception(
 /// </summary>
 public static class ConfigLoader
 {
+    /// <summary>Shortest secret, token or credential accepted anywhere in the config (as for server.admin_token).</summary>
+    private const int MinSecretLength = 16;
+
     private static readonly string[] TopKeys = ["server", "data_dir", "storage", "ingest", "wal", "telemetry", "rules", "alerting", "auth", "remote_write"];
     private static readonly string[] WalKeys = ["enabled", "segment_size", "segment_duration", "checkpoint_interval", "retry_interval"];
     private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http", "admin_token", "tls"];
@@ -63,6 +66,16 @@ public static class ConfigLoader
             if (places.Locate(problem) is { } located)
             {
                 problems.Add(located);
+            }
+        }
+
+        // Whatever is named like a credential (admin_token, secret, bearer_token, an Authorization or
+        // api-key header…) is held to 16 characters, unless its own check already said so.
+        foreach (var (setting, place, length) in places.ShortCredentials(MinSecretLength))
+        {
+            if (!problems.Any(p => p.Contains($" {setting}: ", StringComparison.Ordinal)))
+            {
+                problems.Add($"{place}: {setting}: a credential needs at least {MinSecretLength} characters (got {length}); a short one is guessable");
             }
         }
 
@@ -540,18 +553,11 @@ public static class ConfigLoader
             return remotes;
         }
 
+        // Validated with the rest (VigilOptions.Validate), each problem at the place of its setting.
         foreach (var item in sequence.Children)
         {
             var remote = new RemoteWriteOptions();
-            var before = problems.Count;
             YamlBinder.Bind(remote, item, $"{RemoteWriteOptions.Section}[{remotes.Count}]", path, problems);
-            var at = $"{RemoteWriteOptions.Section}[{remotes.Count}]";
-            if (problems.Count == before)
-            {
-                // Validation names config paths; say where in the file the entry is too.
-                problems.AddRange(remote.Validate(at).Select(p => $"{Where(path, item)}: {p}"));
-            }
-
             remotes.Add(remote);
         }
 

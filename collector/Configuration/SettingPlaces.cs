@@ -12,6 +12,7 @@ internal sealed partial class SettingPlaces
 {
     private readonly Dictionary<string, string> _places = new(StringComparer.Ordinal);
     private readonly HashSet<string> _unresolved = new(StringComparer.Ordinal);
+    private readonly List<(string Setting, string Place, int Length)> _credentials = [];
 
     /// <summary>Records every setting under <paramref name="root"/>; <paramref name="skip"/> leaves out paths whose index would not match the bound list.</summary>
     public void Add(string file, YamlNode root, Func<string, bool>? skip = null) =>
@@ -23,7 +24,43 @@ internal sealed partial class SettingPlaces
                 var node = value is YamlScalarNode || key is null ? value : key;
                 _places[path] = $"{file}:{node.Start.Line}:{node.Start.Column}";
             }
+
+            if (key is YamlScalarNode { Value: { } name } && value is YamlScalarNode { Value: { Length: > 0 } text } && CredentialLength(name, text) is { } length)
+            {
+                _credentials.Add((path, $"{file}:{value.Start.Line}:{value.Start.Column}", length));
+            }
         });
+
+    /// <summary>
+    /// Settings of the file named like a credential whose (non-empty) value is shorter than
+    /// <paramref name="minimum"/> and still in force (not overridden, e.g. by VIGIL_ADMIN_TOKEN).
+    /// Only lengths are kept, never the values.
+    /// </summary>
+    public IEnumerable<(string Setting, string Place, int Length)> ShortCredentials(int minimum) =>
+        _credentials.Where(c => c.Length < minimum && _places.GetValueOrDefault(c.Setting) == c.Place);
+
+    /// <summary>
+    /// The length of the credential a setting or header carries, or null when its name does not say it
+    /// carries one: <c>Authorization</c> (what follows the scheme), and names holding token, secret or api-key.
+    /// </summary>
+    public static int? CredentialLength(string name, string value)
+    {
+        if (name.Equals("authorization", StringComparison.OrdinalIgnoreCase))
+        {
+            var space = value.IndexOf(' ', StringComparison.Ordinal);
+            return (space < 0 ? value : value[(space + 1)..]).Trim().Length;
+        }
+
+        foreach (var word in (ReadOnlySpan<string>)["token", "secret", "api-key", "apikey", "api_key"])
+        {
+            if (name.Contains(word, StringComparison.OrdinalIgnoreCase))
+            {
+                return value.Length;
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>A setting given elsewhere (a flag, an environment variable) no longer points into the file.</summary>
     public void Set(string setting, string place) => _places[setting] = place;

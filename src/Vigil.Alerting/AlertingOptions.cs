@@ -249,14 +249,6 @@ public sealed record OtlpLogsOptions
             problems.Add($"{path}.protocol: '{Protocol}' is not supported; use grpc or http/protobuf");
         }
 
-        foreach (var (name, value) in Headers)
-        {
-            if (OptionChecks.CredentialLength(name, value) is { } length and < OptionChecks.MinSecretLength)
-            {
-                problems.Add($"{path}.headers.{name}: a credential needs at least {OptionChecks.MinSecretLength} characters (got {length}); a short one is guessable");
-            }
-        }
-
         OptionChecks.Positive(problems, $"{path}.timeout", Timeout, OptionChecks.MaxTimeout);
         OptionChecks.Severities(problems, $"{path}.severities", Severities);
         return problems;
@@ -285,29 +277,6 @@ internal static class OptionChecks
         {
             problems.Add($"{path}: at most {DurationFormat.Format(max)} (got {DurationFormat.Format(value)})");
         }
-    }
-
-    /// <summary>
-    /// The length of the credential a header carries, or null when its name does not say it carries one:
-    /// <c>Authorization</c> (what follows the scheme), and names holding token, secret or api-key.
-    /// </summary>
-    public static int? CredentialLength(string name, string value)
-    {
-        if (name.Equals("authorization", StringComparison.OrdinalIgnoreCase))
-        {
-            var space = value.IndexOf(' ', StringComparison.Ordinal);
-            return (space < 0 ? value : value[(space + 1)..]).Trim().Length;
-        }
-
-        foreach (var word in (ReadOnlySpan<string>)["token", "secret", "api-key", "apikey", "api_key"])
-        {
-            if (name.Contains(word, StringComparison.OrdinalIgnoreCase))
-            {
-                return value.Length;
-            }
-        }
-
-        return null;
     }
 
     public static void Severities(List<string> problems, string path, List<string> severities)

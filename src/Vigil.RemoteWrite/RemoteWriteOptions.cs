@@ -1,5 +1,6 @@
 using Vigil.Query;
 using Vigil.Query.Parsing;
+using Vigil.Storage;
 using Vigil.Storage.Query;
 
 namespace Vigil.RemoteWrite;
@@ -97,14 +98,14 @@ public sealed record RemoteWriteOptions
             }
         }
 
-        if (Timeout <= TimeSpan.Zero)
+        if (Timeout <= TimeSpan.Zero || Timeout > TimeSpan.FromMinutes(10))
         {
-            problems.Add($"{path}.timeout: must be positive (got {Timeout})");
+            problems.Add($"{path}.timeout: must be positive, at most 10m (got {Timeout})");
         }
 
-        if (SeriesDelay < TimeSpan.Zero)
+        if (SeriesDelay < TimeSpan.Zero || SeriesDelay > TimeSpan.FromHours(1))
         {
-            problems.Add($"{path}.series_delay: must not be negative (got {SeriesDelay})");
+            problems.Add($"{path}.series_delay: must be from 0s to 1h (got {SeriesDelay})");
         }
 
         problems.AddRange(Queue.Validate($"{path}.queue"));
@@ -164,11 +165,12 @@ public sealed record RemoteWriteQueueOptions
             problems.Add($"{path}.shards: must be between 1 and 64 (got {Shards})");
         }
 
-        foreach (var (name, value) in new[] { ("batch_send_deadline", BatchSendDeadline), ("min_backoff", MinBackoff), ("max_backoff", MaxBackoff), ("max_age", MaxAge) })
+        // Upper bounds keep timers (about 49 days at most) and "now - max_age" in range.
+        foreach (var (name, value, max) in new[] { ("batch_send_deadline", BatchSendDeadline, TimeSpan.FromHours(1)), ("min_backoff", MinBackoff, TimeSpan.FromDays(1)), ("max_backoff", MaxBackoff, TimeSpan.FromDays(1)), ("max_age", MaxAge, TimeSpan.FromDays(30)) })
         {
-            if (value <= TimeSpan.Zero)
+            if (value <= TimeSpan.Zero || value > max)
             {
-                problems.Add($"{path}.{name}: must be positive (got {value})");
+                problems.Add($"{path}.{name}: must be positive, at most {DurationFormat.Format(max)} (got {value})");
             }
         }
 

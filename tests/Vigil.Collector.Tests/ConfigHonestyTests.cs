@@ -170,6 +170,10 @@ public sealed partial class ConfigHonestyTests : IDisposable
                     authorization: Bearer abc123
                     x-api-key: k-9
                     x-request-source: vigil
+            remote_write:
+              - url: ftp://victoria:8428/api/v1/write
+                bearer_token: rw-token
+                headers: {X-Api-Key: short-key}
             """;
         var problems = Problems(yaml);
 
@@ -181,12 +185,17 @@ public sealed partial class ConfigHonestyTests : IDisposable
                 $"{At(yaml, 11, "gopher:")}: alerting.webhooks[0].url: 'gopher://pager.example/hook' is not an absolute http(s) URL",
                 $"{At(yaml, 12, "sixteen")}: alerting.webhooks[0].secret: required, at least 16 characters (got 15); receivers verify X-Vigil-Signature with it",
                 $"{At(yaml, 14, "ftp:")}: alerting.otlp_logs[0].endpoint: 'ftp://collector.example:4318' is not an absolute http(s) URL (e.g. http://127.0.0.1:4317)",
+                $"{At(yaml, 20, "ftp:")}: remote_write[0].url: 'ftp://victoria:8428/api/v1/write' is not an absolute http(s) URL (e.g. http://127.0.0.1:8428/api/v1/write)",
+                $"{At(yaml, 2, "tiny")}: server.admin_token: use at least 16 characters (or VIGIL_ADMIN_TOKEN); a short token is guessable",
+
+                // Anything else named like a credential, by one rule, once.
                 $"{At(yaml, 16, "Bearer")}: alerting.otlp_logs[0].headers.authorization: a credential needs at least 16 characters (got 6); a short one is guessable",
                 $"{At(yaml, 17, "k-9")}: alerting.otlp_logs[0].headers.x-api-key: a credential needs at least 16 characters (got 3); a short one is guessable",
-                $"{At(yaml, 2, "tiny")}: server.admin_token: use at least 16 characters (or VIGIL_ADMIN_TOKEN); a short token is guessable",
+                $"{At(yaml, 21, "rw-token")}: remote_write[0].bearer_token: a credential needs at least 16 characters (got 8); a short one is guessable",
+                $"{At(yaml, 22, "short-key")}: remote_write[0].headers.X-Api-Key: a credential needs at least 16 characters (got 9); a short one is guessable",
             ],
             problems);
-        foreach (var secret in new[] { "tiny-token", "sixteen-minus-1", "abc123", "k-9" })
+        foreach (var secret in new[] { "tiny-token", "sixteen-minus-1", "abc123", "k-9", "rw-token", "short-key" })
         {
             Assert.DoesNotContain(problems, p => p.Contains(secret, StringComparison.Ordinal));
         }
@@ -210,6 +219,7 @@ public sealed partial class ConfigHonestyTests : IDisposable
                 _ when line.StartsWith("  alertmanagers: []", StringComparison.Ordinal) => "  alertmanagers:\n    - url: http://127.0.0.1:9093\n      timeout: 10s",
                 _ when line.StartsWith("  webhooks: []", StringComparison.Ordinal) => "  webhooks:\n    - name: pager\n      url: https://pager.example/hook\n      secret: a-secret-of-24-characters\n      timeout: 10s",
                 _ when line.StartsWith("  otlp_logs: []", StringComparison.Ordinal) => "  otlp_logs:\n    - endpoint: http://127.0.0.1:4318\n      timeout: 10s",
+                _ when line.StartsWith("remote_write: []", StringComparison.Ordinal) => "remote_write:\n  - url: http://127.0.0.1:8428/api/v1/write\n    timeout: 30s\n    series_delay: 10s\n    queue:\n      max_samples_per_send: 2000\n      batch_send_deadline: 5s\n      min_backoff: 30ms\n      max_backoff: 5s\n      max_age: 1h\n      shards: 1",
                 _ => line,
             });
         }
@@ -268,10 +278,11 @@ public sealed partial class ConfigHonestyTests : IDisposable
     [Fact]
     public void TheNumericDocument_LoadsAndCoversEverySection()
     {
-        var alerting = ConfigLoader.Load(Write(string.Join('\n', NumericDocument())), [], NoEnvironment).Alerting;
-        Assert.Equal((1, 1, 1), (alerting.Alertmanagers.Count, alerting.Webhooks.Count, alerting.OtlpLogs.Count));
-        var sections = NumericLeaves().Select(l => l.Setting.Split('.')[0]).ToHashSet();
-        Assert.Superset(new HashSet<string> { "storage", "ingest", "wal", "telemetry", "alerting" }, sections);
+        var options = ConfigLoader.Load(Write(string.Join('\n', NumericDocument())), [], NoEnvironment);
+        Assert.Equal((1, 1, 1, 1), (options.Alerting.Alertmanagers.Count, options.Alerting.Webhooks.Count, options.Alerting.OtlpLogs.Count, options.RemoteWrite.Count));
+        var sections = NumericLeaves().Select(l => l.Setting.Split('.', '[')[0]).ToHashSet();
+        Assert.Superset(new HashSet<string> { "storage", "ingest", "wal", "telemetry", "rules", "alerting", "remote_write" }, sections);
+        Assert.Contains(NumericLeaves(), l => l.Setting == "remote_write[0].queue.max_age");
         Assert.Contains(NumericLeaves(), l => l.Setting == "alerting.webhooks[0].timeout");
     }
 

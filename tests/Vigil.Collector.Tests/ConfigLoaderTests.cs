@@ -169,10 +169,15 @@ public sealed class ConfigLoaderTests
     public void BadRemoteWrite_IsReportedWithLineColumnAndPath()
     {
         var path = Fixture("bad_remote_write.yaml");
+        var lines = File.ReadAllLines(path);
+        string At(int line, string token) => $"{path}:{line}:{lines[line - 1].IndexOf(token, StringComparison.Ordinal) + 1}";
         var error = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path, []));
-        Assert.Contains($"{path}:2:5: remote_write[0].url: 'not-a-url' is not an absolute http(s) URL (e.g. http://127.0.0.1:8428/api/v1/write)", error.Problems);
-        Assert.Contains($"{path}:2:5: remote_write[0].send[1]: 'everything' is not aggregates or series", error.Problems);
-        Assert.Contains(error.Problems, p => p.StartsWith($"{path}:2:5: remote_write[0].match[0]: 'sum(x)' is not a series selector", StringComparison.Ordinal));
+
+        // Each at the value it is about, and reported beside the unknown key of the next entry.
+        Assert.Contains($"{At(2, "not-a-url")}: remote_write[0].url: 'not-a-url' is not an absolute http(s) URL (e.g. http://127.0.0.1:8428/api/v1/write)", error.Problems);
+        Assert.Contains($"{At(3, "everything")}: remote_write[0].send[1]: 'everything' is not aggregates or series", error.Problems);
+        Assert.Contains(error.Problems, p => p.StartsWith($"{At(4, "'sum(x)'")}: remote_write[0].match[0]: 'sum(x)' is not a series selector", StringComparison.Ordinal));
         Assert.Contains($"{path}:7:7: unknown setting 'remote_write[1].queue.max_sampels_per_send' (did you mean 'max_samples_per_send'?)", error.Problems);
+        Assert.Equal(4, error.Problems.Count); // each once: the entry is not validated a second time while it is read
     }
 }
