@@ -22,6 +22,7 @@ internal sealed class IngestSession : IOtlpPointSink
     private string? _metricRefusal;
     private bool _cumulative;
     private char[] _nameBuffer = new char[256];
+    private int _refusedNameLength;
     private bool _overflow;
 
     public IngestSession(WindowStore store) => _store = store;
@@ -39,6 +40,7 @@ internal sealed class IngestSession : IOtlpPointSink
         _reasonCount = 0;
         _metric = null;
         _metricRefusal = null;
+        _refusedNameLength = 0;
         _key.ClearResource();
         NowBucket = _store.BucketOf(_store.Now);
     }
@@ -49,8 +51,21 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         _metric = null;
         _metricRefusal = null;
+        _refusedNameLength = 0;
         if (metric.Name.IsEmpty)
         {
+            return;
+        }
+
+        if (metric.Refusal is not null)
+        {
+            // Every point is refused by the reader: no metric (and no type) comes of it, but a readable name
+            // still makes a good example in the message.
+            if (metric.Refusal != OtlpPointRules.NameText)
+            {
+                _refusedNameLength = DecodeName(metric.Name);
+            }
+
             return;
         }
 
@@ -64,18 +79,23 @@ internal sealed class IngestSession : IOtlpPointSink
         };
         _cumulative = metric.Temporality == Temporality.Cumulative;
 
-        var charCount = Encoding.UTF8.GetMaxCharCount(metric.Name.Length);
-        if (_nameBuffer.Length < charCount)
-        {
-            _nameBuffer = new char[charCount];
-        }
-
-        var length = Encoding.UTF8.GetChars(metric.Name, _nameBuffer);
+        var length = DecodeName(metric.Name);
         _metric = _store.GetOrAddMetric(_nameBuffer.AsSpan(0, length), kind, metric.Unit, metric.IsMonotonic);
         if (_metric.Kind != kind)
         {
             _metricRefusal = RefusalReasons.KindConflict;
         }
+    }
+
+    private int DecodeName(ReadOnlySpan<byte> name)
+    {
+        var charCount = Encoding.UTF8.GetMaxCharCount(name.Length);
+        if (_nameBuffer.Length < charCount)
+        {
+            _nameBuffer = new char[charCount];
+        }
+
+        return Encoding.UTF8.GetChars(name, _nameBuffer);
     }
 
     public string? Number(in PointHeader point, double value)
@@ -203,7 +223,8 @@ internal sealed class IngestSession : IOtlpPointSink
         {
             _reasons[_reasonCount] = reason;
             _reasonCounts[_reasonCount] = 1;
-            _reasonMetric[_reasonCount] = _metric?.Name;
+            // A new reason (at most MaxReasons per request) may allocate its example name; repeats cost nothing.
+            _reasonMetric[_reasonCount] = _metric?.Name ?? (_refusedNameLength > 0 ? new string(_nameBuffer, 0, _refusedNameLength) : null);
             _reasonCount++;
         }
     }
@@ -267,7 +288,7 @@ internal sealed class IngestSession : IOtlpPointSink
         bucket = 0;
         if (_metric is null || _metricRefusal is not null)
         {
-            refusal = _metricRefusal ?? "metric without a name";
+            refusal = _metricRefusal ?? OtlpPointRules.NoName;
             return null;
         }
 
