@@ -13,7 +13,7 @@ public static class RefusalReasons
     public const string AttributeTooLong = "attribute value too long";
     public const string NotFinite = "value is NaN or infinite";
     public const string NegativeCount = "negative histogram count or bucket";
-    public const string BucketLayout = "exponential histogram buckets span too wide";
+    public const string BucketLayout = "exponential histogram scale, bucket indexes or count outside what the store takes";
 }
 
 /// <summary>The outcome of one convenience ingest call: null reason means accepted.</summary>
