@@ -125,6 +125,12 @@ public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService 
             metrics.RecordRequest(transport, result.Rejected > 0 ? "partial" : "success", started);
             return new OtlpOutcome(OtlpOutcomeKind.Success, result, null);
         }
+        catch (OtlpRequestRefusedException e)
+        {
+            // Well-formed, but no point of it could be stored: refused whole, so nothing of it is logged (decision 006).
+            metrics.RecordRequest(transport, "invalid", started);
+            return new OtlpOutcome(OtlpOutcomeKind.InvalidArgument, default, $"OTLP metrics request refused, nothing stored: {e.Message}");
+        }
         catch (OtlpFormatException e)
         {
             metrics.RecordRequest(transport, "invalid", started);

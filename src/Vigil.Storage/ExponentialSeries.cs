@@ -6,7 +6,10 @@ namespace Vigil.Storage;
 /// <summary>
 /// One side (positive or negative) of an exponential histogram: bucket i covers (base^i, base^(i+1)]
 /// with base = 2^(2^-scale). Merging at a lower scale folds 2^d neighbours into one (index >> d),
-/// as the OTLP data model specifies.
+/// as the OTLP data model specifies. Indexes are computed in 64 bits: two valid points of one scale
+/// can lie further apart than an int spans. Callers first lower the scale until the union of both
+/// ranges fits <see cref="MaxSpan"/> (<see cref="ExtraDownscale(long, long, int)"/>), so the array never
+/// grows past it.
 /// </summary>
 internal sealed class ExponentialBuckets
 {
@@ -28,8 +31,7 @@ internal sealed class ExponentialBuckets
                 continue;
             }
 
-            var index = (offset + i) >> shift;
-            AddAt(index, sign * (long)counts[i]);
+            AddAt((int)(((long)offset + i) >> shift), sign * (long)counts[i]);
         }
     }
 
@@ -39,7 +41,7 @@ internal sealed class ExponentialBuckets
         {
             if (other.Counts[i] != 0)
             {
-                AddAt((other.Offset + i) >> shift, sign * other.Counts[i]);
+                AddAt((int)(((long)other.Offset + i) >> shift), sign * other.Counts[i]);
             }
         }
     }
@@ -51,32 +53,40 @@ internal sealed class ExponentialBuckets
             return;
         }
 
-        var first = Offset >> by;
-        var last = (Offset + Length - 1) >> by;
+        var first = (long)Offset >> by;
+        var last = ((long)Offset + Length - 1) >> by;
         var counts = new long[last - first + 1];
         for (var i = 0; i < Length; i++)
         {
-            counts[((Offset + i) >> by) - first] += Counts[i];
+            counts[(((long)Offset + i) >> by) - first] += Counts[i];
         }
 
-        Offset = first;
+        Offset = (int)first;
         Counts = counts;
         Length = counts.Length;
     }
 
-    /// <summary>The number of scale steps needed so that also [index range of other at shift] fits in MaxSpan.</summary>
-    public int ExtraDownscale(int otherFirst, int otherLast)
+    /// <summary>
+    /// How many more halvings of the scale make this side (shifted by <paramref name="myShift"/>) and the
+    /// indexes [<paramref name="otherFirst"/>, <paramref name="otherLast"/>] (already at the common scale)
+    /// fit <see cref="MaxSpan"/> together.
+    /// </summary>
+    public int ExtraDownscale(long otherFirst, long otherLast, int myShift)
     {
-        var first = Length == 0 ? otherFirst : Math.Min(Offset, otherFirst);
-        var last = Length == 0 ? otherLast : Math.Max(Offset + Length - 1, otherLast);
+        var first = Length == 0 ? otherFirst : Math.Min((long)Offset >> myShift, otherFirst);
+        var last = Length == 0 ? otherLast : Math.Max(((long)Offset + Length - 1) >> myShift, otherLast);
         var extra = 0;
-        while (((long)(last >> extra) - (first >> extra) + 1) > MaxSpan)
+        while ((last >> extra) - (first >> extra) + 1 > MaxSpan)
         {
             extra++;
         }
 
         return extra;
     }
+
+    /// <summary><see cref="ExtraDownscale(long, long, int)"/> for the counts of a point at <paramref name="offset"/>, shifted by <paramref name="shift"/>.</summary>
+    public int ExtraDownscale(int countsLength, int offset, int shift, int myShift) =>
+        countsLength == 0 ? 0 : ExtraDownscale((long)offset >> shift, ((long)offset + countsLength - 1) >> shift, myShift);
 
     public void CopyFrom(ReadOnlySpan<ulong> counts, int offset)
     {
@@ -138,6 +148,11 @@ internal sealed class ExponentialBuckets
             {
                 Array.Resize(ref Counts, Math.Max(length, Counts.Length * 2));
             }
+            else
+            {
+                // Capacity left over from a longer copy (CopyFrom) may hold old counts.
+                Counts.AsSpan(Length, length - Length).Clear();
+            }
 
             Length = length;
         }
@@ -160,10 +175,11 @@ internal sealed class ExponentialBucket
     /// <summary>Adds (sign 1) or subtracts (sign -1) a point, lowering this bucket's scale when needed.</summary>
     public void Add(in ExponentialHistogramValue value, long sign)
     {
+        // Bring both to the common scale first, then lower it until the union of the ranges fits.
         var scale = Math.Min(Scale, value.Scale);
         var extra = Math.Max(
-            Extra(Positive, value.PositiveCounts, value.PositiveOffset, value.Scale - scale, Scale - scale),
-            Extra(Negative, value.NegativeCounts, value.NegativeOffset, value.Scale - scale, Scale - scale));
+            Positive.ExtraDownscale(value.PositiveCounts.Length, value.PositiveOffset, value.Scale - scale, Scale - scale),
+            Negative.ExtraDownscale(value.NegativeCounts.Length, value.NegativeOffset, value.Scale - scale, Scale - scale));
         scale -= extra;
         Rescale(scale);
         Positive.Add(value.PositiveCounts, value.PositiveOffset, value.Scale - scale, sign);
@@ -177,13 +193,13 @@ internal sealed class ExponentialBucket
     public void Merge(ExponentialBucket other, long sign = 1)
     {
         var scale = Math.Min(Scale, other.Scale);
+        var extra = Math.Max(
+            Positive.ExtraDownscale(other.Positive.Length, other.Positive.Offset, other.Scale - scale, Scale - scale),
+            Negative.ExtraDownscale(other.Negative.Length, other.Negative.Offset, other.Scale - scale, Scale - scale));
+        scale -= extra;
         Rescale(scale);
         Positive.Add(other.Positive, other.Scale - scale, sign);
         Negative.Add(other.Negative, other.Scale - scale, sign);
-        if (Positive.Length > ExponentialBuckets.MaxSpan || Negative.Length > ExponentialBuckets.MaxSpan)
-        {
-            Rescale(scale - 1);
-        }
 
         ZeroCount += sign * other.ZeroCount;
         Count += sign * other.Count;
@@ -228,25 +244,6 @@ internal sealed class ExponentialBucket
         Positive.Read(reader);
         Negative.Read(reader);
     }
-
-    private static int Extra(ExponentialBuckets mine, ReadOnlySpan<ulong> counts, int offset, int shift, int myShift)
-    {
-        if (counts.Length == 0)
-        {
-            return 0;
-        }
-
-        // Bring my range to the common scale first, then check the union still fits.
-        var first = mine.Length == 0 ? offset >> shift : Math.Min(mine.Offset >> myShift, offset >> shift);
-        var last = mine.Length == 0 ? (offset + counts.Length - 1) >> shift : Math.Max((mine.Offset + mine.Length - 1) >> myShift, (offset + counts.Length - 1) >> shift);
-        var extra = 0;
-        while (((long)(last >> extra) - (first >> extra) + 1) > ExponentialBuckets.MaxSpan)
-        {
-            extra++;
-        }
-
-        return extra;
-    }
 }
 
 internal sealed class ExponentialHistogramSeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
@@ -263,6 +260,14 @@ internal sealed class ExponentialHistogramSeries(MetricState metric, byte[] key,
         if (value.HasSum && !double.IsFinite(value.Sum))
         {
             return RefusalReasons.NotFinite;
+        }
+
+        // The reader refuses these already (OtlpPointRules); this backstop keeps index arithmetic safe for any caller.
+        if (!OtlpPointRules.BucketsFit(value.Scale, value.PositiveOffset, value.PositiveCounts.Length)
+            || !OtlpPointRules.BucketsFit(value.Scale, value.NegativeOffset, value.NegativeCounts.Length)
+            || value.Count > long.MaxValue)
+        {
+            return RefusalReasons.BucketLayout;
         }
 
         if (cumulative)

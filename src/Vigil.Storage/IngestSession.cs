@@ -23,6 +23,7 @@ internal sealed class IngestSession : IOtlpPointSink
     private string? _metricRefusal;
     private bool _cumulative;
     private char[] _nameBuffer = new char[256];
+    private int _refusedNameLength;
     private bool _overflow;
     private string? _memoryTenant;
 
@@ -47,6 +48,7 @@ internal sealed class IngestSession : IOtlpPointSink
         _metric = null;
         _metricRefusal = null;
         _memoryTenant = null;
+        _refusedNameLength = 0;
         _key.ClearResource();
         NowBucket = _store.BucketOf(_store.Now);
     }
@@ -61,8 +63,21 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         _metric = null;
         _metricRefusal = null;
+        _refusedNameLength = 0;
         if (metric.Name.IsEmpty)
         {
+            return;
+        }
+
+        if (metric.Refusal is not null)
+        {
+            // Every point is refused by the reader: no metric (and no type) comes of it, but a readable name
+            // still makes a good example in the message.
+            if (metric.Refusal != OtlpPointRules.NameText)
+            {
+                _refusedNameLength = DecodeName(metric.Name);
+            }
+
             return;
         }
 
@@ -76,13 +91,7 @@ internal sealed class IngestSession : IOtlpPointSink
         };
         _cumulative = metric.Temporality == Temporality.Cumulative;
 
-        var charCount = Encoding.UTF8.GetMaxCharCount(metric.Name.Length);
-        if (_nameBuffer.Length < charCount)
-        {
-            _nameBuffer = new char[charCount];
-        }
-
-        var length = Encoding.UTF8.GetChars(metric.Name, _nameBuffer);
+        var length = DecodeName(metric.Name);
         _metric = _store.GetOrAddMetric(_nameBuffer.AsSpan(0, length), kind, metric.Unit, metric.IsMonotonic);
         if (_metric is null)
         {
@@ -92,6 +101,17 @@ internal sealed class IngestSession : IOtlpPointSink
         {
             _metricRefusal = RefusalReasons.KindConflict;
         }
+    }
+
+    private int DecodeName(ReadOnlySpan<byte> name)
+    {
+        var charCount = Encoding.UTF8.GetMaxCharCount(name.Length);
+        if (_nameBuffer.Length < charCount)
+        {
+            _nameBuffer = new char[charCount];
+        }
+
+        return Encoding.UTF8.GetChars(name, _nameBuffer);
     }
 
     public string? Number(in PointHeader point, double value)
@@ -219,7 +239,8 @@ internal sealed class IngestSession : IOtlpPointSink
         {
             _reasons[_reasonCount] = reason;
             _reasonCounts[_reasonCount] = 1;
-            _reasonMetric[_reasonCount] = _metric?.Name;
+            // A new reason (at most MaxReasons per request) may allocate its example name; repeats cost nothing.
+            _reasonMetric[_reasonCount] = _metric?.Name ?? (_refusedNameLength > 0 ? new string(_nameBuffer, 0, _refusedNameLength) : null);
             _reasonCount++;
         }
     }
@@ -299,7 +320,7 @@ internal sealed class IngestSession : IOtlpPointSink
         bucket = 0;
         if (_metric is null || _metricRefusal is not null)
         {
-            refusal = _metricRefusal ?? "metric without a name";
+            refusal = _metricRefusal ?? OtlpPointRules.NoName;
             return null;
         }
 

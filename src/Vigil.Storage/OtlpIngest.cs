@@ -5,7 +5,9 @@ namespace Vigil.Storage;
 
 /// <summary>
 /// The one ingest call behind both OTLP transports: checks the whole request, then applies it.
-/// A malformed request changes nothing, so the sender may fix it and resend all of it.
+/// A malformed request changes nothing, so the sender may fix it and resend all of it. The check also
+/// decides which points are refused for their content (<see cref="OtlpPointRules"/>); apply refuses the
+/// same points again, so it never meets a value the store cannot take (decision 006).
 /// </summary>
 public sealed class OtlpIngest(WindowStore store)
 {
@@ -22,12 +24,20 @@ public sealed class OtlpIngest(WindowStore store)
 
     /// <summary>Walks the whole request without storing anything (before it is logged and applied).</summary>
     /// <exception cref="OtlpFormatException">The body is not a valid OTLP metrics request.</exception>
+    /// <exception cref="OtlpRequestRefusedException">It is, but every one of its points is refused for its content: logging it would store nothing.</exception>
     public void Check(ReadOnlySpan<byte> request)
     {
         var worker = Rent();
         try
         {
-            worker.Reader.Read(request, sink: null);
+            var reader = worker.Reader;
+            reader.Read(request, sink: null);
+            if (reader.PointCount > 0 && reader.RefusedPointCount == reader.PointCount)
+            {
+                throw new OtlpRequestRefusedException(reader.PointCount == 1
+                    ? $"its one data point cannot be stored: {reader.DescribeFirstRefusal()}"
+                    : $"none of its {reader.PointCount} data points can be stored; the first: {reader.DescribeFirstRefusal()}");
+            }
         }
         finally
         {
@@ -36,8 +46,10 @@ public sealed class OtlpIngest(WindowStore store)
     }
 
     /// <summary>
-    /// Stores a request that passed <see cref="Check"/>. With a <paramref name="binding"/> (the ingest key's
-    /// tenant) points claiming another tenant are refused and points naming none get the key's tenant.
+    /// Stores a request that passed <see cref="Check"/> (or was read back from the WAL). Refuses what
+    /// <see cref="Check"/> would refuse, point by point, so a record logged by an older Vigil applies too.
+    /// With a <paramref name="binding"/> (the ingest key's tenant) points claiming another tenant are
+    /// refused and points naming none get the key's tenant.
     /// </summary>
     public IngestResult Apply(ReadOnlySpan<byte> request, TenantBinding? binding = null)
     {

@@ -15,8 +15,7 @@ public static class RefusalReasons
     public const string AttributeTooLong = "attribute value too long";
     public const string NotFinite = "value is NaN or infinite";
     public const string NegativeCount = "negative histogram count or bucket";
-    public const string BucketLayout = "exponential histogram buckets span too wide";
-
+    public const string BucketLayout = "exponential histogram scale, bucket indexes or count outside what the store takes";
     /// <summary>The point names another tenant than its resource or its ingest key (docs/security.md).</summary>
     public const string TenantMismatch = "tenant_mismatch";
 }

@@ -635,7 +635,7 @@ internal sealed class SummarySeries(MetricState metric, byte[] key, IReadOnlyDic
         if ((long)time >= target.LastTime)
         {
             target.LastTime = (long)time;
-            if (target.Quantiles.Length != value.Quantiles.Length)
+            if (target.Quantiles.Length != value.Quantiles.Length || target.Values.Length != value.Values.Length)
             {
                 target.Quantiles = new double[value.Quantiles.Length];
                 target.Values = new double[value.Values.Length];

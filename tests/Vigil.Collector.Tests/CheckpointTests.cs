@@ -35,22 +35,6 @@ public sealed class CheckpointTests
     private static long[] SegmentNumbers(string dataDir) =>
         [.. Directory.GetFiles(Path.Combine(dataDir, "wal"), "*.wal").Select(p => long.Parse(Path.GetFileNameWithoutExtension(p), CultureInfo.InvariantCulture)).Order()];
 
-    /// <summary>A copy of a running server's data directory: what a kill -9 at this moment leaves on disk.</summary>
-    private static string CrashCopy(string dataDir)
-    {
-        var copy = VigilServer.NewDataDir();
-        foreach (var file in Directory.GetFiles(dataDir, "*", SearchOption.AllDirectories))
-        {
-            var target = Path.Combine(copy, Path.GetRelativePath(dataDir, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var destination = File.Create(target);
-            source.CopyTo(destination);
-        }
-
-        return copy;
-    }
-
     [Fact]
     public async Task Restart_LoadsTheCheckpoint_AndReplaysOnlyTheWalTail()
     {
@@ -77,7 +61,7 @@ public sealed class CheckpointTests
                 await PostAsync(first, OtlpRequests.DeltaCounter("after.checkpoint", 4));
                 await PostAsync(first, OtlpRequests.DeltaCounter("before.checkpoint", 10, tenant: "globex"));
                 await PostAsync(first, CumulativeCounter("bytes.sent", 1250, now - 1_000_000_000UL));
-                crashDir = CrashCopy(dataDir);
+                crashDir = VigilServer.CrashCopy(dataDir);
             }
 
             // As after kill -9: the checkpoint plus the three requests logged after it.
@@ -135,7 +119,7 @@ public sealed class CheckpointTests
                 await PostAsync(first, OtlpRequests.DeltaCounter("requests", 5));
                 checkpointSegment = (await WalOf(first).CheckpointNowAsync())!.WalSegment;
                 await PostAsync(first, OtlpRequests.DeltaCounter("requests", 7, tenant: "globex"));
-                crashDir = CrashCopy(dataDir);
+                crashDir = VigilServer.CrashCopy(dataDir);
             }
 
             // A newer checkpoint that was damaged on disk (its WAL segments were never deleted).
@@ -207,7 +191,7 @@ public sealed class CheckpointTests
             {
                 await PostAsync(first, OtlpRequests.DeltaCounter("requests", 5));
                 await PostAsync(first, OtlpRequests.DeltaCounter("requests", 7, tenant: "globex"));
-                var walBefore = CrashCopy(Path.Combine(dataDir, "wal"));
+                var walBefore = VigilServer.CrashCopy(Path.Combine(dataDir, "wal"));
                 Directory.CreateDirectory(crashDir);
                 Directory.Move(walBefore, Path.Combine(crashDir, "wal"));
 

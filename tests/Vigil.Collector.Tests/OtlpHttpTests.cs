@@ -85,6 +85,16 @@ public sealed class OtlpHttpTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Json_WithAUtf8ByteOrderMark_IsAccepted()
+    {
+        var now = OtlpRequests.NowNanos();
+        var json = $$$"""{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"bom.requests","sum":{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[{"startTimeUnixNano":"{{{now - 1_000_000_000}}}","timeUnixNano":"{{{now}}}","asInt":"8"}]}}]}]}]}""";
+        using var response = await PostAsync([0xEF, 0xBB, 0xBF, .. Encoding.UTF8.GetBytes(json)], "application/json");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(8, await _api.ValueAsync("bom.requests", "increase"));
+    }
+
+    [Fact]
     public async Task GzipProtobuf_IsDecompressed()
     {
         using var compressed = new MemoryStream();

@@ -47,6 +47,28 @@ public static class OtlpRequests
         return Wrap(new Metric { Name = name, Gauge = gauge }, tenant);
     }
 
+    /// <summary>
+    /// The request that bricked start-up: one exponential histogram point at scale 0 whose positive.offset
+    /// is 2^31-1 with buckets [1, 1, 1], so every bucket index after the first overflows an int.
+    /// </summary>
+    public static ExportMetricsServiceRequest PoisonExponential(string name = "ai.run.duration", string tenant = "acme")
+    {
+        var now = NowNanos();
+        var point = new ExponentialHistogramDataPoint
+        {
+            StartTimeUnixNano = now - 1_000_000_000UL,
+            TimeUnixNano = now,
+            Scale = 0,
+            Count = 3,
+            Sum = 3,
+            Positive = new ExponentialHistogramDataPoint.Types.Buckets { Offset = int.MaxValue },
+        };
+        point.Positive.BucketCounts.Add([1, 1, 1]);
+        var histogram = new ExponentialHistogram { AggregationTemporality = AggregationTemporality.Delta };
+        histogram.DataPoints.Add(point);
+        return Wrap(new Metric { Name = name, Unit = "s", ExponentialHistogram = histogram }, tenant);
+    }
+
     public static ExportMetricsServiceRequest Wrap(Metric metric, string tenant)
     {
         var resource = new Resource();

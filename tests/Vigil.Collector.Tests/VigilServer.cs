@@ -44,6 +44,22 @@ public sealed class VigilServer : IAsyncDisposable
 
     public static string NewDataDir() => Path.Combine(Path.GetTempPath(), "vigil-test-" + Guid.NewGuid().ToString("N"));
 
+    /// <summary>A copy of a running server's data directory: what a kill -9 at this moment leaves on disk.</summary>
+    public static string CrashCopy(string dataDir)
+    {
+        var copy = NewDataDir();
+        foreach (var file in Directory.GetFiles(dataDir, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(copy, Path.GetRelativePath(dataDir, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var destination = File.Create(target);
+            source.CopyTo(destination);
+        }
+
+        return copy;
+    }
+
     /// <summary>Starts Vigil and waits until /readyz would say ready (WAL replayed).</summary>
     /// <param name="services">Runs after Vigil's own registrations, so a test can replace one (e.g. the memory gauge).</param>
     public static async Task<VigilServer> StartAsync(Func<VigilOptions, VigilOptions>? configure = null, TimeProvider? time = null, string? dataDir = null, Action<WebApplicationBuilder>? host = null, Action<IServiceCollection>? services = null)

@@ -45,6 +45,32 @@ public sealed class OtlpJsonTranscoderTests
         Assert.Equal("5", point.Attributes["n"]);
     }
 
+    private const string OneGauge = """{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"g","gauge":{"dataPoints":[{"timeUnixNano":"1750000010000000000","asDouble":2.5}]}}]}]}]}""";
+
+    [Fact]
+    public void Utf8ByteOrderMark_BeforeTheJson_IsSkipped()
+    {
+        // Some tools (PowerShell, Windows editors) write one; RFC 8259 lets a parser ignore it.
+        byte[] body = [0xEF, 0xBB, 0xBF, .. Encoding.UTF8.GetBytes(OneGauge)];
+
+        var bytes = OtlpJsonTranscoder.ToProtobuf(body);
+
+        Assert.Equal(OtlpJsonTranscoder.ToProtobuf(Encoding.UTF8.GetBytes(OneGauge)), bytes);
+    }
+
+    [Fact]
+    public void JsonThatIsNotUtf8_IsRefusedWithTheOffset()
+    {
+        var text = Encoding.UTF8.GetBytes(OneGauge);
+        var at = Array.IndexOf(text, (byte)'g');
+        text[at] = 0xFF; // never valid in UTF-8
+
+        var error = Assert.Throws<OtlpFormatException>(() => OtlpJsonTranscoder.ToProtobuf(text));
+
+        Assert.Contains("UTF-8", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"byte {at}", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Int64AsJsonNumbers_AreAccepted()
     {

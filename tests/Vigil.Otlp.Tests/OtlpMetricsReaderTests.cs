@@ -365,7 +365,7 @@ public sealed class OtlpMetricsReaderTests
         var packed = new byte[16];
         BitConverter.TryWriteBytes(packed.AsSpan(0, 8), 4ul);
         BitConverter.TryWriteBytes(packed.AsSpan(8, 8), 5ul);
-        var point = Fields(Fixed64(3, Time), Fixed64(6, 3), Message(6, packed), Double(7, 1), Double(7, 2));
+        var point = Fields(Fixed64(3, Time), Fixed64(4, 3 + 4 + 5), Fixed64(6, 3), Message(6, packed), Double(7, 1), Double(7, 2));
         var sink = Read(RequestWithMetric(Fields(String(1, "h"), Message(9, Fields(Varint(2, 1), Message(1, point))))));
 
         Assert.Equal([3ul, 4, 5], Assert.Single(sink.Points).BucketCounts);
@@ -387,7 +387,7 @@ public sealed class OtlpMetricsReaderTests
     [Fact]
     public void ManyBuckets_GrowScratchArrays()
     {
-        var point = new HistogramDataPoint { TimeUnixNano = Time, Count = 200 };
+        var point = new HistogramDataPoint { TimeUnixNano = Time, Count = 199 * 200 / 2 };
         point.BucketCounts.Add(Enumerable.Range(0, 200).Select(i => (ulong)i));
         point.ExplicitBounds.Add(Enumerable.Range(0, 199).Select(i => (double)i));
         var histogram = new Histogram { AggregationTemporality = AggregationTemporality.Delta };

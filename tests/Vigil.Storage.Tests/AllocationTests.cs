@@ -58,6 +58,26 @@ public sealed class AllocationTests
     }
 
     [Fact]
+    public void InvalidPoints_AllocateNothingPerPoint()
+    {
+        // Refused by content (a negative delta on a monotonic sum): checking them costs nothing per point.
+        NumberDataPoint[] Points(int i, int count) =>
+            [Point(At(0), TimeOf(i), 1, Attr("k", "v")), .. Enumerable.Range(0, count).Select(p => Point(At(0), TimeOf(i), -1, Attr("k", "v" + p)))];
+
+        // 10 and 90: the message spells the count, so both have two digits.
+        var few = AllocatedWhileIngesting(i => Counter("c", AggregationTemporality.Delta, Points(i, 10)));
+        var many = AllocatedWhileIngesting(i => Counter("c", AggregationTemporality.Delta, Points(i, 90)));
+
+        Assert.Equal(few, many);
+    }
+
+    [Fact]
+    public void Summary_KnownSeries_AllocatesNothing()
+    {
+        Assert.Equal(0, AllocatedWhileIngesting(i => Summary("s", SummaryPoint(At(-60), TimeOf(i), (ulong)i, i, (0.5, 1), (0.99, 2)))));
+    }
+
+    [Fact]
     public void OverflowPoints_AllocateNothingPerPoint()
     {
         // A refusal costs its request one message; the points behind it must cost nothing more.

@@ -78,10 +78,112 @@ public sealed class IngestValidationTests
     {
         var h = new StoreHarness();
 
-        var result = h.Send(Sum("c", AggregationTemporality.Unspecified, true, Point(0, At(1), 1)));
+        var result = h.Send(Sum("c", AggregationTemporality.Unspecified, true, Point(0, At(1), 1)), Gauge("ok", Point(0, At(1), 1)));
 
         Assert.Equal(1, result.Rejected);
+        Assert.Equal(1, result.Accepted);
         Assert.Contains("set DELTA or CUMULATIVE", result.ErrorMessage, StringComparison.Ordinal);
+        Assert.Contains("e.g. metric \"c\"", result.ErrorMessage, StringComparison.Ordinal);
+    }
+
+    /// <summary>The request that bricked start-up: scale 0, positive.offset 2^31-1, buckets [1, 1, 1].</summary>
+    private static Metric PoisonExponential(string name) =>
+        Exponential(name, AggregationTemporality.Delta, ExponentialPoint(At(0), At(1), scale: 0, offset: int.MaxValue, positive: [1, 1, 1], sum: 3));
+
+    [Fact]
+    public void PoisonExponentialPoint_IsRefusedNamingItsField_AndTheRestOfTheRequestIsStored()
+    {
+        var h = new StoreHarness();
+
+        var result = h.Send(Gauge("temperature", Point(0, At(1), 21.5)), PoisonExponential("latency"), Counter("c", AggregationTemporality.Delta, Point(At(0), At(1), 4)));
+
+        Assert.Equal(2, result.Accepted);
+        Assert.Equal(1, result.Rejected);
+        Assert.Contains("positive.offset", result.ErrorMessage, StringComparison.Ordinal);
+        Assert.Contains("e.g. metric \"latency\"", result.ErrorMessage, StringComparison.Ordinal);
+        Assert.Equal(21.5, h.Value("temperature", AggregateFunction.Last, TimeSpan.FromMinutes(1), T0.AddSeconds(1)));
+        Assert.Equal(4, h.Value("c", AggregateFunction.Increase, TimeSpan.FromMinutes(1), T0.AddSeconds(1)));
+        Assert.Empty(h.Store.ListSeries("latency"));
+    }
+
+    [Fact]
+    public void PoisonRequest_AppliedWithoutACheck_AsOnReplay_DoesNotThrow()
+    {
+        // WAL records written before this check existed reach Apply directly on replay.
+        var h = new StoreHarness();
+        var request = Request([], Gauge("temperature", Point(0, At(1), 21.5)), PoisonExponential("latency")).ToByteArray();
+
+        var result = h.Ingest.Apply(request);
+
+        Assert.Equal(new IngestResult(1, 1, result.ErrorMessage), result);
+        Assert.Contains("positive.offset", result.ErrorMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RequestWhoseEveryPointIsInvalid_IsRefusedWhole_NamingTheFieldPath()
+    {
+        var h = new StoreHarness();
+        var request = Request([], Gauge("ok.but.empty"), PoisonExponential("latency")).ToByteArray();
+
+        var error = Assert.Throws<OtlpRequestRefusedException>(() => h.Ingest.Ingest(request));
+
+        Assert.Contains("resource_metrics[0].scope_metrics[0].metrics[1].exponential_histogram.data_points[0]: positive.offset", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, h.Store.MetricCount);
+        Assert.Equal(0, h.Store.Stats.Accepted);
+    }
+
+    [Fact]
+    public void RequestWithoutPoints_IsNotRefusedWhole()
+    {
+        var h = new StoreHarness();
+
+        Assert.Equal(new IngestResult(0, 0, null), h.Send(Gauge("no.points")));
+    }
+
+    [Fact]
+    public void HistogramWhoseCountIsNotItsBucketSum_IsRefused_AndNothingOfItIsStored()
+    {
+        var h = new StoreHarness();
+        var point = HistogramPoint(At(0), At(1), [1, 2], [1, 1, 1], sum: 3);
+        point.Count = 5;
+
+        var result = h.Send(Histogram("h", AggregationTemporality.Delta, point), Gauge("ok", Point(0, At(1), 1)));
+
+        Assert.Equal(1, result.Rejected);
+        Assert.Contains("count", result.ErrorMessage, StringComparison.Ordinal);
+        Assert.Empty(h.Store.ListSeries("h"));
+    }
+
+    [Fact]
+    public void NegativeDeltaOnAMonotonicSum_IsRefused_AndTheCounterKeepsItsValue()
+    {
+        var h = new StoreHarness();
+
+        var result = h.Send(Counter("c", AggregationTemporality.Delta, Point(At(0), At(1), 5), Point(At(1), At(2), -3)));
+
+        Assert.Equal(1, result.Accepted);
+        Assert.Equal(1, result.Rejected);
+        Assert.Contains("monotonic", result.ErrorMessage, StringComparison.Ordinal);
+        Assert.Equal(5, h.Value("c", AggregateFunction.Increase, TimeSpan.FromMinutes(1), T0.AddSeconds(2)));
+    }
+
+    [Fact]
+    public void InvalidUtf8MetricName_IsRefused_AndNoMetricIsCreated()
+    {
+        var h = new StoreHarness();
+
+        // A gauge whose name is 'a', a UTF-8 lead byte, then '(' instead of its continuation byte; beside a valid one.
+        byte[] point = [0x19, .. BitConverter.GetBytes(At(1)), 0x21, .. BitConverter.GetBytes(1.0)];
+        byte[] badName = [0x61, 0xC3, 0x28];
+        byte[] request = [.. Request([], Gauge("ok", Point(0, At(1), 1))).ToByteArray(), .. Field(1, Field(2, Field(2, [.. Field(1, badName), .. Field(5, Field(1, point))])))];
+
+        var result = h.Ingest.Ingest(request);
+
+        Assert.Equal(1, result.Accepted);
+        Assert.Equal(1, result.Rejected);
+        Assert.Contains("name", result.ErrorMessage, StringComparison.Ordinal);
+        Assert.Contains("UTF-8", result.ErrorMessage, StringComparison.Ordinal);
+        Assert.Equal(1, h.Store.MetricCount);
     }
 
     [Fact]

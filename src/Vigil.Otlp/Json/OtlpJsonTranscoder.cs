@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Text;
+using System.Text.Unicode;
 using Google.Protobuf;
 using Vigil.Otlp.Proto.Collector;
 using Vigil.Otlp.Wire;
@@ -23,9 +25,22 @@ public static class OtlpJsonTranscoder
     // must ignore unknown fields (OTLP spec, "JSON Protobuf Encoding").
     private static readonly JsonParser Parser = new(new JsonParser.Settings(MaxDepth).WithIgnoreUnknownFields(true));
 
+    private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
     /// <exception cref="OtlpFormatException">The body is not OTLP/JSON; the message says what the parser saw.</exception>
     public static byte[] ToProtobuf(ReadOnlySpan<byte> json)
     {
+        // A byte order mark is not JSON, but RFC 8259 (§8.1) lets a parser ignore one, and some tools
+        // (PowerShell, Windows editors) write it.
+        var skipped = json.StartsWith(Utf8Bom) ? Utf8Bom.Length : 0;
+        json = json[skipped..];
+
+        // JSON text is UTF-8 (RFC 8259 §8.1); decoding invalid bytes to U+FFFD would change names and labels unseen.
+        if (!Utf8.IsValid(json))
+        {
+            throw new OtlpFormatException($"invalid OTLP/JSON: the body is not valid UTF-8 (byte {skipped + FirstInvalidByte(json)})");
+        }
+
         try
         {
             var request = Parser.Parse<ExportMetricsServiceRequest>(Encoding.UTF8.GetString(json));
@@ -38,5 +53,17 @@ public static class OtlpJsonTranscoder
                 ? $"invalid OTLP/JSON: objects nested deeper than {MaxDepth} levels"
                 : $"invalid OTLP/JSON: {e.Message}");
         }
+    }
+
+    /// <summary>Where the first invalid UTF-8 sequence starts (only called once the text is known to hold one).</summary>
+    private static int FirstInvalidByte(ReadOnlySpan<byte> text)
+    {
+        var at = 0;
+        while (at < text.Length && Rune.DecodeFromUtf8(text[at..], out _, out var consumed) == OperationStatus.Done)
+        {
+            at += consumed;
+        }
+
+        return at;
     }
 }

@@ -184,6 +184,63 @@ public ref struct AttributeReader
     }
 
     /// <summary>
+    /// True when every key and string value of the attributes, nested ones included, is valid UTF-8 without
+    /// NUL (<see cref="OtlpPointRules.IsCleanText"/>): label text that a replacement character or a NUL would
+    /// silently change or split. Bytes values are not text and are not looked at. Allocates nothing; expects
+    /// a list that passed <see cref="Validate"/> (nesting deeper than <see cref="MaxNesting"/> is not clean).
+    /// </summary>
+    public static bool HasCleanText(ReadOnlySpan<byte> message, int fieldNumber, int depth = 0)
+    {
+        var reader = new AttributeReader(message, fieldNumber);
+        while (reader.MoveNext())
+        {
+            if (!OtlpPointRules.IsCleanText(reader.Key) || !IsCleanValue(reader.ValueType, reader.Value, depth))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool IsCleanValue(AttributeValueType type, ReadOnlySpan<byte> value, int depth)
+    {
+        switch (type)
+        {
+            case AttributeValueType.String:
+                return OtlpPointRules.IsCleanText(value);
+            case AttributeValueType.KeyValueList:
+                return depth < MaxNesting && HasCleanText(value, 1, depth + 1);
+            case AttributeValueType.Array:
+                if (depth >= MaxNesting)
+                {
+                    return false;
+                }
+
+                var reader = new ProtoReader(value);
+                while (reader.TryReadTag(out var field, out var wire))
+                {
+                    if (field != 1 || wire != WireType.LengthDelimited)
+                    {
+                        reader.Skip(wire);
+                        continue;
+                    }
+
+                    var element = new AttributeReader(default, 0);
+                    element.ReadAnyValue(reader.ReadLengthDelimited());
+                    if (!IsCleanValue(element.ValueType, element.Value, depth + 1))
+                    {
+                        return false;
+                    }
+                }
+
+                return true;
+            default:
+                return true;
+        }
+    }
+
+    /// <summary>
     /// The text form of a value, as Vigil shows it in labels: strings as they are, ints and doubles in
     /// invariant culture, bools as true/false, bytes as base64, arrays and lists as JSON.
     /// Allocates: call it only when a series is seen for the first time.

@@ -28,6 +28,13 @@ public readonly ref struct MetricHeader
     public required Temporality Temporality { get; init; }
 
     public required bool IsMonotonic { get; init; }
+
+    /// <summary>
+    /// Set when the reader refuses every point of this metric (no usable name, no temporality, a resource
+    /// whose attributes are not clean text): each point then arrives as <see cref="IOtlpPointSink.Refused"/>
+    /// with this reason, and the sink should not create the metric.
+    /// </summary>
+    public string? Refusal { get; init; }
 }
 
 /// <summary>
@@ -130,6 +137,9 @@ public interface IOtlpPointSink
 
     string? Summary(in PointHeader point, in SummaryValue value);
 
-    /// <summary>A point Vigil refuses while reading (e.g. a number point without a value).</summary>
+    /// <summary>
+    /// A point the reader refuses for its content (<see cref="OtlpPointRules"/>): it never reaches the
+    /// point methods. Also called with what a point method returned.
+    /// </summary>
     void Refused(string reason);
 }

@@ -5,7 +5,9 @@ namespace Vigil.Otlp.Wire;
 /// <summary>
 /// Walks an encoded <c>ExportMetricsServiceRequest</c> and hands every data point to a sink, without
 /// building an object model: attributes stay raw spans and repeated numbers land in reused scratch
-/// arrays. Not thread-safe; pool instances (one per concurrent request).
+/// arrays. Points whose content breaks <see cref="OtlpPointRules"/> are refused here, the same way with
+/// or without a sink, so the store only ever sees points it can take. Not thread-safe; pool instances
+/// (one per concurrent request).
 /// </summary>
 public sealed class OtlpMetricsReader
 {
@@ -33,17 +35,45 @@ public sealed class OtlpMetricsReader
     private double[] _quantiles = new double[16];
     private double[] _values = new double[16];
 
+    // Where the reader is, so the first refusal can be reported with its field path (formatted only on demand).
+    private int _resource;
+    private int _scope;
+    private int _metric;
+    private int _point;
+    private OtlpMetricType _type;
+    private string? _firstRefusal;
+    private (int Resource, int Scope, int Metric, OtlpMetricType Type, int Point) _firstRefusalAt;
+
     /// <summary>Points read by the last <see cref="Read"/>.</summary>
     public int PointCount { get; private set; }
 
+    /// <summary>Points of the last <see cref="Read"/> refused for their content (<see cref="OtlpPointRules"/>), not by the sink.</summary>
+    public int RefusedPointCount { get; private set; }
+
+    /// <summary>The field path and reason of the last <see cref="Read"/>'s first content refusal; null when there was none. Allocates.</summary>
+    public string? DescribeFirstRefusal()
+    {
+        if (_firstRefusal is null)
+        {
+            return null;
+        }
+
+        var (resource, scope, metric, type, point) = _firstRefusalAt;
+        return $"resource_metrics[{resource}].scope_metrics[{scope}].metrics[{metric}].{MetricPath(type)}.data_points[{point}]: {_firstRefusal}";
+    }
+
     /// <summary>
-    /// Reads the request. With a null sink it only checks structure and counts points, so a caller can
-    /// refuse a malformed body before anything from it is stored.
+    /// Reads the request. With a null sink it only checks structure and counts points, and which of them
+    /// <see cref="OtlpPointRules"/> refuse (<see cref="RefusedPointCount"/>), so a caller can refuse a
+    /// malformed or wholly unusable body before anything from it is stored. With a sink, the same points
+    /// are refused through <see cref="IOtlpPointSink.Refused"/> and the others handed over.
     /// </summary>
     /// <exception cref="OtlpFormatException">The body is not a valid OTLP metrics request; the message names the field path.</exception>
     public void Read(ReadOnlySpan<byte> request, IOtlpPointSink? sink)
     {
         PointCount = 0;
+        RefusedPointCount = 0;
+        _firstRefusal = null;
         var reader = new ProtoReader(request);
         var resourceIndex = 0;
         while (reader.TryReadTag(out var field, out var wire))
@@ -54,6 +84,7 @@ public sealed class OtlpMetricsReader
                 continue;
             }
 
+            _resource = resourceIndex;
             try
             {
                 reader.Expect(wire, WireType.LengthDelimited, "resource_metrics");
@@ -95,6 +126,8 @@ public sealed class OtlpMetricsReader
             sink.BeginResource(new AttributeList(resource, ResourceAttributes));
         }
 
+        var resourceRefusal = AttributeReader.HasCleanText(resource, ResourceAttributes) ? null : OtlpPointRules.ResourceAttributesText;
+
         reader = new ProtoReader(message);
         var scopeIndex = 0;
         while (reader.TryReadTag(out var field, out var wire))
@@ -105,6 +138,7 @@ public sealed class OtlpMetricsReader
                 continue;
             }
 
+            _scope = scopeIndex;
             ReadOnlySpan<byte> scope;
             try
             {
@@ -127,9 +161,10 @@ public sealed class OtlpMetricsReader
                 }
 
                 metricReader.Expect(metricWire, WireType.LengthDelimited, "metrics");
+                _metric = metricIndex;
                 try
                 {
-                    ReadMetric(metricReader.ReadLengthDelimited(), sink);
+                    ReadMetric(metricReader.ReadLengthDelimited(), sink, resourceRefusal);
                 }
                 catch (OtlpFormatException e)
                 {
@@ -143,7 +178,7 @@ public sealed class OtlpMetricsReader
         }
     }
 
-    private void ReadMetric(ReadOnlySpan<byte> message, IOtlpPointSink? sink)
+    private void ReadMetric(ReadOnlySpan<byte> message, IOtlpPointSink? sink, string? resourceRefusal)
     {
         ReadOnlySpan<byte> name = default, unit = default, data = default;
         var dataField = 0;
@@ -207,15 +242,16 @@ public sealed class OtlpMetricsReader
             }
         }
 
-        var header = new MetricHeader { Name = name, Unit = unit, Type = type, Temporality = temporality, IsMonotonic = monotonic };
+        var refusal = resourceRefusal
+            ?? (name.IsEmpty ? OtlpPointRules.NoName
+                : !OtlpPointRules.IsCleanText(name) ? OtlpPointRules.NameText
+                : !OtlpPointRules.IsCleanText(unit) ? OtlpPointRules.UnitText
+                : type != OtlpMetricType.Gauge && type != OtlpMetricType.Summary && temporality is not (Wire.Temporality.Delta or Wire.Temporality.Cumulative) ? OtlpPointRules.NoTemporality
+                : null);
+        var header = new MetricHeader { Name = name, Unit = unit, Type = type, Temporality = temporality, IsMonotonic = monotonic, Refusal = refusal };
         sink?.BeginMetric(header);
 
-        var refusal = name.IsEmpty
-            ? "metric without a name"
-            : type != OtlpMetricType.Gauge && type != OtlpMetricType.Summary && temporality is not (Wire.Temporality.Delta or Wire.Temporality.Cumulative)
-                ? "aggregation_temporality is unspecified; set DELTA or CUMULATIVE"
-                : null;
-
+        _type = type;
         reader = new ProtoReader(data);
         var pointIndex = 0;
         while (reader.TryReadTag(out var field, out var wire))
@@ -229,19 +265,20 @@ public sealed class OtlpMetricsReader
             reader.Expect(wire, WireType.LengthDelimited, "data_points");
             var point = reader.ReadLengthDelimited();
             PointCount++;
+            _point = pointIndex++;
+            if (refusal is not null)
+            {
+                Refuse(sink, refusal);
+                continue;
+            }
+
             try
             {
-                if (refusal is not null)
-                {
-                    sink?.Refused(refusal);
-                    continue;
-                }
-
                 switch (type)
                 {
                     case OtlpMetricType.Gauge:
                     case OtlpMetricType.Sum:
-                        ReadNumberPoint(point, sink);
+                        ReadNumberPoint(point, sink, monotonicSum: type == OtlpMetricType.Sum && monotonic);
                         break;
                     case OtlpMetricType.Histogram:
                         ReadHistogramPoint(point, sink);
@@ -256,12 +293,26 @@ public sealed class OtlpMetricsReader
             }
             catch (OtlpFormatException e)
             {
-                throw new OtlpFormatException($"{MetricPath(type)}.data_points[{pointIndex}]: {e.Message}");
+                throw new OtlpFormatException($"{MetricPath(type)}.data_points[{_point}]: {e.Message}");
             }
-
-            pointIndex++;
         }
     }
+
+    /// <summary>A point refused for its content: counted, located if it is the first, and reported to the sink.</summary>
+    private void Refuse(IOtlpPointSink? sink, string reason)
+    {
+        if (RefusedPointCount++ == 0)
+        {
+            _firstRefusal = reason;
+            _firstRefusalAt = (_resource, _scope, _metric, _type, _point);
+        }
+
+        sink?.Refused(reason);
+    }
+
+    /// <summary>The content refusal of a point's attributes (field <paramref name="fieldNumber"/> of the point), if any.</summary>
+    private static string? AttributesRefusal(ReadOnlySpan<byte> point, int fieldNumber) =>
+        AttributeReader.HasCleanText(point, fieldNumber) ? null : OtlpPointRules.AttributesText;
 
     private static string MetricPath(OtlpMetricType type) => type switch
     {
@@ -272,12 +323,12 @@ public sealed class OtlpMetricsReader
         _ => "summary",
     };
 
-    private static void ReadNumberPoint(ReadOnlySpan<byte> point, IOtlpPointSink? sink)
+    private void ReadNumberPoint(ReadOnlySpan<byte> point, IOtlpPointSink? sink, bool monotonicSum)
     {
         ulong start = 0, time = 0;
         uint flags = 0;
         double value = 0;
-        var hasValue = false;
+        bool hasValue = false, isInt = false;
         var reader = new ProtoReader(point);
         while (reader.TryReadTag(out var field, out var wire))
         {
@@ -295,11 +346,13 @@ public sealed class OtlpMetricsReader
                     reader.Expect(wire, WireType.Fixed64, "as_double");
                     value = reader.ReadDouble();
                     hasValue = true;
+                    isInt = false;
                     break;
                 case 6:
                     reader.Expect(wire, WireType.Fixed64, "as_int");
                     value = (long)reader.ReadFixed64();
                     hasValue = true;
+                    isInt = true;
                     break;
                 case 8:
                     reader.Expect(wire, WireType.Varint, "flags");
@@ -318,17 +371,22 @@ public sealed class OtlpMetricsReader
         if (sink is null)
         {
             ValidateAttributes(point, 7, "attributes");
-            return;
         }
 
         var header = new PointHeader { Attributes = new AttributeList(point, 7), StartTimeUnixNano = start, TimeUnixNano = time, Flags = flags };
-        if (!hasValue && !header.NoRecordedValue)
+        var refusal = (header.NoRecordedValue ? null : OtlpPointRules.Number(hasValue, value, isInt, monotonicSum)) ?? AttributesRefusal(point, 7);
+        if (refusal is not null)
         {
-            sink.Refused("number data point without a value (set as_double or as_int)");
+            Refuse(sink, refusal);
             return;
         }
 
-        var refusal = sink.Number(header, value);
+        if (sink is null)
+        {
+            return;
+        }
+
+        refusal = sink.Number(header, value);
         if (refusal is not null)
         {
             sink.Refused(refusal);
@@ -393,13 +451,6 @@ public sealed class OtlpMetricsReader
         if (sink is null)
         {
             ValidateAttributes(point, 9, "attributes");
-            return;
-        }
-
-        if (counts != 0 && counts != bounds + 1)
-        {
-            sink.Refused("histogram bucket_counts must have one more entry than explicit_bounds");
-            return;
         }
 
         var header = new PointHeader { Attributes = new AttributeList(point, 9), StartTimeUnixNano = start, TimeUnixNano = time, Flags = flags };
@@ -415,7 +466,19 @@ public sealed class OtlpMetricsReader
             BucketCounts = _counts.AsSpan(0, counts),
             ExplicitBounds = _bounds.AsSpan(0, bounds),
         };
-        var refusal = sink.Histogram(header, value);
+        var refusal = (header.NoRecordedValue ? null : OtlpPointRules.Histogram(value)) ?? AttributesRefusal(point, 9);
+        if (refusal is not null)
+        {
+            Refuse(sink, refusal);
+            return;
+        }
+
+        if (sink is null)
+        {
+            return;
+        }
+
+        refusal = sink.Histogram(header, value);
         if (refusal is not null)
         {
             sink.Refused(refusal);
@@ -494,12 +557,12 @@ public sealed class OtlpMetricsReader
         if (sink is null)
         {
             ValidateAttributes(point, 1, "attributes");
-            return;
         }
 
-        if (scale is < -10 or > 20)
+        // Past the limit the scratch arrays stop filling (ReadBuckets), so refuse before they are read as spans.
+        if (positive > OtlpPointRules.MaxBuckets || negative > OtlpPointRules.MaxBuckets)
         {
-            sink.Refused("exponential histogram scale outside [-10, 20]");
+            Refuse(sink, positive > OtlpPointRules.MaxBuckets ? OtlpPointRules.TooManyPositive : OtlpPointRules.TooManyNegative);
             return;
         }
 
@@ -521,7 +584,19 @@ public sealed class OtlpMetricsReader
             NegativeOffset = negativeOffset,
             NegativeCounts = _negative.AsSpan(0, negative),
         };
-        var refusal = sink.ExponentialHistogram(header, value);
+        var refusal = (header.NoRecordedValue ? null : OtlpPointRules.ExponentialHistogram(value)) ?? AttributesRefusal(point, 1);
+        if (refusal is not null)
+        {
+            Refuse(sink, refusal);
+            return;
+        }
+
+        if (sink is null)
+        {
+            return;
+        }
+
+        refusal = sink.ExponentialHistogram(header, value);
         if (refusal is not null)
         {
             sink.Refused(refusal);
@@ -579,10 +654,15 @@ public sealed class OtlpMetricsReader
                         }
                     }
 
-                    EnsureCapacity(ref _quantiles, quantiles + 1);
-                    EnsureCapacity(ref _values, quantiles + 1);
-                    _quantiles[quantiles] = q;
-                    _values[quantiles] = v;
+                    // Counted past the limit but not kept: a few bytes on the wire must not become megabytes of scratch.
+                    if (quantiles < OtlpPointRules.MaxBuckets)
+                    {
+                        EnsureCapacity(ref _quantiles, quantiles + 1);
+                        EnsureCapacity(ref _values, quantiles + 1);
+                        _quantiles[quantiles] = q;
+                        _values[quantiles] = v;
+                    }
+
                     quantiles++;
                     break;
                 case 8:
@@ -598,18 +678,39 @@ public sealed class OtlpMetricsReader
         if (sink is null)
         {
             ValidateAttributes(point, 7, "attributes");
+        }
+
+        if (quantiles > OtlpPointRules.MaxBuckets)
+        {
+            Refuse(sink, OtlpPointRules.TooManyQuantiles);
             return;
         }
 
         var header = new PointHeader { Attributes = new AttributeList(point, 7), StartTimeUnixNano = start, TimeUnixNano = time, Flags = flags };
         var value = new SummaryValue { Count = count, Sum = sum, Quantiles = _quantiles.AsSpan(0, quantiles), Values = _values.AsSpan(0, quantiles) };
-        var refusal = sink.Summary(header, value);
+        var refusal = (header.NoRecordedValue ? null : OtlpPointRules.Summary(value)) ?? AttributesRefusal(point, 7);
+        if (refusal is not null)
+        {
+            Refuse(sink, refusal);
+            return;
+        }
+
+        if (sink is null)
+        {
+            return;
+        }
+
+        refusal = sink.Summary(header, value);
         if (refusal is not null)
         {
             sink.Refused(refusal);
         }
     }
 
+    /// <summary>
+    /// Reads one side's offset and counts and returns how many counts there are. Only the first
+    /// <see cref="OtlpPointRules.MaxBuckets"/> are kept: one byte on the wire would otherwise cost eight in scratch.
+    /// </summary>
     private static int ReadBuckets(ReadOnlySpan<byte> message, ref ulong[] target, out int offset, bool positive)
     {
         offset = 0;
@@ -629,15 +730,13 @@ public sealed class OtlpMetricsReader
                     var packed = new ProtoReader(reader.ReadLengthDelimited());
                     while (!packed.End)
                     {
-                        EnsureCapacity(ref target, count + 1);
-                        target[count++] = packed.ReadVarint();
+                        Keep(ref target, ref count, packed.ReadVarint());
                     }
                 }
                 else
                 {
                     reader.Expect(wire, WireType.Varint, positive ? "positive.bucket_counts" : "negative.bucket_counts");
-                    EnsureCapacity(ref target, count + 1);
-                    target[count++] = reader.ReadVarint();
+                    Keep(ref target, ref count, reader.ReadVarint());
                 }
             }
             else
@@ -647,6 +746,17 @@ public sealed class OtlpMetricsReader
         }
 
         return count;
+    }
+
+    private static void Keep(ref ulong[] target, ref int count, ulong value)
+    {
+        if (count < OtlpPointRules.MaxBuckets)
+        {
+            EnsureCapacity(ref target, count + 1);
+            target[count] = value;
+        }
+
+        count++;
     }
 
     private static int ReadRepeatedFixed64(ref ProtoReader reader, WireType wire, ref ulong[] target, int count, string name)

@@ -14,7 +14,10 @@ public enum WireType
 }
 
 /// <summary>A malformed protobuf body. Carries the OTLP field path so the sender can act on it.</summary>
-public sealed class OtlpFormatException(string message) : Exception(message);
+public class OtlpFormatException(string message) : Exception(message);
+
+/// <summary>A well-formed request none of whose data points can be stored: refused whole, before the WAL.</summary>
+public sealed class OtlpRequestRefusedException(string message) : OtlpFormatException(message);
 
 /// <summary>
 /// A forward-only protobuf reader over a span. No allocation: nested messages are returned as
