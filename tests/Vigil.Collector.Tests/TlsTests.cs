@@ -118,7 +118,10 @@ public sealed class TlsTests : IDisposable
         {
             await Assert.ThrowsAsync<HttpRequestException>(() => PostOtlpAsync(none, vigil, "mtls.none", 1));
             var grpc = await Assert.ThrowsAsync<RpcException>(() => ExportGrpcAsync(_ca.Handler(), vigil, "mtls.none", 1));
-            Assert.Equal(StatusCode.Unavailable, grpc.StatusCode);
+
+            // The client's view of a refused handshake: UNAVAILABLE when the handshake fails first, INTERNAL
+            // when the server's alert arrives while the call's stream is already being read (a race on 2 cores).
+            Assert.Contains(grpc.StatusCode, new[] { StatusCode.Unavailable, StatusCode.Internal });
         }
 
         using (var wrongCa = _ca.Handler(foreign))
