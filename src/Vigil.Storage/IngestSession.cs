@@ -102,8 +102,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         if (point.NoRecordedValue)
         {
-            Accepted++;
-            return null;
+            return Marker(point);
         }
 
         var series = Resolve(point, out var bucket, out var refusal);
@@ -133,8 +132,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         if (point.NoRecordedValue)
         {
-            Accepted++;
-            return null;
+            return Marker(point);
         }
 
         var series = Resolve(point, out var bucket, out var refusal);
@@ -159,8 +157,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         if (point.NoRecordedValue)
         {
-            Accepted++;
-            return null;
+            return Marker(point);
         }
 
         var series = Resolve(point, out var bucket, out var refusal);
@@ -185,8 +182,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         if (point.NoRecordedValue)
         {
-            Accepted++;
-            return null;
+            return Marker(point);
         }
 
         var series = Resolve(point, out var bucket, out var refusal);
@@ -205,6 +201,18 @@ internal sealed class IngestSession : IOtlpPointSink
         }
 
         return Finish(series, refusal);
+    }
+
+    /// <summary>A staleness marker stores nothing, but its attributes must be clean text as for any point (see PointHeader).</summary>
+    private string? Marker(in PointHeader point)
+    {
+        if (!AttributeReader.HasCleanText(point.Attributes.Message, point.Attributes.FieldNumber))
+        {
+            return OtlpPointRules.AttributesText;
+        }
+
+        Accepted++;
+        return null;
     }
 
     public void Refused(string reason)
