@@ -118,8 +118,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         if (point.NoRecordedValue)
         {
-            Accepted++;
-            return null;
+            return Marker(point);
         }
 
         var series = Resolve(point, out var bucket, out var refusal);
@@ -149,8 +148,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         if (point.NoRecordedValue)
         {
-            Accepted++;
-            return null;
+            return Marker(point);
         }
 
         var series = Resolve(point, out var bucket, out var refusal);
@@ -175,8 +173,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         if (point.NoRecordedValue)
         {
-            Accepted++;
-            return null;
+            return Marker(point);
         }
 
         var series = Resolve(point, out var bucket, out var refusal);
@@ -201,8 +198,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         if (point.NoRecordedValue)
         {
-            Accepted++;
-            return null;
+            return Marker(point);
         }
 
         var series = Resolve(point, out var bucket, out var refusal);
@@ -221,6 +217,18 @@ internal sealed class IngestSession : IOtlpPointSink
         }
 
         return Finish(series, refusal);
+    }
+
+    /// <summary>A staleness marker stores nothing, but its attributes must be clean text as for any point (see PointHeader).</summary>
+    private string? Marker(in PointHeader point)
+    {
+        if (!AttributeReader.HasCleanText(point.Attributes.Message, point.Attributes.FieldNumber))
+        {
+            return OtlpPointRules.AttributesText;
+        }
+
+        Accepted++;
+        return null;
     }
 
     public void Refused(string reason)

@@ -35,8 +35,8 @@ public sealed class OtlpIngest(WindowStore store)
             if (reader.PointCount > 0 && reader.RefusedPointCount == reader.PointCount)
             {
                 throw new OtlpRequestRefusedException(reader.PointCount == 1
-                    ? $"its one data point cannot be stored: {reader.DescribeFirstRefusal()}"
-                    : $"none of its {reader.PointCount} data points can be stored; the first: {reader.DescribeFirstRefusal()}");
+                    ? $"its one data point is refused: {reader.DescribeFirstRefusal()}"
+                    : $"all {reader.PointCount} of its data points are refused; the first: {reader.DescribeFirstRefusal()}");
             }
         }
         finally

@@ -54,7 +54,10 @@ internal sealed class SeriesKeyBuilder
         _resourceCount = 0;
     }
 
-    /// <summary>Loads a point's attributes. Returns a refusal reason when a limit is exceeded.</summary>
+    /// <summary>
+    /// Loads a point's attributes. Returns a refusal reason when a limit is exceeded or their text is not
+    /// clean (the reader checked that before the WAL and leaves it to this walk when applying).
+    /// </summary>
     public string? SetPoint(AttributeList attributes, int maxAttributes, int maxValueLength)
     {
         _entriesLength = 0;
@@ -62,6 +65,11 @@ internal sealed class SeriesKeyBuilder
         var reader = attributes.GetReader();
         while (reader.MoveNext())
         {
+            if (!reader.IsClean)
+            {
+                return OtlpPointRules.AttributesText;
+            }
+
             if (_count >= maxAttributes)
             {
                 return RefusalReasons.TooManyAttributes;

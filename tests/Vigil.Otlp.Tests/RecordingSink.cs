@@ -2,7 +2,10 @@ using Vigil.Otlp.Wire;
 
 namespace Vigil.Otlp.Tests;
 
-/// <summary>Copies everything the reader hands over into plain objects the tests can assert on.</summary>
+/// <summary>
+/// Copies everything the reader hands over into plain objects the tests can assert on. Like any sink
+/// that keeps attributes, it refuses points whose attribute text is not clean (see PointHeader).
+/// </summary>
 internal sealed class RecordingSink : IOtlpPointSink
 {
     private RecordedMetric? _metric;
@@ -33,12 +36,22 @@ internal sealed class RecordingSink : IOtlpPointSink
 
     public string? Number(in PointHeader point, double value)
     {
+        if (!Clean(point.Attributes))
+        {
+            return OtlpPointRules.AttributesText;
+        }
+
         Points.Add(new RecordedPoint(_metric!, Labels(point.Attributes), point.StartTimeUnixNano, point.TimeUnixNano, point.Flags) { Value = value });
         return RefuseWith;
     }
 
     public string? Histogram(in PointHeader point, in HistogramValue value)
     {
+        if (!Clean(point.Attributes))
+        {
+            return OtlpPointRules.AttributesText;
+        }
+
         Points.Add(new RecordedPoint(_metric!, Labels(point.Attributes), point.StartTimeUnixNano, point.TimeUnixNano, point.Flags)
         {
             Count = value.Count,
@@ -53,6 +66,11 @@ internal sealed class RecordingSink : IOtlpPointSink
 
     public string? ExponentialHistogram(in PointHeader point, in ExponentialHistogramValue value)
     {
+        if (!Clean(point.Attributes))
+        {
+            return OtlpPointRules.AttributesText;
+        }
+
         Points.Add(new RecordedPoint(_metric!, Labels(point.Attributes), point.StartTimeUnixNano, point.TimeUnixNano, point.Flags)
         {
             Count = value.Count,
@@ -72,6 +90,11 @@ internal sealed class RecordingSink : IOtlpPointSink
 
     public string? Summary(in PointHeader point, in SummaryValue value)
     {
+        if (!Clean(point.Attributes))
+        {
+            return OtlpPointRules.AttributesText;
+        }
+
         Points.Add(new RecordedPoint(_metric!, Labels(point.Attributes), point.StartTimeUnixNano, point.TimeUnixNano, point.Flags)
         {
             Count = value.Count,
@@ -83,6 +106,8 @@ internal sealed class RecordingSink : IOtlpPointSink
     }
 
     public void Refused(string reason) => Refusals.Add(reason);
+
+    private static bool Clean(AttributeList attributes) => AttributeReader.HasCleanText(attributes.Message, attributes.FieldNumber);
 
     private static Dictionary<string, string> Labels(AttributeList attributes)
     {

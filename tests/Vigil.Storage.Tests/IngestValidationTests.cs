@@ -120,6 +120,23 @@ public sealed class IngestValidationTests
     }
 
     [Fact]
+    public void UncleanAttributeText_AppliedWithoutACheck_IsRefusedByTheKeyWalk()
+    {
+        // Apply leaves attribute text to the series-key walk; a replayed unchecked record meets it there.
+        var h = new StoreHarness();
+        var marker = Point(0, At(1), 0, Attr("k", "nul\0"));
+        marker.Flags = 1;
+        var request = Request([], Gauge("g", Point(0, At(1), 1, Attr("k", "ok")), Point(0, At(1), 2, Attr("k", "nul\0")), marker)).ToByteArray();
+
+        var result = h.Ingest.Apply(request);
+
+        Assert.Equal(1, result.Accepted);
+        Assert.Equal(2, result.Rejected);
+        Assert.Contains("attributes: a key or string value", result.ErrorMessage, StringComparison.Ordinal);
+        Assert.Single(h.Store.ListSeries("g"));
+    }
+
+    [Fact]
     public void RequestWhoseEveryPointIsInvalid_IsRefusedWhole_NamingTheFieldPath()
     {
         var h = new StoreHarness();

@@ -60,6 +60,9 @@ public ref struct AttributeReader
 
     public AttributeValueType ValueType { get; private set; }
 
+    /// <summary>Whether the current key and value (nested values included) are clean text; see <see cref="HasCleanText"/>.</summary>
+    public readonly bool IsClean => OtlpPointRules.IsCleanText(Key) && IsCleanValue(ValueType, Value, 0);
+
     public bool MoveNext()
     {
         while (_reader.TryReadTag(out var field, out var wire))
@@ -203,7 +206,7 @@ public ref struct AttributeReader
         return true;
     }
 
-    private static bool IsCleanValue(AttributeValueType type, ReadOnlySpan<byte> value, int depth)
+    internal static bool IsCleanValue(AttributeValueType type, ReadOnlySpan<byte> value, int depth)
     {
         switch (type)
         {

@@ -66,7 +66,8 @@ public sealed class OtlpMetricsReader
     /// Reads the request. With a null sink it only checks structure and counts points, and which of them
     /// <see cref="OtlpPointRules"/> refuse (<see cref="RefusedPointCount"/>), so a caller can refuse a
     /// malformed or wholly unusable body before anything from it is stored. With a sink, the same points
-    /// are refused through <see cref="IOtlpPointSink.Refused"/> and the others handed over.
+    /// are refused through <see cref="IOtlpPointSink.Refused"/> and the others handed over (attribute
+    /// text is then the sink's to refuse: see <see cref="PointHeader"/>).
     /// </summary>
     /// <exception cref="OtlpFormatException">The body is not a valid OTLP metrics request; the message names the field path.</exception>
     public void Read(ReadOnlySpan<byte> request, IOtlpPointSink? sink)
@@ -117,16 +118,18 @@ public sealed class OtlpMetricsReader
             }
         }
 
+        bool clean;
         if (sink is null)
         {
-            ValidateAttributes(resource, ResourceAttributes, "resource.attributes");
+            clean = ValidateAttributes(resource, ResourceAttributes, "resource.attributes");
         }
         else
         {
             sink.BeginResource(new AttributeList(resource, ResourceAttributes));
+            clean = AttributeReader.HasCleanText(resource, ResourceAttributes);
         }
 
-        var resourceRefusal = AttributeReader.HasCleanText(resource, ResourceAttributes) ? null : OtlpPointRules.ResourceAttributesText;
+        var resourceRefusal = clean ? null : OtlpPointRules.ResourceAttributesText;
 
         reader = new ProtoReader(message);
         var scopeIndex = 0;
@@ -310,10 +313,6 @@ public sealed class OtlpMetricsReader
         sink?.Refused(reason);
     }
 
-    /// <summary>The content refusal of a point's attributes (field <paramref name="fieldNumber"/> of the point), if any.</summary>
-    private static string? AttributesRefusal(ReadOnlySpan<byte> point, int fieldNumber) =>
-        AttributeReader.HasCleanText(point, fieldNumber) ? null : OtlpPointRules.AttributesText;
-
     private static string MetricPath(OtlpMetricType type) => type switch
     {
         OtlpMetricType.Gauge => "gauge",
@@ -368,13 +367,12 @@ public sealed class OtlpMetricsReader
             }
         }
 
-        if (sink is null)
-        {
-            ValidateAttributes(point, 7, "attributes");
-        }
+        // The check pass validates the attributes' structure and text in one walk. The apply pass leaves
+        // them to the sink, which walks them anyway and refuses unclean text itself (IOtlpPointSink).
+        var clean = sink is not null || ValidateAttributes(point, 7, "attributes");
 
         var header = new PointHeader { Attributes = new AttributeList(point, 7), StartTimeUnixNano = start, TimeUnixNano = time, Flags = flags };
-        var refusal = (header.NoRecordedValue ? null : OtlpPointRules.Number(hasValue, value, isInt, monotonicSum)) ?? AttributesRefusal(point, 7);
+        var refusal = (header.NoRecordedValue ? null : OtlpPointRules.Number(hasValue, value, isInt, monotonicSum)) ?? (clean ? null : OtlpPointRules.AttributesText);
         if (refusal is not null)
         {
             Refuse(sink, refusal);
@@ -448,10 +446,7 @@ public sealed class OtlpMetricsReader
             }
         }
 
-        if (sink is null)
-        {
-            ValidateAttributes(point, 9, "attributes");
-        }
+        var clean = sink is not null || ValidateAttributes(point, 9, "attributes");
 
         var header = new PointHeader { Attributes = new AttributeList(point, 9), StartTimeUnixNano = start, TimeUnixNano = time, Flags = flags };
         var value = new HistogramValue
@@ -466,7 +461,7 @@ public sealed class OtlpMetricsReader
             BucketCounts = _counts.AsSpan(0, counts),
             ExplicitBounds = _bounds.AsSpan(0, bounds),
         };
-        var refusal = (header.NoRecordedValue ? null : OtlpPointRules.Histogram(value)) ?? AttributesRefusal(point, 9);
+        var refusal = (header.NoRecordedValue ? null : OtlpPointRules.Histogram(value)) ?? (clean ? null : OtlpPointRules.AttributesText);
         if (refusal is not null)
         {
             Refuse(sink, refusal);
@@ -554,10 +549,7 @@ public sealed class OtlpMetricsReader
             }
         }
 
-        if (sink is null)
-        {
-            ValidateAttributes(point, 1, "attributes");
-        }
+        var clean = sink is not null || ValidateAttributes(point, 1, "attributes");
 
         // Past the limit the scratch arrays stop filling (ReadBuckets), so refuse before they are read as spans.
         if (positive > OtlpPointRules.MaxBuckets || negative > OtlpPointRules.MaxBuckets)
@@ -584,7 +576,7 @@ public sealed class OtlpMetricsReader
             NegativeOffset = negativeOffset,
             NegativeCounts = _negative.AsSpan(0, negative),
         };
-        var refusal = (header.NoRecordedValue ? null : OtlpPointRules.ExponentialHistogram(value)) ?? AttributesRefusal(point, 1);
+        var refusal = (header.NoRecordedValue ? null : OtlpPointRules.ExponentialHistogram(value)) ?? (clean ? null : OtlpPointRules.AttributesText);
         if (refusal is not null)
         {
             Refuse(sink, refusal);
@@ -675,10 +667,7 @@ public sealed class OtlpMetricsReader
             }
         }
 
-        if (sink is null)
-        {
-            ValidateAttributes(point, 7, "attributes");
-        }
+        var clean = sink is not null || ValidateAttributes(point, 7, "attributes");
 
         if (quantiles > OtlpPointRules.MaxBuckets)
         {
@@ -688,7 +677,7 @@ public sealed class OtlpMetricsReader
 
         var header = new PointHeader { Attributes = new AttributeList(point, 7), StartTimeUnixNano = start, TimeUnixNano = time, Flags = flags };
         var value = new SummaryValue { Count = count, Sum = sum, Quantiles = _quantiles.AsSpan(0, quantiles), Values = _values.AsSpan(0, quantiles) };
-        var refusal = (header.NoRecordedValue ? null : OtlpPointRules.Summary(value)) ?? AttributesRefusal(point, 7);
+        var refusal = (header.NoRecordedValue ? null : OtlpPointRules.Summary(value)) ?? (clean ? null : OtlpPointRules.AttributesText);
         if (refusal is not null)
         {
             Refuse(sink, refusal);
@@ -819,16 +808,23 @@ public sealed class OtlpMetricsReader
         }
     }
 
-    /// <summary>Walks every attribute once so a malformed KeyValue is refused before anything is stored.</summary>
-    private static void ValidateAttributes(ReadOnlySpan<byte> message, int fieldNumber, string name)
+    /// <summary>
+    /// Walks every attribute once so a malformed KeyValue is refused before anything is stored, and
+    /// tells whether their text is clean (<see cref="AttributeReader.HasCleanText"/>) in the same walk.
+    /// </summary>
+    private static bool ValidateAttributes(ReadOnlySpan<byte> message, int fieldNumber, string name)
     {
         try
         {
             var reader = new AttributeReader(message, fieldNumber);
+            var clean = true;
             while (reader.MoveNext())
             {
                 AttributeReader.Validate(reader.ValueType, reader.Value);
+                clean = clean && OtlpPointRules.IsCleanText(reader.Key) && AttributeReader.IsCleanValue(reader.ValueType, reader.Value, 0);
             }
+
+            return clean;
         }
         catch (OtlpFormatException e)
         {
