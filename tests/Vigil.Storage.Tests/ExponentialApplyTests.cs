@@ -49,42 +49,6 @@ public sealed class ExponentialApplyTests
         Assert.True(high > Math.Pow(2, 1000), $"q=1 gave {high}");
     }
 
-    [Fact]
-    public void Merge_OfRangesFarApart_DownscalesToFitTheSpan()
-    {
-        var a = new ExponentialBucket();
-        a.Add(Value(scale: 4, offset: 0, [1]), 1);
-        var b = new ExponentialBucket();
-        b.Add(Value(scale: 4, offset: 100_000, [1]), 1);
-
-        a.Merge(b);
-
-        Assert.True(a.Positive.Length <= ExponentialBuckets.MaxSpan, $"length {a.Positive.Length}");
-        Assert.Equal(2, a.Count);
-
-        // Halving d times leaves indexes 0 and 100000 >> d: 4 halvings leave 6250 > 4096 buckets, 5 leave 3125. Scale 4 → -1.
-        Assert.Equal(-1, a.Scale);
-        Assert.Equal(2, a.Positive.Counts.AsSpan(0, a.Positive.Length).ToArray().Sum());
-    }
-
-    private static ExponentialHistogramValue Value(int scale, int offset, ulong[] positive) => new()
-    {
-        Count = (ulong)positive.Sum(c => (long)c),
-        Sum = 0,
-        HasSum = true,
-        Min = 0,
-        Max = 0,
-        HasMin = false,
-        HasMax = false,
-        Scale = scale,
-        ZeroCount = 0,
-        ZeroThreshold = 0,
-        PositiveOffset = offset,
-        PositiveCounts = positive,
-        NegativeOffset = 0,
-        NegativeCounts = [],
-    };
-
     /// <summary>
     /// Offsets drawn from the places that break index arithmetic (next to int.MinValue and int.MaxValue,
     /// anywhere in an int) and, half the time, from the indexes a double has at the scale (see

@@ -82,6 +82,24 @@ public sealed class ExponentialHistogramTests
     }
 
     [Fact]
+    public void Merge_OfRangesFarApart_DownscalesToFitTheSpan()
+    {
+        var a = new ExponentialBucket();
+        a.Add(Value(scale: 4, offset: 0, [1]), 1);
+        var b = new ExponentialBucket();
+        b.Add(Value(scale: 4, offset: 100_000, [1]), 1);
+
+        a.Merge(b);
+
+        Assert.True(a.Positive.Length <= ExponentialBuckets.MaxSpan, $"length {a.Positive.Length}");
+        Assert.Equal(2, a.Count);
+
+        // Halving d times leaves indexes 0 and 100000 >> d: 4 halvings leave 6250 > 4096 buckets, 5 leave 3125. Scale 4 → -1.
+        Assert.Equal(-1, a.Scale);
+        Assert.Equal(2, a.Positive.Counts.AsSpan(0, a.Positive.Length).ToArray().Sum());
+    }
+
+    [Fact]
     public void DeltaPoints_AtScales3And1_MergeOverTheWindow_AndAnswerQuantile()
     {
         var h = new StoreHarness();
