@@ -30,7 +30,7 @@ public static class ConfigLoader
     private static readonly string[] WalKeys = ["enabled", "segment_size", "segment_duration", "checkpoint_interval", "retry_interval"];
     private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http", "admin_token", "tls"];
     private static readonly string[] TlsKeys = ["cert_file", "key_file", "client_ca_file"];
-    private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series", "max_series_per_metric", "max_series_per_tenant", "tenant_attribute", "max_attributes_per_point", "max_attribute_value_length"];
+    private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series", "max_series_per_metric", "max_series_per_tenant", "tenant_attribute", "max_attributes_per_point", "max_attribute_value_length", "max_attribute_key_length", "max_metric_name_length"];
     private static readonly string[] IngestKeys = ["max_request_size", "max_decompression_ratio", "max_inflight_size", "memory_limit", "memory_spike_limit", "memory_check_interval", "retry_after"];
     private static readonly string[] TelemetryKeys = ["otlp_endpoint", "otlp_protocol", "export_interval"];
     private static readonly string[] RulesKeys = ["dir", "max_file_size", "max_string_length", "max_rules_per_file", "max_rules"];
@@ -278,6 +278,8 @@ public static class ConfigLoader
                             "max_series_per_tenant" => storage with { MaxSeriesPerTenant = (int)(Integer(path, value, at, problems) ?? storage.MaxSeriesPerTenant) },
                             "tenant_attribute" => storage with { TenantAttribute = Scalar(path, value, at, problems) ?? storage.TenantAttribute },
                             "max_attributes_per_point" => storage with { MaxAttributesPerPoint = (int)(Integer(path, value, at, problems) ?? storage.MaxAttributesPerPoint) },
+                            "max_attribute_key_length" => storage with { MaxAttributeKeyLength = (int)(Integer(path, value, at, problems) ?? storage.MaxAttributeKeyLength) },
+                            "max_metric_name_length" => storage with { MaxMetricNameLength = (int)(Integer(path, value, at, problems) ?? storage.MaxMetricNameLength) },
                             _ => storage with { MaxAttributeValueLength = (int)(Integer(path, value, at, problems) ?? storage.MaxAttributeValueLength) },
                         };
                     }

@@ -91,6 +91,13 @@ internal sealed class IngestSession : IOtlpPointSink
         };
         _cumulative = metric.Temporality == Temporality.Cumulative;
 
+        // Refused before a metric (or an example name for the message) is made of it.
+        if (metric.Name.Length > _store.Options.MaxMetricNameLength)
+        {
+            _metricRefusal = RefusalReasons.MetricNameTooLong;
+            return;
+        }
+
         var length = DecodeName(metric.Name);
         _metric = _store.GetOrAddMetric(_nameBuffer.AsSpan(0, length), kind, metric.Unit, metric.IsMonotonic);
         if (_metric is null)
@@ -279,6 +286,11 @@ internal sealed class IngestSession : IOtlpPointSink
             {
                 builder.Append(CultureInfo.InvariantCulture, $" (e.g. metric \"{metric}\"{Detail(_reasons[i], metric)})");
             }
+            else if (_reasons[i] == RefusalReasons.MetricNameTooLong)
+            {
+                // No example: the name is the problem.
+                builder.Append(" (").Append(Detail(_reasons[i], string.Empty).AsSpan(2)).Append(')');
+            }
         }
 
         return builder.ToString();
@@ -312,6 +324,8 @@ internal sealed class IngestSession : IOtlpPointSink
             RefusalReasons.MemoryLimit => MemoryDetail(),
             RefusalReasons.TooManyAttributes => $", limit {_store.Options.MaxAttributesPerPoint}",
             RefusalReasons.AttributeTooLong => $", limit {_store.Options.MaxAttributeValueLength} bytes",
+            RefusalReasons.AttributeKeyTooLong => $", limit {_store.Options.MaxAttributeKeyLength} bytes (storage.max_attribute_key_length)",
+            RefusalReasons.MetricNameTooLong => $", limit {_store.Options.MaxMetricNameLength} bytes (storage.max_metric_name_length)",
             _ => string.Empty,
         };
     }
@@ -351,7 +365,7 @@ internal sealed class IngestSession : IOtlpPointSink
             return null;
         }
 
-        refusal = _key.SetPoint(point.Attributes, _store.Options.MaxAttributesPerPoint, _store.Options.MaxAttributeValueLength)
+        refusal = _key.SetPoint(point.Attributes, _store.Options.MaxAttributesPerPoint, _store.Options.MaxAttributeValueLength, _store.Options.MaxAttributeKeyLength)
             ?? _tenant.Resolve(_key);
         if (refusal is not null)
         {

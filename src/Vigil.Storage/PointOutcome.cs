@@ -13,6 +13,8 @@ public static class RefusalReasons
     public const string MemoryLimit = "memory limit: new series refused";
     public const string TooManyAttributes = "too many attributes on the point";
     public const string AttributeTooLong = "attribute value too long";
+    public const string AttributeKeyTooLong = "attribute key too long";
+    public const string MetricNameTooLong = "metric name too long";
     public const string NotFinite = "value is NaN or infinite";
     public const string NegativeCount = "negative histogram count or bucket";
     public const string BucketLayout = "exponential histogram scale, bucket indexes or count outside what the store takes";

@@ -58,7 +58,7 @@ internal sealed class SeriesKeyBuilder
     /// Loads a point's attributes. Returns a refusal reason when a limit is exceeded or their text is not
     /// clean (the reader checked that before the WAL and leaves it to this walk when applying).
     /// </summary>
-    public string? SetPoint(AttributeList attributes, int maxAttributes, int maxValueLength)
+    public string? SetPoint(AttributeList attributes, int maxAttributes, int maxValueLength, int maxKeyLength = int.MaxValue)
     {
         _entriesLength = 0;
         _count = 0;
@@ -78,6 +78,11 @@ internal sealed class SeriesKeyBuilder
             if (reader.Value.Length > maxValueLength)
             {
                 return RefusalReasons.AttributeTooLong;
+            }
+
+            if (reader.Key.Length > maxKeyLength)
+            {
+                return RefusalReasons.AttributeKeyTooLong;
             }
 
             Append(ref _entries, ref _entriesLength, ref _index, ref _count, reader.Key, reader.ValueType, reader.Value);

@@ -39,6 +39,12 @@ public sealed record WindowStoreOptions
 
     public int MaxAttributeValueLength { get; init; } = 4096;
 
+    /// <summary>Points with a longer attribute key (bytes) are refused; Mimir's max_label_name_length default.</summary>
+    public int MaxAttributeKeyLength { get; init; } = 1024;
+
+    /// <summary>Points of a metric whose name is longer (bytes) are refused.</summary>
+    public int MaxMetricNameLength { get; init; } = 1024;
+
     /// <summary>Every problem, each with its config path, so start-up fails with all of them at once.</summary>
     public IReadOnlyList<string> Validate(string section = "storage")
     {
@@ -96,6 +102,16 @@ public sealed record WindowStoreOptions
         if (MaxAttributeValueLength < 1)
         {
             problems.Add($"{section}.max_attribute_value_length: must be at least 1");
+        }
+
+        if (MaxAttributeKeyLength < 1)
+        {
+            problems.Add($"{section}.max_attribute_key_length: must be at least 1");
+        }
+
+        if (MaxMetricNameLength < 1)
+        {
+            problems.Add($"{section}.max_metric_name_length: must be at least 1");
         }
 
         return problems;

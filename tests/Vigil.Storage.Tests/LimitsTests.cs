@@ -139,6 +139,33 @@ public sealed class LimitsTests
     }
 
     [Fact]
+    public void AttributeKeyLength_AtTheLimitAccepted_OverTheLimitRefused_NamingTheSetting()
+    {
+        var h = new StoreHarness(new WindowStoreOptions { MaxAttributeKeyLength = 5 });
+
+        var result = h.Send(Gauge("g", Point(0, At(1), 1, Attr("abcde", "x")), Point(0, At(2), 1, Attr("abcdef", "y"))));
+
+        Assert.Equal(1, result.Accepted);
+        Assert.Equal(1, result.Rejected);
+        Assert.Contains($"1 point(s) refused: {RefusalReasons.AttributeKeyTooLong} (e.g. metric \"g\", limit 5 bytes (storage.max_attribute_key_length))", result.ErrorMessage, StringComparison.Ordinal);
+        Assert.Equal("x", Assert.Single(h.Store.ListSeries("g")).Labels["abcde"]);
+    }
+
+    [Fact]
+    public void MetricNameLength_AtTheLimitAccepted_OverTheLimitRefusedWithoutAMetric()
+    {
+        var h = new StoreHarness(new WindowStoreOptions { MaxMetricNameLength = 5 });
+
+        var result = h.Send(Gauge("abcde", Point(0, At(1), 1)), Gauge("abcdef", Point(0, At(1), 1), Point(0, At(2), 2)));
+
+        Assert.Equal(1, result.Accepted);
+        Assert.Equal(2, result.Rejected);
+        Assert.Equal($"2 point(s) refused: {RefusalReasons.MetricNameTooLong} (limit 5 bytes (storage.max_metric_name_length))", result.ErrorMessage);
+        Assert.Single(h.Store.ListSeries("abcde"));
+        Assert.Empty(h.Store.ListSeries("abcdef"));
+    }
+
+    [Fact]
     public void DifferentRefusals_AreEachReportedWithCounts()
     {
         var h = new StoreHarness(new WindowStoreOptions { MaxAttributesPerPoint = 1 });
