@@ -135,13 +135,22 @@ public sealed class ReadScopeTests
         using var a = Client(vigil, TestKeys.ReadA);
         using var admin = Client(vigil, TestKeys.AdminToken);
 
-        // TenantCrossTenantDenied (rules/tenant.yaml) has no `for`: one evaluation fires it for both tenants.
+        // TenantCrossTenantDenied (rules/tenant.yaml) has no `for`: one evaluation of its group fires it for
+        // both tenants. Advance the fake clock past the group's interval and wait for that evaluation itself.
+        using var evaluated = new SemaphoreSlim(0);
+        vigil.Services.GetRequiredService<Vigil.Collector.Rules.RulesHost>().Manager.Evaluated += e =>
+        {
+            if (e.Group == "tenant")
+            {
+                evaluated.Release();
+            }
+        };
         var deadline = DateTime.UtcNow.AddSeconds(20);
         string[] firing = [];
         while (firing.Length < 2 && DateTime.UtcNow < deadline)
         {
             time.Advance(TimeSpan.FromSeconds(30));
-            await Task.Delay(20);
+            await evaluated.WaitAsync(TimeSpan.FromSeconds(5));
             firing = Tenants((await JsonAsync(admin, "/api/v1/alerts")).GetProperty("data").GetProperty("alerts"), e => e.GetProperty("labels"));
         }
 
