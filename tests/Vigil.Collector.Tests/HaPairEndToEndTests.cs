@@ -214,7 +214,7 @@ public sealed class HaPairEndToEndTests : IDisposable
             }
 
             await Task.WhenAny(arrived, Task.Delay(window));
-            Assert.Equal(count, Notifications.Count);
+            Assert.True(count == Notifications.Count, $"a notification arrived after the last expected one: {string.Join(", ", Notifications.Select(n => n.Status + "@" + n.Receiver + " " + string.Join("/", n.Alerts.Select(a => a.GetProperty("status").GetString() + " " + a.GetProperty("startsAt").GetString()))))}");
         }
 
         public void Dispose()
