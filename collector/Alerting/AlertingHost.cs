@@ -32,12 +32,18 @@ public sealed class AlertingHost : IHostedService, IAlertTransitionSink, IAsyncD
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var rules = _services.GetRequiredService<RulesHost>();
+        // Subscribed before the seed is taken: an evaluation between the two is seen, and Seed never overrides it.
+        rules.Manager.Evaluated += Service.OnEvaluated;
         Service.Seed(Service.Factory.FiringFromRules(rules.Manager.GetRules()));
         await Service.StartAsync(cancellationToken);
     }
 
     /// <summary>Stops the workers after in-flight deliveries; what is undelivered stays in the outbox for the next start.</summary>
-    public Task StopAsync(CancellationToken cancellationToken) => Service.StopAsync(cancellationToken);
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _services.GetRequiredService<RulesHost>().Manager.Evaluated -= Service.OnEvaluated;
+        return Service.StopAsync(cancellationToken);
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -110,6 +110,24 @@ public sealed class AlertingService : IAlertTransitionSink, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The rule engine's evaluation hook: the group's alerts found firing at that instant let each Alertmanager
+    /// re-sender send what is due with the state just evaluated (see <see cref="AlertmanagerResender"/>).
+    /// </summary>
+    public void OnEvaluated(GroupEvaluation evaluation)
+    {
+        if (_resenders.Count == 0)
+        {
+            return;
+        }
+
+        var firing = evaluation.Alerts.Where(a => a.State == "firing").Select(a => AlertFingerprint.Compute(a.Labels)).ToHashSet(StringComparer.Ordinal);
+        foreach (var (resender, _) in _resenders)
+        {
+            resender.OnEvaluated(evaluation.Group, firing);
+        }
+    }
+
     /// <summary>History for <c>GET /api/v1/alerts/history</c>.</summary>
     public IReadOnlyList<AlertHistoryEntry> GetHistory(AlertHistoryQuery query) => Outbox.GetHistory(query);
 

@@ -95,6 +95,105 @@ public sealed class AlertmanagerTests(AlertmanagerProcess alertmanager) : IClass
         Assert.Equal(["t2"], receiver.Delivered.Select(e => e.Labels["tenant.id"]));
     }
 
+    [Fact]
+    public async Task Resender_AfterAnEvaluation_SendsOnlyWhatThatEvaluationFoundFiring()
+    {
+        var time = Transitions.Clock();
+        var factory = new AlertEventFactory("http://vigil.test:9190", time);
+        var receiver = new RecordingReceiver("alertmanager:test");
+        await using var resender = new AlertmanagerResender([receiver], TimeSpan.FromMinutes(1), time);
+        var firedAt = time.GetUtcNow();
+        var t1 = factory.Create(Transitions.Firing(firedAt, "A", tenant: "t1"))!;
+        var t2 = factory.Create(Transitions.Firing(firedAt, "A", tenant: "t2"))!;
+        var other = factory.Create(Transitions.Firing(firedAt, "B", tenant: "t1", group: "other"))!;
+        foreach (var e in new[] { t1, t2, other })
+        {
+            resender.Observe(e);
+        }
+
+        // Within the interval of the outbox's own send: nothing is due.
+        time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Empty(resender.TakeDue("auth", new HashSet<string> { t1.Fingerprint, t2.Fingerprint }));
+
+        // An interval on, the evaluation of "auth" found only t2 firing (t1 resolved there; its event is not yet
+        // recorded): t1 is not re-sent as firing, and the other group's alert waits for its own evaluation.
+        time.Advance(TimeSpan.FromSeconds(30));
+        var due = resender.TakeDue("auth", new HashSet<string> { t2.Fingerprint });
+        Assert.Equal([t2.Fingerprint], due.Select(e => e.Fingerprint));
+        Assert.Equal(0, await resender.SendAsync(due));
+        Assert.Equal(["t2"], receiver.Delivered.Select(e => e.Labels["tenant.id"]));
+
+        // Sent at this evaluation: not again at one half an interval later.
+        time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Empty(resender.TakeDue("auth", new HashSet<string> { t2.Fingerprint }));
+    }
+
+    [Fact]
+    public async Task Resender_KeepsReSendingAResolvedAlert_ForTheRetention_ThenForgetsIt()
+    {
+        var time = Transitions.Clock();
+        var factory = new AlertEventFactory("http://vigil.test:9190", time);
+        var receiver = new RecordingReceiver("alertmanager:test");
+        await using var resender = new AlertmanagerResender([receiver], TimeSpan.FromMinutes(1), time);
+        var firedAt = time.GetUtcNow();
+        resender.Observe(factory.Create(Transitions.Firing(firedAt, "A"))!);
+        time.Advance(TimeSpan.FromMinutes(1));
+        var resolved = factory.Create(Transitions.Resolved(firedAt, time.GetUtcNow(), "A"))!;
+        resender.Observe(resolved);
+
+        var sends = 0;
+        var retention = AlertmanagerResender.ResolvedRetention;
+        for (var elapsed = TimeSpan.FromMinutes(1); elapsed <= retention + TimeSpan.FromMinutes(3); elapsed += TimeSpan.FromMinutes(1))
+        {
+            time.Advance(TimeSpan.FromMinutes(1));
+            var due = resender.TakeDue("auth", new HashSet<string>());
+            Assert.All(due, e => Assert.Equal(AlertStatus.Resolved, e.Status));
+            sends += due.Count;
+            await resender.SendAsync(due);
+        }
+
+        // Once per interval within the retention, then never again.
+        Assert.Equal((int)(retention / TimeSpan.FromMinutes(1)), sends);
+        Assert.All(receiver.Delivered, e => Assert.Equal(resolved.Id, e.Id));
+    }
+
+    [Fact]
+    public async Task Resender_DoesNotSendAnAlertThatANewerEventOvertookWhileQueued()
+    {
+        var time = Transitions.Clock();
+        var factory = new AlertEventFactory("http://vigil.test:9190", time);
+        var receiver = new RecordingReceiver("alertmanager:test");
+        await using var resender = new AlertmanagerResender([receiver], TimeSpan.FromMinutes(1), time);
+        var firedAt = time.GetUtcNow();
+        var firing = factory.Create(Transitions.Firing(firedAt, "A"))!;
+        resender.Observe(firing);
+        time.Advance(TimeSpan.FromMinutes(1));
+        var due = resender.TakeDue("auth", new HashSet<string> { firing.Fingerprint });
+        Assert.Single(due);
+
+        resender.Observe(factory.Create(Transitions.Resolved(firedAt, time.GetUtcNow(), "A"))!);
+        await resender.SendAsync(due);
+
+        Assert.Empty(receiver.Delivered);
+    }
+
+    [Fact]
+    public void Resender_Seed_NeverOverridesAnEventObservedBeforeIt()
+    {
+        var time = Transitions.Clock();
+        var factory = new AlertEventFactory("http://vigil.test:9190", time);
+        var resender = new AlertmanagerResender([new RecordingReceiver("alertmanager:test")], TimeSpan.FromMinutes(1), time);
+        var firedAt = time.GetUtcNow();
+        var stale = factory.Create(Transitions.Firing(firedAt, "A", tenant: "t1"))!;
+        var fresh = factory.Create(Transitions.Firing(firedAt, "A", tenant: "t2"))!;
+
+        // The seed's snapshot was taken before t1 resolved, and that resolve was observed before the seed landed.
+        resender.Observe(factory.Create(Transitions.Resolved(firedAt, firedAt.AddMinutes(1), "A", tenant: "t1"))!);
+        resender.Seed([stale, fresh]);
+
+        Assert.Equal(["t2"], resender.Firing.Select(e => e.Labels["tenant.id"]));
+    }
+
     private static JsonElement? Find(JsonElement alerts, string alertname)
     {
         foreach (var a in alerts.EnumerateArray())
