@@ -16,7 +16,7 @@ public sealed record RuleLoadResult(RuleFile File, IReadOnlyList<RuleProblem> Pr
 /// <summary>Parses and validates one rule file, keeping the line and column of every node for its problems.</summary>
 public static partial class RuleFileLoader
 {
-    internal static readonly string[] GroupFields = ["group", "interval", "rules", "aggregates"];
+    internal static readonly string[] GroupFields = ["group", "interval", "query_offset", "labels", "rules", "aggregates"];
     internal static readonly string[] FileFields = ["groups", .. GroupFields];
     internal static readonly string[] SelectionFields = ["ratio", "increase", "rate", "avg", "min", "max", "last", "quantile"];
 
@@ -235,6 +235,8 @@ public static partial class RuleFileLoader
         }
 
         var interval = fields["interval"] is { } i ? ctx.Duration(i, "interval", allowZero: false) : RuleDefaults.Interval;
+        var queryOffset = fields["query_offset"] is { } qo ? ctx.Duration(qo, "query_offset") : TimeSpan.Zero;
+        var groupLabels = fields["labels"] is { } gl ? ctx.TextMap(gl, "labels") : new Dictionary<string, string>();
         var alerts = new List<AlertRule>();
         var aggregates = new List<AggregateRule>();
         if (fields["rules"] is { } rulesNode)
@@ -250,7 +252,7 @@ public static partial class RuleFileLoader
                         continue;
                     }
 
-                    if (ParseAlert(ctx, item) is { } alert)
+                    if (ParseAlert(ctx, item, groupLabels ?? Empty) is { } alert)
                     {
                         alerts.Add(alert);
                     }
@@ -268,7 +270,7 @@ public static partial class RuleFileLoader
             {
                 foreach (var item in aggs.Children)
                 {
-                    if (ParseAggregate(ctx, item) is { } agg)
+                    if (ParseAggregate(ctx, item, groupLabels ?? Empty) is { } agg)
                     {
                         aggregates.Add(agg);
                     }
@@ -292,7 +294,7 @@ public static partial class RuleFileLoader
 
         CheckDuplicates(ctx, alerts.Select(a => (a.Name, a.Position)), name, "alert");
         CheckDuplicates(ctx, aggregates.Select(a => (a.Record, a.Position)), name, "record");
-        if (name is null || interval is null)
+        if (name is null || interval is null || queryOffset is null || groupLabels is null)
         {
             return null;
         }
@@ -302,6 +304,7 @@ public static partial class RuleFileLoader
             Name = name,
             File = ctx.File,
             Interval = interval.Value,
+            QueryOffset = queryOffset.Value,
             Alerts = alerts,
             Aggregates = aggregates,
             Position = fields.KeyOf("group") is { } key ? YamlReadContext.At(key) : fields.Position,
@@ -374,7 +377,7 @@ public static partial class RuleFileLoader
         }
     }
 
-    private static AlertRule? ParseAlert(YamlReadContext ctx, YamlNode node)
+    private static AlertRule? ParseAlert(YamlReadContext ctx, YamlNode node, IReadOnlyDictionary<string, string> groupLabels)
     {
         var before = ctx.Problems.Count;
         var fields = ctx.Map(node, "alert rule", AlertFields);
@@ -447,14 +450,14 @@ public static partial class RuleFileLoader
             KeepFiringFor = keepFiring.Value,
             NoData = noData.Value,
             Overrides = overrides,
-            Labels = labels,
+            Labels = WithGroupLabels(groupLabels, labels),
             Annotations = annotations,
             Position = position,
-            DefinitionKey = YamlReadContext.Canonical(node),
+            DefinitionKey = YamlReadContext.Canonical(node) + GroupLabelsKey(groupLabels),
         };
     }
 
-    private static AggregateRule? ParseAggregate(YamlReadContext ctx, YamlNode node)
+    private static AggregateRule? ParseAggregate(YamlReadContext ctx, YamlNode node, IReadOnlyDictionary<string, string> groupLabels)
     {
         var before = ctx.Problems.Count;
         var fields = ctx.Map(node, "aggregate", AggregateFields);
@@ -487,11 +490,32 @@ public static partial class RuleFileLoader
             By = by,
             Window = window.Value,
             MinSamples = minSamples.Value,
-            Labels = labels,
+            Labels = WithGroupLabels(groupLabels, labels),
             Position = YamlReadContext.At(fields.KeyOf("record")!),
-            DefinitionKey = YamlReadContext.Canonical(node),
+            DefinitionKey = YamlReadContext.Canonical(node) + GroupLabelsKey(groupLabels),
         };
     }
+
+    private static readonly IReadOnlyDictionary<string, string> Empty = new Dictionary<string, string>();
+
+    /// <summary>A group's labels under each of its rules' own: the rule's value wins, as in Prometheus 3's group labels.</summary>
+    private static Dictionary<string, string> WithGroupLabels(IReadOnlyDictionary<string, string> groupLabels, IReadOnlyDictionary<string, string> ruleLabels)
+    {
+        var merged = new Dictionary<string, string>(groupLabels, StringComparer.Ordinal);
+        foreach (var (k, v) in ruleLabels)
+        {
+            merged[k] = v;
+        }
+
+        return merged;
+    }
+
+    /// <summary>
+    /// Group labels are part of what a rule is: changing them changes the alerts' labels, so the rule's kept state
+    /// must not carry over. Empty for a group without labels, so the state of existing rules keeps its key.
+    /// </summary>
+    private static string GroupLabelsKey(IReadOnlyDictionary<string, string> groupLabels) =>
+        groupLabels.Count == 0 ? string.Empty : "\ngroup-labels:" + string.Join(",", groupLabels.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
 
     private static YamlNode? Required(YamlReadContext ctx, Fields fields, string name, string? hint, string what)
     {

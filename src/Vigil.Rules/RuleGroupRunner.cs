@@ -104,7 +104,7 @@ internal sealed class RuleGroupRunner
             var start = _time.GetTimestamp();
             try
             {
-                aggregate.Last = _evaluator.Record(aggregate.Rule, now);
+                aggregate.Last = _evaluator.Record(aggregate.Rule, now - Group.QueryOffset);
                 (aggregate.Health, aggregate.LastError) = ("ok", null);
             }
             catch (Exception ex) when (ex is QueryException or RegexMatchTimeoutException)
@@ -134,7 +134,7 @@ internal sealed class RuleGroupRunner
         IReadOnlyList<InstanceObservation> observations;
         try
         {
-            observations = _evaluator.Observe(runtime.Rule, now, _aggregates);
+            observations = _evaluator.Observe(runtime.Rule, now - Group.QueryOffset, _aggregates);
             (runtime.Health, runtime.LastError) = ("ok", null);
         }
         catch (Exception ex) when (ex is QueryException or RegexMatchTimeoutException)
@@ -234,7 +234,12 @@ internal sealed class RuleGroupRunner
             labels[k] = v;
         }
 
-        var context = new TemplateContext(instance.State.LastValue, effective.Threshold.Value, instance.State.LastSamples, labels);
+        var context = new TemplateContext(instance.State.LastValue, effective.Threshold.Value, instance.State.LastSamples, labels)
+        {
+            ActiveAt = instance.State.ActiveAt,
+            For = effective.For,
+            Window = rule.Window,
+        };
         var annotations = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var (k, v) in rule.Annotations)
         {

@@ -162,6 +162,13 @@ public sealed class RuleGroup
 
     public TimeSpan Interval { get; init; } = RuleDefaults.Interval;
 
+    /// <summary>
+    /// How far back the group reads: an evaluation at <c>now</c> reads windows ending at <c>now - QueryOffset</c>,
+    /// so points that arrive late are in the window the first time it is read (Prometheus 2.53's query_offset).
+    /// Alert times (activeAt, firedAt) stay the evaluation's own.
+    /// </summary>
+    public TimeSpan QueryOffset { get; init; }
+
     public IReadOnlyList<AlertRule> Alerts { get; init; } = [];
 
     public IReadOnlyList<AggregateRule> Aggregates { get; init; } = [];
