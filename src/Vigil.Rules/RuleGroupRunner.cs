@@ -165,7 +165,8 @@ internal sealed class RuleGroupRunner
         foreach (var instance in runtime.Instances.Values.ToList())
         {
             var expired = instance.State.State == AlertState.Resolved && instance.State.ResolvedAt + _resolvedRetention <= now;
-            var vanished = instance.State.State == AlertState.Inactive && !seen.Contains(instance.Key);
+            // Under on_missing: alert an instance whose series vanished is what the rule watches, so it stays.
+            var vanished = instance.State.State == AlertState.Inactive && !seen.Contains(instance.Key) && runtime.Rule.OnMissing != OnMissingPolicy.Alert;
             if (expired || vanished)
             {
                 runtime.Instances.Remove(instance.Key);

@@ -10,6 +10,19 @@ public enum Severity
     P4 = 4,
 }
 
+/// <summary>What an instance does once its series have stopped reporting for the rule's missing_for.</summary>
+public enum OnMissingPolicy
+{
+    /// <summary>Treated as not breaching: a pending or firing instance resolves (the default).</summary>
+    Resolve,
+
+    /// <summary>Treated as breaching: the instance goes pending, then firing after for.</summary>
+    Alert,
+
+    /// <summary>The instance keeps its state until its series return.</summary>
+    KeepLast,
+}
+
 /// <summary>What an instance does while its window has too few samples or no series.</summary>
 public enum NoDataPolicy
 {
@@ -33,6 +46,9 @@ public enum SelectionKind
     Max,
     Last,
     Quantile,
+
+    /// <summary>Absence: a label set that had data in the lookback and has none in the window.</summary>
+    Absent,
 }
 
 /// <summary>What a rule measures. <see cref="To"/> is the denominator of a ratio, null otherwise.</summary>
@@ -50,6 +66,7 @@ public sealed record Selection(SelectionKind Kind, Selector Of, Selector? To = n
         SelectionKind.Min => "min",
         SelectionKind.Max => "max",
         SelectionKind.Last => "last",
+        SelectionKind.Absent => "absent",
         _ => "quantile",
     };
 
@@ -61,6 +78,7 @@ public sealed record Selection(SelectionKind Kind, Selector Of, Selector? To = n
         SelectionKind.Min => AggregateFunction.Min,
         SelectionKind.Max => AggregateFunction.Max,
         SelectionKind.Last => AggregateFunction.Last,
+        SelectionKind.Absent => AggregateFunction.Count,
         _ => AggregateFunction.Quantile,
     };
 
@@ -106,6 +124,9 @@ public sealed class AlertRule
 
     public TimeSpan Window { get; init; } = RuleDefaults.Window;
 
+    /// <summary>For an <c>absent:</c> rule, how far back a label set must have had data to be missed.</summary>
+    public TimeSpan Lookback { get; init; } = RuleDefaults.Lookback;
+
     public double MinSamples { get; init; }
 
     public required Threshold Threshold { get; init; }
@@ -117,6 +138,11 @@ public sealed class AlertRule
     public TimeSpan KeepFiringFor { get; init; }
 
     public NoDataPolicy NoData { get; init; } = NoDataPolicy.Ok;
+
+    public OnMissingPolicy OnMissing { get; init; } = OnMissingPolicy.Resolve;
+
+    /// <summary>How long an instance's series must stay gone before <see cref="OnMissing"/> applies; until then it keeps its state.</summary>
+    public TimeSpan MissingFor { get; init; }
 
     public IReadOnlyList<RuleOverride> Overrides { get; init; } = [];
 
@@ -186,6 +212,9 @@ public sealed class RuleFile
 public static class RuleDefaults
 {
     public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    /// <summary>An absence rule's default lookback: the default storage.retention.</summary>
+    public static readonly TimeSpan Lookback = TimeSpan.FromHours(1);
 
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(5);
 }
