@@ -450,6 +450,7 @@ public static partial class RuleFileLoader
             Labels = labels,
             Annotations = annotations,
             Position = position,
+            FieldPositions = fields.ValuePositions(),
             DefinitionKey = YamlReadContext.Canonical(node),
         };
     }
@@ -489,6 +490,7 @@ public static partial class RuleFileLoader
             MinSamples = minSamples.Value,
             Labels = labels,
             Position = YamlReadContext.At(fields.KeyOf("record")!),
+            FieldPositions = fields.ValuePositions(),
             DefinitionKey = YamlReadContext.Canonical(node),
         };
     }
@@ -798,7 +800,7 @@ public static partial class RuleFileLoader
             var severity = fields["severity"] is { } sv ? ParseSeverity(ctx, sv) : null;
             if (reachable)
             {
-                result.Add(new RuleOverride(match, threshold, recover, minSamples, forDuration, severity, fields.Position));
+                result.Add(new RuleOverride(match, threshold, recover, minSamples, forDuration, severity, fields.Position) { FieldPositions = fields.ValuePositions() });
             }
         }
 
