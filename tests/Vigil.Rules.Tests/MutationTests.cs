@@ -8,24 +8,25 @@ public sealed class MutationTests
 
     // What each written field contributes (docs/rules.md, "Mutation testing"): a threshold not 0 gives +25 %, -25 %,
     // flipped and boundary; recover is removed; for, keep_firing_for and window are halved and doubled; min_samples
-    // is halved.
-    private static int Expected(bool threshold = false, bool recover = false, int durations = 0, bool minSamples = false) =>
-        (threshold ? 4 : 0) + (recover ? 1 : 0) + 2 * durations + (minSamples ? 1 : 0);
+    // is halved; no_data goes to each of the two other policies when the rule can have no data (all but
+    // TenantCrossTenantDenied, an increase by tenant.id without a guard).
+    private static int Expected(bool threshold = false, bool recover = false, int durations = 0, bool minSamples = false, bool noData = false) =>
+        (threshold ? 4 : 0) + (recover ? 1 : 0) + 2 * durations + (minSamples ? 1 : 0) + (noData ? 2 : 0);
 
     /// <summary>The fields each default rule writes, read off rules/*.yaml by hand.</summary>
     private static readonly (string File, string Rule, int Mutants)[] DefaultPackMutants =
     [
-        ("ai.yaml", "AiRunFailureRateHigh", Expected(threshold: true, recover: true, durations: 3, minSamples: true)),
-        ("ai.yaml", "AiPolicyBlockRateHigh", Expected(threshold: true, durations: 2, minSamples: true)),
-        ("ai.yaml", "AiValidationMismatchRateHigh", Expected(threshold: true, durations: 2, minSamples: true)),
-        ("ai.yaml", "AiAverageCostPerRunHigh", Expected(threshold: true, durations: 1, minSamples: true)),
+        ("ai.yaml", "AiRunFailureRateHigh", Expected(threshold: true, recover: true, durations: 3, minSamples: true, noData: true)),
+        ("ai.yaml", "AiPolicyBlockRateHigh", Expected(threshold: true, durations: 2, minSamples: true, noData: true)),
+        ("ai.yaml", "AiValidationMismatchRateHigh", Expected(threshold: true, durations: 2, minSamples: true, noData: true)),
+        ("ai.yaml", "AiAverageCostPerRunHigh", Expected(threshold: true, durations: 1, minSamples: true, noData: true)),
         ("ai.yaml", "ai.run.cost_per_run", Expected(durations: 1)),
-        ("auth.yaml", "AuthFailureRateHigh", Expected(threshold: true, recover: true, durations: 3, minSamples: true)),
-        ("auth.yaml", "AuthUnauthorizedSpike", Expected(threshold: true, durations: 2, minSamples: true)),
+        ("auth.yaml", "AuthFailureRateHigh", Expected(threshold: true, recover: true, durations: 3, minSamples: true, noData: true)),
+        ("auth.yaml", "AuthUnauthorizedSpike", Expected(threshold: true, durations: 2, minSamples: true, noData: true)),
         ("tenant.yaml", "TenantCrossTenantDenied", Expected(threshold: true, durations: 1)),
-        ("tenant.yaml", "TenantUnauthorizedRateHigh", Expected(threshold: true, durations: 2, minSamples: true)),
-        ("tenant.yaml", "WorkspaceLifecycleAnomalyRateHigh", Expected(threshold: true, durations: 2, minSamples: true)),
-        ("tenant.yaml", "TenantMembershipDenialSpike", Expected(threshold: true, durations: 2, minSamples: true)),
+        ("tenant.yaml", "TenantUnauthorizedRateHigh", Expected(threshold: true, durations: 2, minSamples: true, noData: true)),
+        ("tenant.yaml", "WorkspaceLifecycleAnomalyRateHigh", Expected(threshold: true, durations: 2, minSamples: true, noData: true)),
+        ("tenant.yaml", "TenantMembershipDenialSpike", Expected(threshold: true, durations: 2, minSamples: true, noData: true)),
     ];
 
     private static string Run(IEnumerable<string> args, out int exit)
@@ -64,10 +65,10 @@ public sealed class MutationTests
         var text = Run([Path.Combine(Packs, "tests"), "--mutate", "--min-score", "98"], out var exit);
 
         // docs/rules.md: ">= 0.75" and ">= 1" fire on the same data, since an increase of counted requests is whole.
-        Assert.Equal(93, total);
+        Assert.Equal(111, total);
         Assert.Equal(
             "SURVIVED tenant.yaml:16:16 TenantCrossTenantDenied: threshold >= 1 -> >= 0.75 (-25 %)" + Environment.NewLine +
-            $"mutation score 98.9 % ({total - 1}/{total})" + Environment.NewLine,
+            $"mutation score 99.1 % ({total - 1}/{total})" + Environment.NewLine,
             text);
         Assert.Equal(0, exit);
     }
@@ -171,6 +172,31 @@ public sealed class MutationTests
                 "12:14 override {tenant.id: acme} for 10m -> 20m (doubled)",
             ],
             overrides);
+    }
+
+    [Theory]
+    [InlineData("by: [queue.name]", "", 0)]
+    [InlineData("by: [queue.name]", "min_samples: 5", 2)]
+    [InlineData("", "", 2)]
+    public void NoData_IsEditedOnlyWhereAnInstanceCanHaveNoData(string by, string minSamples, int expected)
+    {
+        var file = RuleFileLoader.Load("n.yaml", $$"""
+            group: g
+            rules:
+              - alert: A
+                severity: P2
+                runbook_url: https://runbooks.example.com/a
+                increase: jobs.errors
+                {{by}}
+                {{minSamples}}
+                threshold: "> 5"
+                no_data: alerting
+            """).File;
+
+        var noData = RuleMutations.Of(file).Where(m => m.Description.StartsWith("no_data", StringComparison.Ordinal)).Select(m => m.Description).ToList();
+
+        Assert.Equal(expected, noData.Count);
+        Assert.All(noData, d => Assert.Contains(d, new[] { "no_data alerting -> ok", "no_data alerting -> keep_last" }));
     }
 
     [Fact]

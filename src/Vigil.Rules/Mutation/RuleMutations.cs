@@ -85,6 +85,14 @@ public static class RuleMutations
             yield return (ms.At, ms.Description, rule with { MinSamples = ms.Value });
         }
 
+        if (CanHaveNoData(rule) && at.TryGetValue("no_data", out var nd))
+        {
+            foreach (var other in Enum.GetValues<NoDataPolicy>().Where(p => p != rule.NoData))
+            {
+                yield return (nd, $"no_data {Word(rule.NoData)} -> {Word(other)}", rule with { NoData = other });
+            }
+        }
+
         for (var i = 0; i < rule.Overrides.Count; i++)
         {
             var o = rule.Overrides[i];
@@ -159,6 +167,22 @@ public static class RuleMutations
         };
         yield return (t with { Op = boundary }, why);
     }
+
+    /// <summary>
+    /// Whether an instance of the rule can ever have no data, so that its no_data policy matters: a ratio (a
+    /// denominator that did not grow), a quantile (no observations), a guard, or no <c>by</c> (the one instance
+    /// exists with an empty window). Otherwise an instance exists only while its series have points, and every point
+    /// gives a value: editing no_data could never change an outcome.
+    /// </summary>
+    private static bool CanHaveNoData(AlertRule rule) =>
+        rule.By.Count == 0 || rule.MinSamples > 0 || rule.Selection.Kind is SelectionKind.Ratio or SelectionKind.Quantile;
+
+    private static string Word(NoDataPolicy policy) => policy switch
+    {
+        NoDataPolicy.Ok => "ok",
+        NoDataPolicy.Alerting => "alerting",
+        _ => "keep_last",
+    };
 
     // Decimal arithmetic, so 0.2 moves to 0.25 and not to 0.25000000000000006.
     private static double Scale(double value, decimal factor) =>
