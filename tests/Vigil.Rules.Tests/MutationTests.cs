@@ -134,6 +134,17 @@ public sealed class MutationTests
         Assert.Equal(["<= 0.5 (+25 %)", "<= 0.3 (-25 %)", ">= 0.4 (comparison flipped)", "< 0.4 (boundary excluded)"], edits);
     }
 
+    [Theory]
+    [InlineData(28, 32, "87.5")]
+    [InlineData(2, 3, "66.7")]
+    [InlineData(1999, 2000, "99.9")]
+    [InlineData(19999, 20000, "99.9")]
+    [InlineData(5, 5, "100")]
+    public void Score_IsShownWithOneDecimal_AndNeverAs100WhenAnEditSurvived(int killed, int total, string shown)
+    {
+        Assert.Equal(shown, MutationCli.Percent(100.0 * killed / total));
+    }
+
     [Fact]
     public void ZeroThreshold_IsNotScaled()
     {

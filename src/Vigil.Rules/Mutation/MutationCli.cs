@@ -130,7 +130,9 @@ public static class MutationCli
         return true;
     }
 
-    internal static string Percent(double value) => Math.Round(value, 1).ToString("0.#", CultureInfo.InvariantCulture);
+    /// <summary>One decimal; a score short of 100 never shows as 100 (1999 of 2000 is 99.9, not 100).</summary>
+    internal static string Percent(double value) =>
+        (value < 100 ? Math.Min(Math.Round(value, 1), 99.9) : Math.Round(value, 1)).ToString("0.#", CultureInfo.InvariantCulture);
 
     /// <summary>A rule file's path relative to the working directory when it lies below it, as a terminal user would type it.</summary>
     private static string Display(string path)
