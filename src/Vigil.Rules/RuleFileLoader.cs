@@ -462,6 +462,7 @@ public static partial class RuleFileLoader
             Labels = WithGroupLabels(groupLabels, labels),
             Annotations = annotations,
             Position = position,
+            FieldPositions = fields.ValuePositions(),
             DefinitionKey = YamlReadContext.Canonical(node) + GroupLabelsKey(groupLabels),
         };
     }
@@ -506,6 +507,7 @@ public static partial class RuleFileLoader
             MinSamples = minSamples.Value,
             Labels = WithGroupLabels(groupLabels, labels),
             Position = YamlReadContext.At(fields.KeyOf("record")!),
+            FieldPositions = fields.ValuePositions(),
             DefinitionKey = YamlReadContext.Canonical(node) + GroupLabelsKey(groupLabels),
         };
     }
@@ -921,7 +923,7 @@ public static partial class RuleFileLoader
             var severity = fields["severity"] is { } sv ? ParseSeverity(ctx, sv) : null;
             if (reachable)
             {
-                result.Add(new RuleOverride(match, threshold, recover, minSamples, forDuration, severity, fields.Position));
+                result.Add(new RuleOverride(match, threshold, recover, minSamples, forDuration, severity, fields.Position) { FieldPositions = fields.ValuePositions() });
             }
         }
 

@@ -333,7 +333,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         var loadedOk = new HashSet<string>(StringComparer.Ordinal);
         foreach (var path in paths.Distinct(StringComparer.Ordinal))
         {
-            var result = RuleFileLoader.LoadFile(path, _options.Limits);
+            var result = _options.Loader(path, _options.Limits);
             if (result.Ok)
             {
                 candidates[path] = result.File;

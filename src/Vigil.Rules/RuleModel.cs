@@ -104,9 +104,14 @@ public sealed record RuleOverride(
     double? MinSamples,
     TimeSpan? For,
     Severity? Severity,
-    SourcePosition Position);
+    SourcePosition Position)
+{
+    /// <summary>Where each field of the override is written (its value), by field name.</summary>
+    public IReadOnlyDictionary<string, SourcePosition> FieldPositions { get; init; } = new Dictionary<string, SourcePosition>();
+}
 
-public sealed class AlertRule
+/// <summary>An alert rule as loaded; a record so a changed copy (<c>with</c>) keeps every other field.</summary>
+public sealed record AlertRule
 {
     public required string Name { get; init; }
 
@@ -152,6 +157,9 @@ public sealed class AlertRule
 
     public SourcePosition Position { get; init; }
 
+    /// <summary>Where each field of the rule is written (its value), by field name, for messages about one field.</summary>
+    public IReadOnlyDictionary<string, SourcePosition> FieldPositions { get; init; } = new Dictionary<string, SourcePosition>();
+
     /// <summary>A canonical text of the rule's definition: equal keys mean an unchanged rule across reloads.</summary>
     public required string DefinitionKey { get; init; }
 
@@ -159,7 +167,7 @@ public sealed class AlertRule
 }
 
 /// <summary>A recording rule: a named windowed series other rules and queries can select by name.</summary>
-public sealed class AggregateRule
+public sealed record AggregateRule
 {
     public required string Record { get; init; }
 
@@ -175,12 +183,15 @@ public sealed class AggregateRule
 
     public SourcePosition Position { get; init; }
 
+    /// <summary>Where each field of the aggregate is written (its value), by field name.</summary>
+    public IReadOnlyDictionary<string, SourcePosition> FieldPositions { get; init; } = new Dictionary<string, SourcePosition>();
+
     public required string DefinitionKey { get; init; }
 
     public string Query => Selection.ToQuery(Window, By);
 }
 
-public sealed class RuleGroup
+public sealed record RuleGroup
 {
     public required string Name { get; init; }
 
@@ -202,7 +213,7 @@ public sealed class RuleGroup
     public SourcePosition Position { get; init; }
 }
 
-public sealed class RuleFile
+public sealed record RuleFile
 {
     public required string Path { get; init; }
 

@@ -23,7 +23,7 @@ public sealed class RulePackTests
         var exit = RulesCli.Test([Path.Combine(Packs, "tests")], output);
 
         Assert.True(exit == 0, output.ToString());
-        Assert.Equal("PASS: 20 tests in 3 files" + Environment.NewLine, output.ToString());
+        Assert.Equal("PASS: 41 tests in 3 files" + Environment.NewLine, output.ToString());
     }
 
     [Theory]
