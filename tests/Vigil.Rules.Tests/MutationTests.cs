@@ -9,7 +9,7 @@ public sealed class MutationTests
     // What each written field contributes (docs/rules.md, "Mutation testing"): a threshold not 0 gives +25 %, -25 %,
     // flipped and boundary; recover is removed; for, keep_firing_for and window are halved and doubled; min_samples
     // is halved; no_data goes to each of the two other policies when the rule can have no data (all but
-    // TenantCrossTenantDenied, an increase by tenant.id without a guard).
+    // TenantCrossTenantDenied, an increase by tenant.id without a guard, and the absence rules, which have no value to miss).
     private static int Expected(bool threshold = false, bool recover = false, int durations = 0, bool minSamples = false, bool noData = false) =>
         (threshold ? 4 : 0) + (recover ? 1 : 0) + 2 * durations + (minSamples ? 1 : 0) + (noData ? 2 : 0);
 
@@ -20,13 +20,16 @@ public sealed class MutationTests
         ("ai.yaml", "AiPolicyBlockRateHigh", Expected(threshold: true, durations: 2, minSamples: true, noData: true)),
         ("ai.yaml", "AiValidationMismatchRateHigh", Expected(threshold: true, durations: 2, minSamples: true, noData: true)),
         ("ai.yaml", "AiAverageCostPerRunHigh", Expected(threshold: true, durations: 1, minSamples: true, noData: true)),
+        ("ai.yaml", "AiTelemetryMissing", Expected(durations: 2)),
         ("ai.yaml", "ai.run.cost_per_run", Expected(durations: 1)),
         ("auth.yaml", "AuthFailureRateHigh", Expected(threshold: true, recover: true, durations: 3, minSamples: true, noData: true)),
         ("auth.yaml", "AuthUnauthorizedSpike", Expected(threshold: true, durations: 2, minSamples: true, noData: true)),
+        ("auth.yaml", "AuthTelemetryMissing", Expected(durations: 2)),
         ("tenant.yaml", "TenantCrossTenantDenied", Expected(threshold: true, durations: 1)),
         ("tenant.yaml", "TenantUnauthorizedRateHigh", Expected(threshold: true, durations: 2, minSamples: true, noData: true)),
         ("tenant.yaml", "WorkspaceLifecycleAnomalyRateHigh", Expected(threshold: true, durations: 2, minSamples: true, noData: true)),
         ("tenant.yaml", "TenantMembershipDenialSpike", Expected(threshold: true, durations: 2, minSamples: true, noData: true)),
+        ("tenant.yaml", "TenantTelemetryMissing", Expected(durations: 2)),
     ];
 
     private static string Run(IEnumerable<string> args, out int exit)
@@ -65,10 +68,10 @@ public sealed class MutationTests
         var text = Run([Path.Combine(Packs, "tests"), "--mutate", "--min-score", "99"], out var exit);
 
         // docs/rules.md: ">= 0.75" and ">= 1" fire on the same data, since an increase of counted requests is whole.
-        Assert.Equal(111, total);
+        Assert.Equal(123, total);
         Assert.Equal(
             "SURVIVED tenant.yaml:16:16 TenantCrossTenantDenied: threshold >= 1 -> >= 0.75 (-25 %)" + Environment.NewLine +
-            $"mutation score 99.1 % ({total - 1}/{total})" + Environment.NewLine,
+            $"mutation score 99.2 % ({total - 1}/{total})" + Environment.NewLine,
             text);
         Assert.Equal(0, exit);
     }
