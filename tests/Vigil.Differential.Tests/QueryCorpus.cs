@@ -1,0 +1,80 @@
+namespace Vigil.Differential.Tests;
+
+/// <summary>What a corpus line expects of Vigil beside Prometheus.</summary>
+internal enum Expectation
+{
+    /// <summary>No classification given: Prometheus' answer, or a 400 <c>bad_data</c>; never another value.</summary>
+    SameOrUnsupported,
+
+    /// <summary>Prometheus' answer, within the tolerance.</summary>
+    Same,
+
+    /// <summary>A documented difference: Vigil's answer to <see cref="CorpusQuery.VigilEquivalent"/> is Prometheus' answer to the query.</summary>
+    Differs,
+
+    /// <summary>A 400 <c>bad_data</c> whose message names <see cref="CorpusQuery.Construct"/> (or, once supported, Prometheus' answer).</summary>
+    Unsupported,
+}
+
+/// <summary>One line of queries.txt.</summary>
+internal sealed record CorpusQuery(int Line, string Query, Expectation Expectation, string? Difference, string? VigilEquivalent, string? Construct)
+{
+    public override string ToString() => $"queries.txt:{Line}: {Query}";
+}
+
+/// <summary>
+/// Reads queries.txt: one PromQL query a line, optionally followed by <c> ## </c> and its class —
+/// <c>same</c>, <c>unsupported CONSTRUCT</c> or <c>differs NAME =&gt; VIGIL-QUERY</c>. <c>#</c> starts a comment line.
+/// </summary>
+internal static class QueryCorpus
+{
+    /// <summary>The documented differences (docs/query.md, "Differences from Prometheus") a line may name.</summary>
+    public static readonly IReadOnlySet<string> Differences = new HashSet<string>(StringComparer.Ordinal) { "closed-window" };
+
+    public static List<CorpusQuery> Parse(string path)
+    {
+        var queries = new List<CorpusQuery>();
+        var lines = File.ReadAllLines(path);
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i].Trim();
+            if (line.Length == 0 || line.StartsWith('#'))
+            {
+                continue;
+            }
+
+            var split = line.IndexOf(" ## ", StringComparison.Ordinal);
+            var query = (split < 0 ? line : line[..split]).Trim();
+            var classification = split < 0 ? "" : line[(split + 4)..].Trim();
+            queries.Add(Classify(path, i + 1, split < 0 ? 1 : split + 5, query, classification));
+        }
+
+        return queries;
+    }
+
+    private static CorpusQuery Classify(string path, int line, int column, string query, string classification)
+    {
+        var word = classification.Split(' ', 2, StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var rest = word.Length > 1 ? word[1] : "";
+        switch (word.Length == 0 ? "" : word[0])
+        {
+            case "":
+                return new CorpusQuery(line, query, Expectation.SameOrUnsupported, null, null, null);
+            case "same" when rest.Length == 0:
+                return new CorpusQuery(line, query, Expectation.Same, null, null, null);
+            case "unsupported" when rest.Length > 0:
+                return new CorpusQuery(line, query, Expectation.Unsupported, null, null, rest);
+            case "differs":
+                var arrow = rest.IndexOf("=>", StringComparison.Ordinal);
+                var name = arrow < 0 ? rest : rest[..arrow].Trim();
+                if (arrow < 0 || !Differences.Contains(name))
+                {
+                    throw new FormatException($"{path}:{line}:{column}: 'differs' needs a documented difference ({string.Join(", ", Differences)}) and '=> the query whose Vigil answer equals Prometheus' answer', got \"{classification}\"");
+                }
+
+                return new CorpusQuery(line, query, Expectation.Differs, name, rest[(arrow + 2)..].Trim(), null);
+            default:
+                throw new FormatException($"{path}:{line}:{column}: unknown classification \"{classification}\"; use same, unsupported CONSTRUCT or differs NAME => QUERY");
+        }
+    }
+}
