@@ -111,12 +111,15 @@ public sealed class PrometheusDifferentialTests(ITestOutputHelper output)
             return new(query, mode, Verdict.Failed, $"wrong answer: {difference}");
         }
 
-        // The documented relation: Vigil's answer to the equivalent query is Prometheus' answer to the original.
-        var equivalent = await AskAsync(vigil, query.VigilEquivalent!, mode);
-        var relation = equivalent.Result is null ? $"{(int)equivalent.Status} {equivalent.Body}" : QueryResult.Difference(expected.Result, equivalent.Result);
+        // The documented relation: Vigil's answer to the equivalent is Prometheus' to the query, or the other way round.
+        var equivalent = await AskAsync(query.EquivalentOnVigil ? vigil : prometheus, query.Equivalent!, mode);
+        var relation = equivalent.Result is null
+            ? $"{(int)equivalent.Status} {equivalent.Body}"
+            : query.EquivalentOnVigil ? QueryResult.Difference(expected.Result, equivalent.Result) : QueryResult.Difference(equivalent.Result, actual.Result);
+        var arrow = query.EquivalentOnVigil ? "=>" : "<=";
         return relation is null
-            ? new(query, mode, Verdict.Differs, $"{query.Difference}: {query.VigilEquivalent}")
-            : new(query, mode, Verdict.Failed, $"differs from Prometheus ({difference}), and the documented relation {query.Difference} (=> {query.VigilEquivalent}) does not hold: {relation}");
+            ? new(query, mode, Verdict.Differs, $"{query.Difference} {arrow} {query.Equivalent}")
+            : new(query, mode, Verdict.Failed, $"differs from Prometheus ({difference}), and the documented relation {query.Difference} ({arrow} {query.Equivalent}) does not hold: {relation}");
     }
 
     private static async Task<Answer> AskAsync(HttpClient http, string query, Mode mode)

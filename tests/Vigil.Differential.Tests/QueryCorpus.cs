@@ -9,7 +9,10 @@ internal enum Expectation
     /// <summary>Prometheus' answer, within the tolerance.</summary>
     Same,
 
-    /// <summary>A documented difference: Vigil's answer to <see cref="CorpusQuery.VigilEquivalent"/> is Prometheus' answer to the query.</summary>
+    /// <summary>
+    /// A documented difference, asserted as its relation: Vigil's answer to <see cref="CorpusQuery.Equivalent"/> is
+    /// Prometheus' answer to the query (<c>=&gt;</c>), or Prometheus' answer to it is Vigil's (<c>&lt;=</c>).
+    /// </summary>
     Differs,
 
     /// <summary>A 400 <c>bad_data</c> whose message names <see cref="CorpusQuery.Construct"/> (or, once supported, Prometheus' answer).</summary>
@@ -17,19 +20,20 @@ internal enum Expectation
 }
 
 /// <summary>One line of queries.txt.</summary>
-internal sealed record CorpusQuery(int Line, string Query, Expectation Expectation, string? Difference, string? VigilEquivalent, string? Construct)
+internal sealed record CorpusQuery(int Line, string Query, Expectation Expectation, string? Difference, string? Equivalent, bool EquivalentOnVigil, string? Construct)
 {
     public override string ToString() => $"queries.txt:{Line}: {Query}";
 }
 
 /// <summary>
 /// Reads queries.txt: one PromQL query a line, optionally followed by <c> ## </c> and its class —
-/// <c>same</c>, <c>unsupported CONSTRUCT</c> or <c>differs NAME =&gt; VIGIL-QUERY</c>. <c>#</c> starts a comment line.
+/// <c>same</c>, <c>unsupported CONSTRUCT</c>, <c>differs NAME =&gt; VIGIL-QUERY</c> or <c>differs NAME &lt;= PROMETHEUS-QUERY</c>.
+/// <c>#</c> starts a comment line.
 /// </summary>
 internal static class QueryCorpus
 {
     /// <summary>The documented differences (docs/query.md, "Differences from Prometheus") a line may name.</summary>
-    public static readonly IReadOnlySet<string> Differences = new HashSet<string>(StringComparer.Ordinal) { "closed-window" };
+    public static readonly IReadOnlySet<string> Differences = new HashSet<string>(StringComparer.Ordinal) { "closed-window", "counter-since-retention" };
 
     public static List<CorpusQuery> Parse(string path)
     {
@@ -59,22 +63,23 @@ internal static class QueryCorpus
         switch (word.Length == 0 ? "" : word[0])
         {
             case "":
-                return new CorpusQuery(line, query, Expectation.SameOrUnsupported, null, null, null);
+                return new CorpusQuery(line, query, Expectation.SameOrUnsupported, null, null, false, null);
             case "same" when rest.Length == 0:
-                return new CorpusQuery(line, query, Expectation.Same, null, null, null);
+                return new CorpusQuery(line, query, Expectation.Same, null, null, false, null);
             case "unsupported" when rest.Length > 0:
-                return new CorpusQuery(line, query, Expectation.Unsupported, null, null, rest);
+                return new CorpusQuery(line, query, Expectation.Unsupported, null, null, false, rest);
             case "differs":
-                var arrow = rest.IndexOf("=>", StringComparison.Ordinal);
+                var onVigil = rest.Contains("=>", StringComparison.Ordinal);
+                var arrow = rest.IndexOf(onVigil ? "=>" : "<=", StringComparison.Ordinal);
                 var name = arrow < 0 ? rest : rest[..arrow].Trim();
                 if (arrow < 0 || !Differences.Contains(name))
                 {
-                    throw new FormatException($"{path}:{line}:{column}: 'differs' needs a documented difference ({string.Join(", ", Differences)}) and '=> the query whose Vigil answer equals Prometheus' answer', got \"{classification}\"");
+                    throw new FormatException($"{path}:{line}:{column}: 'differs' needs a documented difference ({string.Join(", ", Differences)}), then '=> the query whose Vigil answer is Prometheus' answer' or '<= the query whose Prometheus answer is Vigil's', got \"{classification}\"");
                 }
 
-                return new CorpusQuery(line, query, Expectation.Differs, name, rest[(arrow + 2)..].Trim(), null);
+                return new CorpusQuery(line, query, Expectation.Differs, name, rest[(arrow + 2)..].Trim(), onVigil, null);
             default:
-                throw new FormatException($"{path}:{line}:{column}: unknown classification \"{classification}\"; use same, unsupported CONSTRUCT or differs NAME => QUERY");
+                throw new FormatException($"{path}:{line}:{column}: unknown classification \"{classification}\"; use same, unsupported CONSTRUCT, differs NAME => QUERY or differs NAME <= QUERY");
         }
     }
 }
