@@ -37,7 +37,8 @@ public sealed class PrometheusDifferentialTests(ITestOutputHelper output)
         Failed,
     }
 
-    private sealed record Outcome(CorpusQuery Query, Mode Mode, Verdict Verdict, string Detail);
+    /// <param name="Points">How many points Prometheus' answer holds: an agreement on nothing proves little.</param>
+    private sealed record Outcome(CorpusQuery Query, Mode Mode, Verdict Verdict, string Detail, int Points = 0);
 
     private sealed record Answer(HttpStatusCode Status, string Body, string? ErrorType, string? Error, QueryResult? Result);
 
@@ -54,6 +55,16 @@ public sealed class PrometheusDifferentialTests(ITestOutputHelper output)
             await using var vigil = await StartVigilAsync(data, dir);
             await using var prometheus = await prometheusTask;
             using var vigilHttp = new HttpClient { BaseAddress = vigil.HttpUri };
+
+            // Both sides hold the whole data set: every series of it, live at the end but the one that stopped.
+            const string everySeries = "count({__name__=~\"http_requests_total|jobs_processed_total|queue_depth|cpu_utilization_ratio|request_duration_seconds_count\"})";
+            var live = data.Counters.Count + data.Gauges.Count(g => g.StopAfter == DataSet.Steps - 1) + data.Histograms.Count;
+            foreach (var side in new[] { prometheus.Http, vigilHttp })
+            {
+                var count = await AskAsync(side, everySeries, Mode.Instant);
+                Assert.True(count.Result is not null, count.Body);
+                Assert.Equal(live, Assert.Single(count.Result.Series).Value.Single().Value);
+            }
 
             var outcomes = new List<Outcome>();
             foreach (var query in corpus)
@@ -103,7 +114,7 @@ public sealed class PrometheusDifferentialTests(ITestOutputHelper output)
         var difference = QueryResult.Difference(expected.Result, actual.Result);
         if (difference is null)
         {
-            return new(query, mode, Verdict.Same, query.Expectation == Expectation.Unsupported ? "now supported: update queries.txt" : "");
+            return new(query, mode, Verdict.Same, query.Expectation == Expectation.Unsupported ? "now supported: update queries.txt" : "", expected.Result.Series.Values.Sum(p => p.Count));
         }
 
         if (query.Expectation != Expectation.Differs)
@@ -118,7 +129,7 @@ public sealed class PrometheusDifferentialTests(ITestOutputHelper output)
             : query.EquivalentOnVigil ? QueryResult.Difference(expected.Result, equivalent.Result) : QueryResult.Difference(equivalent.Result, actual.Result);
         var arrow = query.EquivalentOnVigil ? "=>" : "<=";
         return relation is null
-            ? new(query, mode, Verdict.Differs, $"{query.Difference} {arrow} {query.Equivalent}")
+            ? new(query, mode, Verdict.Differs, $"{query.Difference} {arrow} {query.Equivalent}", expected.Result.Series.Values.Sum(p => p.Count))
             : new(query, mode, Verdict.Failed, $"differs from Prometheus ({difference}), and the documented relation {query.Difference} ({arrow} {query.Equivalent}) does not hold: {relation}");
     }
 
@@ -157,7 +168,7 @@ public sealed class PrometheusDifferentialTests(ITestOutputHelper output)
             text.AppendLine(CultureInfo.InvariantCulture, $"  {verdict}: {outcomes.Count(o => o.Verdict == verdict)} (instant {outcomes.Count(o => o.Verdict == verdict && o.Mode == Mode.Instant)}, range {outcomes.Count(o => o.Verdict == verdict && o.Mode == Mode.Range)})");
         }
 
-        text.AppendLine(CultureInfo.InvariantCulture, $"  agreement (same / answered): {same}/{answered} = {(answered == 0 ? 0 : 100.0 * same / answered):F1} %");
+        text.AppendLine(CultureInfo.InvariantCulture, $"  agreement (same / answered): {same}/{answered} = {(answered == 0 ? 0 : 100.0 * same / answered):F1} %; {outcomes.Count(o => o.Verdict == Verdict.Same && o.Points == 0)} of the same answers are empty on both sides; {outcomes.Sum(o => o.Points)} points compared");
         foreach (var outcome in outcomes.Where(o => o.Mode == Mode.Instant))
         {
             var range = outcomes.Single(o => o.Query == outcome.Query && o.Mode == Mode.Range);

@@ -50,7 +50,8 @@ internal static class QueryCorpus
             var split = line.IndexOf(" ## ", StringComparison.Ordinal);
             var query = (split < 0 ? line : line[..split]).Trim();
             var classification = split < 0 ? "" : line[(split + 4)..].Trim();
-            queries.Add(Classify(path, i + 1, split < 0 ? 1 : split + 5, query, classification));
+            var indent = lines[i].Length - lines[i].TrimStart().Length;
+            queries.Add(Classify(path, i + 1, indent + (split < 0 ? 1 : split + 5), query, classification));
         }
 
         return queries;
