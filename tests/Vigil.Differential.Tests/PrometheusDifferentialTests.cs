@@ -51,9 +51,12 @@ public sealed class PrometheusDifferentialTests(ITestOutputHelper output)
         var dir = RealPrometheus.NewDirectory("vigil-differential-");
         try
         {
-            var prometheusTask = StartPrometheusAsync(data, dir);
-            await using var vigil = await StartVigilAsync(data, dir);
-            await using var prometheus = await prometheusTask;
+            await using var prometheus = await StartPrometheusAsync(data, dir);
+            var clock = new FakeTimeProvider(DataSet.Start);
+            // No rule packs: nothing but the queries reads the store.
+            var rules = Directory.CreateDirectory(Path.Combine(dir, "rules")).FullName;
+            await using var vigil = await VigilServer.StartAsync(options => options with { RulesDir = rules }, clock);
+            await LoadAsync(vigil, clock, data);
             using var vigilHttp = new HttpClient { BaseAddress = vigil.HttpUri };
 
             // Both sides hold the whole data set: every series of it, live at the end but the one that stopped.
@@ -187,12 +190,9 @@ public sealed class PrometheusDifferentialTests(ITestOutputHelper output)
         return await RealPrometheus.StartAsync("scrape_configs: []\n", tsdb);
     }
 
-    /// <summary>Vigil on a fake clock at the data's start, fed one OTLP request per step as the clock advances.</summary>
-    private static async Task<VigilServer> StartVigilAsync(DataSet data, string dir)
+    /// <summary>Feeds Vigil (on a fake clock at the data's start) one OTLP request per step as the clock advances.</summary>
+    private static async Task LoadAsync(VigilServer vigil, FakeTimeProvider clock, DataSet data)
     {
-        var clock = new FakeTimeProvider(DataSet.Start);
-        var rules = Directory.CreateDirectory(Path.Combine(dir, "rules")).FullName;
-        var vigil = await VigilServer.StartAsync(options => options with { RulesDir = rules }, clock);
         using var otlp = new HttpClient { BaseAddress = vigil.OtlpHttpUri };
         for (var step = 0; step < DataSet.Steps; step++)
         {
@@ -205,8 +205,6 @@ public sealed class PrometheusDifferentialTests(ITestOutputHelper output)
             var partial = ExportMetricsServiceResponse.Parser.ParseFrom(body).PartialSuccess;
             Assert.True(partial is null || partial.RejectedDataPoints == 0, $"step {step}: {partial?.RejectedDataPoints} points refused: {partial?.ErrorMessage}");
         }
-
-        return vigil;
     }
 
     private static string Seconds(DateTimeOffset time) => time.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
