@@ -60,7 +60,7 @@ internal sealed class DataSet
                 {
                     var n = s++;
                     data.Counters.Add(CounterSeries.Build("http.requests", "http_requests_total", "{request}", tenant, [("route", route), ("code", code)], resetAt: -1,
-                        step => code == "200" ? 5 + ((step * (n + 3)) + (7 * n)) % 11 : ((step * (n + 1)) + n) % 4 == 0 ? 1 : 0));
+                        step => code == "200" ? 5 + ((step * (n + 3)) + (7 * n)) % 11 : ((step * 3) + n) % 5 < 2 ? 1 : 0));
                 }
             }
         }

@@ -26,14 +26,14 @@ internal sealed record CorpusQuery(int Line, string Query, Expectation Expectati
 }
 
 /// <summary>
-/// Reads queries.txt: one PromQL query a line, optionally followed by <c> ## </c> and its class —
+/// Reads a corpus (queries.txt, queries-offgrid.txt): one PromQL query a line, optionally followed by <c> ## </c> and its class —
 /// <c>same</c>, <c>unsupported CONSTRUCT</c>, <c>differs NAME =&gt; VIGIL-QUERY</c> or <c>differs NAME &lt;= PROMETHEUS-QUERY</c>.
 /// <c>#</c> starts a comment line.
 /// </summary>
 internal static class QueryCorpus
 {
     /// <summary>The documented differences (docs/query.md, "Differences from Prometheus") a line may name.</summary>
-    public static readonly IReadOnlySet<string> Differences = new HashSet<string>(StringComparer.Ordinal) { "closed-window", "counter-since-retention" };
+    public static readonly IReadOnlySet<string> Differences = new HashSet<string>(StringComparer.Ordinal) { "closed-window", "counter-since-retention", "exact-increase" };
 
     public static List<CorpusQuery> Parse(string path)
     {
