@@ -46,8 +46,8 @@ public sealed class TenantRateLimiter
     /// <summary>Points refused because their tenant was over its rate, by tenant (untenanted points under "").</summary>
     public IReadOnlyDictionary<string, long> RefusedPointsByTenant => _refusedPoints;
 
-    /// <summary>Buckets held (tenants seen whose bucket is not full again).</summary>
-    public int Tenants
+    /// <summary>Buckets held: tenants seen whose bucket was not yet found full again by a sweep.</summary>
+    internal int Buckets
     {
         get
         {

@@ -118,6 +118,26 @@ public sealed class TenantRateLimiterTests
     }
 
     [Fact]
+    public void PastTenThousandTenants_RefilledBucketsAreDropped_AndABucketInDebtIsKept()
+    {
+        var limiter = Limiter(rate: 1000); // burst 2000
+        Assert.Null(limiter.TryTake(Counts(("noisy", 2000))));
+        var one = Counts(("t", 1));
+        for (var i = 1; i < 10_000; i++)
+        {
+            Assert.Null(limiter.TryTake(Counts(($"t{i}", 1))));
+        }
+
+        Assert.Equal(10_000, limiter.Buckets);
+
+        // A second later every one-point tenant is full again; noisy holds 1000 of its 2000.
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Null(limiter.TryTake(one));
+        Assert.Equal(2, limiter.Buckets); // noisy, and t, created after the sweep
+        Assert.Equal(TimeSpan.FromSeconds(1), limiter.TryTake(Counts(("noisy", 2000)))?.RetryAfter);
+    }
+
+    [Fact]
     public void PerTenantOverrides_SetTheirOwnRate_AndZeroMeansUnlimited()
     {
         var limiter = Limiter(rate: 1000, overrides: new() { ["slow"] = 10, ["vip"] = 0 });
