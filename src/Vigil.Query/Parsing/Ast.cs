@@ -60,17 +60,46 @@ public sealed record Call(string Function, IReadOnlyList<Expr> Args) : Expr
     public override string ToString() => $"{Function}({string.Join(", ", Args)})";
 }
 
-/// <summary><c>op by|without (labels) (inner)</c>.</summary>
-public sealed record Aggregation(string Op, Expr Inner, IReadOnlyList<string> Grouping, bool Without, bool HasGrouping) : Expr
+/// <summary>
+/// <c>op by|without (labels) ([param,] inner)</c>; <see cref="Param"/> is the k of <c>topk</c>/<c>bottomk</c>, the φ of
+/// <c>quantile</c> and the label name of <c>count_values</c>.
+/// </summary>
+public sealed record Aggregation(string Op, Expr Inner, IReadOnlyList<string> Grouping, bool Without, bool HasGrouping, Expr? Param = null) : Expr
 {
-    public override int Depth { get; } = 1 + Inner.Depth;
+    public override int Depth { get; } = 1 + Math.Max(Inner.Depth, Param?.Depth ?? 0);
 
-    public override string ToString() =>
-        HasGrouping ? $"{Op} {(Without ? "without" : "by")} ({string.Join(", ", Grouping)}) ({Inner})" : $"{Op}({Inner})";
+    public override string ToString()
+    {
+        var args = Param is null ? $"({Inner})" : $"({Param}, {Inner})";
+        return HasGrouping ? $"{Op} {(Without ? "without" : "by")} ({string.Join(", ", Grouping)}) {args}" : Op + args;
+    }
 }
 
-/// <summary>How two vectors' samples pair up: on(labels), ignoring(labels), or all labels but the name.</summary>
-public sealed record VectorMatching(bool On, IReadOnlyList<string> Labels);
+/// <summary>Which side of a binary operation may hold several series per match group (<c>group_left</c> / <c>group_right</c>).</summary>
+public enum Grouping
+{
+    OneToOne,
+    ManyToOne,
+    OneToMany,
+}
+
+/// <summary>
+/// How two vectors' samples pair up: on(labels), ignoring(labels), or all labels but the name; <see cref="Card"/>
+/// and <see cref="Include"/> are <c>group_left(include)</c> / <c>group_right(include)</c>.
+/// </summary>
+public sealed record VectorMatching(bool On, IReadOnlyList<string> Labels, Grouping Card = Grouping.OneToOne, IReadOnlyList<string>? Include = null)
+{
+    public override string ToString()
+    {
+        var text = $"{(On ? "on" : "ignoring")} ({string.Join(", ", Labels)})";
+        return Card switch
+        {
+            Grouping.ManyToOne => $"{text} group_left ({string.Join(", ", Include ?? [])})",
+            Grouping.OneToMany => $"{text} group_right ({string.Join(", ", Include ?? [])})",
+            _ => text,
+        };
+    }
+}
 
 public sealed record Binary(string Op, Expr Left, Expr Right, bool ReturnBool, VectorMatching? Matching) : Expr
 {
@@ -78,8 +107,11 @@ public sealed record Binary(string Op, Expr Left, Expr Right, bool ReturnBool, V
 
     public bool IsComparison => Op is "==" or "!=" or ">" or "<" or ">=" or "<=";
 
+    /// <summary><c>and</c>, <c>or</c>, <c>unless</c>: they select series and never combine values.</summary>
+    public bool IsSetOperator => Op is "and" or "or" or "unless";
+
     public override string ToString() =>
-        $"{Left} {Op}{(ReturnBool ? " bool" : string.Empty)}{(Matching is null ? string.Empty : $" {(Matching.On ? "on" : "ignoring")} ({string.Join(", ", Matching.Labels)})")} {Right}";
+        $"{Left} {Op}{(ReturnBool ? " bool" : string.Empty)}{(Matching is null ? string.Empty : " " + Matching)} {Right}";
 }
 
 public sealed record Unary(string Op, Expr Inner) : Expr

@@ -17,35 +17,96 @@ public sealed class Parser
     /// </summary>
     public const int MaxDepth = 400;
 
-    /// <summary>Functions the evaluator implements, with their argument count.</summary>
-    internal static readonly Dictionary<string, int> Functions = new(StringComparer.Ordinal)
-    {
-        ["rate"] = 1,
-        ["increase"] = 1,
-        ["sum_over_time"] = 1,
-        ["avg_over_time"] = 1,
-        ["min_over_time"] = 1,
-        ["max_over_time"] = 1,
-        ["count_over_time"] = 1,
-        ["last_over_time"] = 1,
-        ["histogram_quantile"] = 2,
-        ["abs"] = 1,
-        ["ceil"] = 1,
-        ["floor"] = 1,
-        ["clamp_min"] = 2,
-        ["clamp_max"] = 2,
-        ["scalar"] = 1,
-        ["vector"] = 1,
-        ["time"] = 0,
-    };
+    /// <summary>Functions the evaluator implements, with their least and greatest argument count.</summary>
+    internal static readonly Dictionary<string, (int Min, int Max)> Functions = BuildFunctions();
 
     internal static readonly HashSet<string> RangeFunctions =
-        ["rate", "increase", "sum_over_time", "avg_over_time", "min_over_time", "max_over_time", "count_over_time", "last_over_time"];
+        ["rate", "increase", "sum_over_time", "avg_over_time", "min_over_time", "max_over_time", "count_over_time", "last_over_time", "present_over_time", "absent_over_time"];
 
-    private static readonly HashSet<string> SupportedAggregations = ["sum", "avg", "min", "max", "count"];
+    /// <summary>One-argument functions of a value, applied per sample; as in Prometheus all drop the metric name.</summary>
+    internal static readonly Dictionary<string, Func<double, double>> MathFunctions = new(StringComparer.Ordinal)
+    {
+        ["abs"] = Math.Abs,
+        ["ceil"] = Math.Ceiling,
+        ["floor"] = Math.Floor,
+        ["exp"] = Math.Exp,
+        ["ln"] = Math.Log,
+        ["log2"] = Math.Log2,
+        ["log10"] = Math.Log10,
+        ["sqrt"] = Math.Sqrt,
+        ["sgn"] = v => v < 0 ? -1 : v > 0 ? 1 : v, // 0 stays 0 and NaN stays NaN, as Go's code has it.
+        ["sin"] = Math.Sin,
+        ["cos"] = Math.Cos,
+        ["tan"] = Math.Tan,
+        ["asin"] = Math.Asin,
+        ["acos"] = Math.Acos,
+        ["atan"] = Math.Atan,
+        ["sinh"] = Math.Sinh,
+        ["cosh"] = Math.Cosh,
+        ["tanh"] = Math.Tanh,
+        ["asinh"] = Math.Asinh,
+        ["acosh"] = Math.Acosh,
+        ["atanh"] = Math.Atanh,
+        ["deg"] = v => v * 180 / Math.PI,
+        ["rad"] = v => v * Math.PI / 180,
+    };
 
-    private static readonly HashSet<string> UnsupportedAggregations =
-        ["topk", "bottomk", "quantile", "stddev", "stdvar", "count_values", "group", "limitk", "limit_ratio"];
+    /// <summary>Date functions of a vector of unix seconds (the evaluation time without an argument), in UTC.</summary>
+    internal static readonly Dictionary<string, Func<DateTime, double>> DateFunctions = new(StringComparer.Ordinal)
+    {
+        ["minute"] = d => d.Minute,
+        ["hour"] = d => d.Hour,
+        ["day_of_month"] = d => d.Day,
+        ["day_of_week"] = d => (int)d.DayOfWeek,
+        ["day_of_year"] = d => d.DayOfYear,
+        ["days_in_month"] = d => DateTime.DaysInMonth(d.Year, d.Month),
+        ["month"] = d => d.Month,
+        ["year"] = d => d.Year,
+    };
+
+    private static readonly HashSet<string> SupportedAggregations = ["sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values"];
+
+    /// <summary>Aggregations whose first argument is a parameter (k, φ or a label name).</summary>
+    internal static readonly HashSet<string> ParameterAggregations = ["topk", "bottomk", "quantile", "count_values"];
+
+    private static readonly HashSet<string> UnsupportedAggregations = ["limitk", "limit_ratio"];
+
+    private static Dictionary<string, (int Min, int Max)> BuildFunctions()
+    {
+        var functions = new Dictionary<string, (int Min, int Max)>(StringComparer.Ordinal)
+        {
+            ["histogram_quantile"] = (2, 2),
+            ["clamp"] = (3, 3),
+            ["clamp_min"] = (2, 2),
+            ["clamp_max"] = (2, 2),
+            ["round"] = (1, 2),
+            ["pi"] = (0, 0),
+            ["scalar"] = (1, 1),
+            ["vector"] = (1, 1),
+            ["time"] = (0, 0),
+            ["sort"] = (1, 1),
+            ["sort_desc"] = (1, 1),
+            ["absent"] = (1, 1),
+            ["label_replace"] = (5, 5),
+            ["label_join"] = (3, int.MaxValue),
+        };
+        foreach (var name in RangeFunctions)
+        {
+            functions[name] = (1, 1);
+        }
+
+        foreach (var name in MathFunctions.Keys)
+        {
+            functions[name] = (1, 1);
+        }
+
+        foreach (var name in DateFunctions.Keys)
+        {
+            functions[name] = (0, 1);
+        }
+
+        return functions;
+    }
 
     private readonly Lexer _lexer;
     private Token _peek;
@@ -118,6 +179,8 @@ public sealed class Parser
     private static PromQLException TooDeep(Token token) => new(
         $"parse error at char {token.Position}: the expression nests deeper than {MaxDepth} levels (each parenthesis, unary minus, operator, function call and aggregation is one); simplify the query");
 
+    private const int PowerPrecedence = 6;
+
     private static int Precedence(Token token) => token.Kind == TokenKind.Operator || token.Kind == TokenKind.Identifier
         ? token.Text switch
         {
@@ -126,7 +189,7 @@ public sealed class Parser
             "==" or "!=" or "<=" or "<" or ">=" or ">" => 3,
             "+" or "-" => 4,
             "*" or "/" or "%" or "atan2" => 5,
-            "^" => 6,
+            "^" => PowerPrecedence,
             _ => -1,
         }
         : -1;
@@ -147,16 +210,7 @@ public sealed class Parser
             }
 
             Take();
-            if (op.Text is "and" or "or" or "unless" or "atan2")
-            {
-                throw new PromQLException($"the {op.Text} operator is not supported (at char {op.Position}); Vigil supports + - * / and comparisons");
-            }
-
-            if (op.Text is "%" or "^")
-            {
-                throw new PromQLException($"the {op.Text} operator is not supported (at char {op.Position}); Vigil supports + - * / and comparisons");
-            }
-
+            var setOperator = op.Text is "and" or "or" or "unless";
             var returnBool = false;
             if (Peek.Kind == TokenKind.Identifier && Peek.Text == "bool")
             {
@@ -173,11 +227,22 @@ public sealed class Parser
             {
                 var on = Take().Text == "on";
                 matching = new VectorMatching(on, ParseLabelList());
+                if (Peek.Kind == TokenKind.Identifier && Peek.Text is "group_left" or "group_right")
+                {
+                    var group = Take();
+                    if (setOperator)
+                    {
+                        throw new PromQLException($"parse error at char {group.Position}: no grouping allowed for \"{op.Text}\" operation");
+                    }
+
+                    IReadOnlyList<string> include = Peek.Kind == TokenKind.LeftParen ? ParseLabelList() : [];
+                    matching = matching with { Card = group.Text == "group_left" ? Grouping.ManyToOne : Grouping.OneToMany, Include = include };
+                }
             }
 
             if (Peek.Kind == TokenKind.Identifier && Peek.Text is "group_left" or "group_right")
             {
-                throw new PromQLException($"{Peek.Text} is not supported: Vigil matches vectors one-to-one (at char {Peek.Position})");
+                throw new PromQLException($"parse error at char {Peek.Position}: {Peek.Text} needs on (…) or ignoring (…) before it");
             }
 
             // ^ is right-associative; everything else is left-associative.
@@ -202,7 +267,8 @@ public sealed class Parser
         {
             Take();
             Enter(token);
-            var inner = ParseUnary();
+            // Unary minus binds as tightly as * and /, less than ^ (as Prometheus' grammar): -2 ^ 2 is -(2 ^ 2).
+            var inner = ParseBinary(PowerPrecedence);
             Exit();
             if (token.Text == "+")
             {
@@ -319,7 +385,7 @@ public sealed class Parser
             {
                 if (UnsupportedAggregations.Contains(name))
                 {
-                    throw new PromQLException($"aggregation {name} is not supported; use sum, avg, min, max or count");
+                    throw new PromQLException($"aggregation {name} is not supported; use sum, avg, min, max, count, group, stddev, stdvar, quantile, topk, bottomk or count_values");
                 }
 
                 return ParseAggregation(token);
@@ -363,9 +429,11 @@ public sealed class Parser
 
         Expect(TokenKind.RightParen, ")");
         Exit();
-        if (args.Count != arity)
+        if (args.Count < arity.Min || args.Count > arity.Max)
         {
-            throw new PromQLException($"function {name} takes {arity} argument{(arity == 1 ? string.Empty : "s")}, got {args.Count}");
+            var expected = arity.Min == arity.Max ? arity.Min.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                : arity.Max == int.MaxValue ? $"at least {arity.Min}" : $"{arity.Min} to {arity.Max}";
+            throw new PromQLException($"function {name} takes {expected} argument{(expected == "1" ? string.Empty : "s")}, got {args.Count}");
         }
 
         if (RangeFunctions.Contains(name) && args[0] is not MatrixSelector)
@@ -392,10 +460,18 @@ public sealed class Parser
 
         Expect(TokenKind.LeftParen, "(");
         Enter(token);
+        Expr? param = null;
         var inner = ParseBinary(0);
+        if (ParameterAggregations.Contains(op))
+        {
+            param = inner;
+            Expect(TokenKind.Comma, ",");
+            inner = ParseBinary(0);
+        }
+
         if (Peek.Kind == TokenKind.Comma)
         {
-            throw new PromQLException($"aggregation {op} takes one argument");
+            throw new PromQLException($"aggregation {op} takes {(param is null ? "one argument" : "two arguments")}");
         }
 
         Expect(TokenKind.RightParen, ")");
@@ -407,7 +483,7 @@ public sealed class Parser
             hasGrouping = true;
         }
 
-        return new Aggregation(op, inner, grouping, without, hasGrouping);
+        return new Aggregation(op, inner, grouping, without, hasGrouping, param);
     }
 
     private List<string> ParseLabelList()
