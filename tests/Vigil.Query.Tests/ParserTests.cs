@@ -22,6 +22,12 @@ public sealed class ParserTests
     [InlineData("rate(m[5m] offset -1h)", "rate(m[5m] offset -1h)")]
     [InlineData("m{a=\"x\\\\y\\\"z\"}", "m{a=\"x\\\\y\\\"z\"}")]
     [InlineData("{__name__=\"a-b\"}", "{__name__=\"a-b\"}")]
+    [InlineData("a * on (x) group_left (y, z) b", "a * on (x) group_left (y, z) b")]
+    [InlineData("a / ignoring(x) group_right b", "a / ignoring (x) group_right () b")]
+    [InlineData("a and on(x) b or c unless d", "a and on (x) b or c unless d")]
+    [InlineData("topk by (x) (3, m)", "topk by (x) (3, m)")]
+    [InlineData("count_values(\"v\", m) without (a)", "count_values without (a) (\"v\", m)")]
+    [InlineData("a % 2 ^ 3", "a % 2 ^ 3")]
     public void ValidExpressions_ParseToTheExpectedTree(string query, string expected)
     {
         Assert.Equal(expected, Parser.Parse(query).ToString());
@@ -36,6 +42,33 @@ public sealed class ParserTests
         var sum = Assert.IsType<Binary>(expr.Left);
         Assert.Equal("+", sum.Op);
         Assert.Equal("*", Assert.IsType<Binary>(sum.Right).Op);
+    }
+
+    [Fact]
+    public void Power_IsRightAssociativeAndBindsTighterThanUnaryMinus()
+    {
+        // 2 ^ 3 ^ 2 is 2 ^ (3 ^ 2); -2 ^ 2 is -(2 ^ 2), as Prometheus' grammar has it.
+        var power = Assert.IsType<Binary>(Parser.Parse("2 ^ 3 ^ 2"));
+        Assert.IsType<NumberLiteral>(power.Left);
+        Assert.Equal("^", Assert.IsType<Binary>(power.Right).Op);
+
+        var negated = Assert.IsType<Unary>(Parser.Parse("-2 ^ 2"));
+        Assert.Equal("^", Assert.IsType<Binary>(negated.Inner).Op);
+
+        // Unary minus still binds tighter than *: -a * b is (-a) * b.
+        Assert.IsType<Unary>(Assert.IsType<Binary>(Parser.Parse("-a * b")).Left);
+    }
+
+    [Fact]
+    public void SetOperators_OrBindsLoosestThenAndUnlessThenComparisons()
+    {
+        var or = Assert.IsType<Binary>(Parser.Parse("a and b or c unless d > 1"));
+
+        Assert.Equal("or", or.Op);
+        Assert.Equal("and", Assert.IsType<Binary>(or.Left).Op);
+        var unless = Assert.IsType<Binary>(or.Right);
+        Assert.Equal("unless", unless.Op);
+        Assert.Equal(">", Assert.IsType<Binary>(unless.Right).Op);
     }
 
     [Fact]
@@ -60,12 +93,16 @@ public sealed class ParserTests
 
     [Theory]
     [InlineData("rate(m[5m:1m])", "subqueries are not supported (at char 7); use a range selector on a metric, e.g. rate(m[5m])")]
-    [InlineData("label_replace(up, \"a\", \"b\", \"c\", \"d\")", "function label_replace is not supported")]
+    [InlineData("timestamp(up)", "function timestamp is not supported")]
     [InlineData("irate(m[5m])", "function irate is not supported")]
-    [InlineData("topk(3, m)", "aggregation topk is not supported; use sum, avg, min, max or count")]
+    [InlineData("limitk(3, m)", "aggregation limitk is not supported; use sum, avg, min, max, count, group, stddev, stdvar, quantile, topk, bottomk or count_values")]
+    [InlineData("topk(m)", "parse error at char 7: unexpected \")\", expected \",\"")]
+    [InlineData("a and bool b", "parse error at char 3: bool modifier can only be used on comparison operators")]
+    [InlineData("a and on(x) group_left b", "parse error at char 13: no grouping allowed for \"and\" operation")]
+    [InlineData("a * group_left b", "parse error at char 5: group_left needs on (…) or ignoring (…) before it")]
+    [InlineData("round(m, 1, 2)", "function round takes 1 to 2 arguments, got 3")]
+    [InlineData("label_join(m, \"a\")", "function label_join takes at least 3 arguments, got 2")]
     [InlineData("m @ 100", "the @ modifier is not supported (at char 3); query at the time you want with time= instead")]
-    [InlineData("a and b", "the and operator is not supported (at char 3); Vigil supports + - * / and comparisons")]
-    [InlineData("a * on(x) group_left b", "group_left is not supported: Vigil matches vectors one-to-one (at char 11)")]
     [InlineData("sum by (x) (m", "parse error at char 14: unexpected end of input, expected \")\"")]
     [InlineData("{}", "parse error at char 1: vector selector must contain at least one non-empty matcher")]
     [InlineData("m{a=~\"(\"}", "parse error at char 6: invalid regular expression \"(\" for label a")]

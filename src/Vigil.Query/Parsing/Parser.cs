@@ -17,9 +17,6 @@ public sealed class Parser
     /// </summary>
     public const int MaxDepth = 400;
 
-    /// <summary>Functions the evaluator implements, with their least and greatest argument count.</summary>
-    internal static readonly Dictionary<string, (int Min, int Max)> Functions = BuildFunctions();
-
     internal static readonly HashSet<string> RangeFunctions =
         ["rate", "increase", "sum_over_time", "avg_over_time", "min_over_time", "max_over_time", "count_over_time", "last_over_time", "present_over_time", "absent_over_time"];
 
@@ -63,6 +60,9 @@ public sealed class Parser
         ["month"] = d => d.Month,
         ["year"] = d => d.Year,
     };
+
+    /// <summary>Functions the evaluator implements, with their least and greatest argument count (after the tables it is built from: static fields initialise in order).</summary>
+    internal static readonly Dictionary<string, (int Min, int Max)> Functions = BuildFunctions();
 
     private static readonly HashSet<string> SupportedAggregations = ["sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values"];
 
