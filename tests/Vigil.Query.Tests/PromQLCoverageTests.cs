@@ -61,6 +61,16 @@ public sealed class PromQLCoverageTests
     }
 
     [Fact]
+    public void Atan2_KeepsTheName_AsPrometheus2DoesNotListItAmongNameDroppingOperators()
+    {
+        // Found by the differential test: Prometheus 2.42 answers queue_depth atan2 2 with __name__ kept.
+        var result = Load().Vector("load atan2 4", 180);
+
+        Assert.Equal(Math.PI / 4, result["load" + A], 15);
+        Assert.Equal(Math.Atan2(-2.5, 4), result["load" + B], 15);
+    }
+
+    [Fact]
     public void And_Unless_Or_SelectSeriesWithTheirOwnLabelsAndValues()
     {
         var h = Load();

@@ -762,11 +762,17 @@ internal sealed class Evaluator
                 continue;
             }
 
-            result.Add(new Sample(sample.Labels.WithoutName(), binary.IsComparison ? (keep ? 1 : 0) : value));
+            result.Add(new Sample(DropsName(binary) ? sample.Labels.WithoutName() : sample.Labels, binary.IsComparison ? (keep ? 1 : 0) : value));
         }
 
         return new VectorValue(result);
     }
+
+    /// <summary>
+    /// Whether the result loses the metric name: arithmetic and bool comparisons do, filters do not, and neither does
+    /// atan2, which Prometheus 2.x leaves out of its list of name-dropping operators.
+    /// </summary>
+    private static bool DropsName(Binary binary) => binary.IsComparison ? binary.ReturnBool : binary.Op != "atan2";
 
     /// <summary>The key series are matched on: the on (…) labels, or all but the ignoring (…) ones and the name.</summary>
     private static Func<Labels, Labels> SignatureOf(VectorMatching? matching)
@@ -866,11 +872,7 @@ internal sealed class Evaluator
                 continue;
             }
 
-            var labels = sample.Labels;
-            if (!binary.IsComparison || binary.ReturnBool)
-            {
-                labels = labels.WithoutName();
-            }
+            var labels = DropsName(binary) ? sample.Labels.WithoutName() : sample.Labels;
 
             if (card == Grouping.OneToOne)
             {
