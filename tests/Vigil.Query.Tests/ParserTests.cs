@@ -28,6 +28,9 @@ public sealed class ParserTests
     [InlineData("topk by (x) (3, m)", "topk by (x) (3, m)")]
     [InlineData("count_values(\"v\", m) without (a)", "count_values without (a) (\"v\", m)")]
     [InlineData("a % 2 ^ 3", "a % 2 ^ 3")]
+    [InlineData("max_over_time(rate(m[5m])[10m:1m] offset 5m)", "max_over_time(rate(m[5m])[10m:1m] offset 5m)")]
+    [InlineData("min_over_time(m[5m:])", "min_over_time(m[5m:])")]
+    [InlineData("quantile_over_time(0.9, sum(m)[1h:5m])", "quantile_over_time(0.9, sum(m)[1h:5m])")]
     public void ValidExpressions_ParseToTheExpectedTree(string query, string expected)
     {
         Assert.Equal(expected, Parser.Parse(query).ToString());
@@ -92,9 +95,11 @@ public sealed class ParserTests
     }
 
     [Theory]
-    [InlineData("rate(m[5m:1m])", "subqueries are not supported (at char 7); use a range selector on a metric, e.g. rate(m[5m])")]
+    [InlineData("m[5m:1m][5m:1m]", "parse error at char 9: a subquery [..:..] applies to an instant vector expression, not to m[5m:1m]")]
+    [InlineData("sum(m)[5m]", "parse error at char 7: a range [..] applies only to a metric selector, not to sum(m); for an expression use a subquery, e.g. max_over_time(sum(m)[10m:1m])")]
+    [InlineData("max_over_time(m[1d:1s])", "parse error at char 16: the subquery [1d:1s] has more than 11,000 steps; use a longer step")]
     [InlineData("timestamp(up)", "function timestamp is not supported")]
-    [InlineData("irate(m[5m])", "function irate is not supported")]
+    [InlineData("irate(m)", "function irate needs a range vector like m[5m], got m")]
     [InlineData("limitk(3, m)", "aggregation limitk is not supported; use sum, avg, min, max, count, group, stddev, stdvar, quantile, topk, bottomk or count_values")]
     [InlineData("topk(m)", "parse error at char 7: unexpected \")\", expected \",\"")]
     [InlineData("a and bool b", "parse error at char 3: bool modifier can only be used on comparison operators")]

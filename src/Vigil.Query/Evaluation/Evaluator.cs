@@ -21,6 +21,12 @@ internal sealed class Evaluator
     private readonly DateTimeOffset _now;
     private IReadOnlyList<MetricFamily>? _liveFamilies;
 
+    // Inner evaluations of subqueries so far: nested subqueries multiply, so the whole query has a budget.
+    private long _subquerySteps;
+
+    /// <summary>The most subquery steps one query may evaluate (over all its steps and nesting).</summary>
+    internal const long MaxSubqueryStepsPerQuery = 1_000_000;
+
     public Evaluator(IWindowReader reader, SeriesCatalog catalog, PromQueryOptions options, Func<IReadOnlyList<MetricFamily>> live, DateTimeOffset now)
     {
         _reader = reader;
@@ -55,6 +61,7 @@ internal sealed class Evaluator
         Unary u => Negate(Eval(u.Inner, t)),
         VectorSelector s => new VectorValue(Select(s, t)),
         MatrixSelector m => throw new PromQLException($"range vector {m} is only supported as the argument of rate, increase or an *_over_time function"),
+        Subquery q => throw new PromQLException($"subquery {q} is only supported as the argument of a function over time, e.g. max_over_time({q})"),
         Call c => EvalCall(c, t),
         Aggregation a => EvalAggregation(a, t),
         Binary b => EvalBinary(b, t),
@@ -200,6 +207,18 @@ internal sealed class Evaluator
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private InstantValue EvalCall(Call call, DateTimeOffset t)
     {
+        var rangeIndex = call.Function is "quantile_over_time" ? 1 : 0;
+        if (call.Args.Count > rangeIndex && call.Args[rangeIndex] is Subquery subquery)
+        {
+            return new VectorValue(OverSubquery(call, subquery, t));
+        }
+
+        if (Parser.SubqueryFunctions.Contains(call.Function))
+        {
+            throw new PromQLException(
+                $"function {call.Function} is not supported over a stored range like m[5m]: Vigil keeps 10 s buckets, not samples; over a subquery it is, e.g. {call.Function}({(call.Function == "quantile_over_time" ? "0.9, " : string.Empty)}m[5m:10s]{(call.Function == "predict_linear" ? ", 600" : string.Empty)})");
+        }
+
         if (call.Function == "absent_over_time")
         {
             var present = EvalRangeFunction("present_over_time", (MatrixSelector)call.Args[0], t);
@@ -384,6 +403,77 @@ internal sealed class Evaluator
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// A function over time whose range is a subquery: the inner expression is evaluated at every multiple of the step
+    /// in [T − range, T] (T moved back by the offset), each series' values become its samples, and the function folds
+    /// them as Prometheus 2.x does. Every function but last_over_time drops the metric name.
+    /// </summary>
+    private List<Sample> OverSubquery(Call call, Subquery subquery, DateTimeOffset t)
+    {
+        var function = call.Function;
+        if (function is "rate" or "increase")
+        {
+            throw new PromQLException($"{function} over a subquery is not supported (Prometheus extrapolates it from the samples); put {function} inside the subquery, e.g. max_over_time({function}(m[5m])[1h:1m])");
+        }
+
+        var parameter = function switch
+        {
+            "quantile_over_time" => EvalScalar(call.Args[0], t, "quantile_over_time's first argument"),
+            "predict_linear" => EvalScalar(call.Args[1], t, "predict_linear's second argument"),
+            _ => 0,
+        };
+        var series = SubquerySteps(subquery, Shift(t, subquery.Offset));
+        if (function == "absent_over_time")
+        {
+            return series.Count > 0 ? [] : [new Sample(Labels.Empty, 1)];
+        }
+
+        var result = new List<Sample>(series.Count);
+        foreach (var (labels, times, values) in series)
+        {
+            var value = RangeFolds.Fold(function, times, values, parameter, t.ToUnixTimeMilliseconds());
+            if (value is { } v)
+            {
+                result.Add(new Sample(function == "last_over_time" ? labels : labels.WithoutName(), v));
+            }
+        }
+
+        return result;
+    }
+
+    private List<(Labels Labels, List<long> Times, List<double> Values)> SubquerySteps(Subquery subquery, DateTimeOffset at)
+    {
+        var stepMs = Math.Max(1, (long)subquery.Step.TotalMilliseconds);
+        var endMs = at.ToUnixTimeMilliseconds();
+        var startMs = Math.Max(0, endMs - (long)subquery.Range.TotalMilliseconds);
+        var first = (startMs + stepMs - 1) / stepMs * stepMs; // the first multiple of the step at or after the start
+        var series = new List<(Labels Labels, List<long> Times, List<double> Values)>();
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var ms = first; ms <= endMs; ms += stepMs)
+        {
+            if (++_subquerySteps > MaxSubqueryStepsPerQuery)
+            {
+                throw new PromQLException($"the query evaluates more than {MaxSubqueryStepsPerQuery.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} subquery steps; use longer steps or shorter ranges", PromQLException.Execution);
+            }
+
+            var samples = EvalVector(subquery.Inner, DateTimeOffset.FromUnixTimeMilliseconds(ms), "a subquery");
+            foreach (var sample in samples)
+            {
+                if (!index.TryGetValue(sample.Labels.Key, out var i))
+                {
+                    i = series.Count;
+                    index[sample.Labels.Key] = i;
+                    series.Add((sample.Labels, [], []));
+                }
+
+                series[i].Times.Add(ms);
+                series[i].Values.Add(sample.Value);
+            }
+        }
+
+        return series;
     }
 
     private static PromQLException NotApplicable(string function, PromSeriesName target) => target.Role switch
@@ -573,7 +663,7 @@ internal sealed class Evaluator
                 "group" => 1,
                 "stdvar" => g.M2 / g.Count,
                 "stddev" => Math.Sqrt(g.M2 / g.Count),
-                "quantile" => Quantile(parameter, g.Members!),
+                "quantile" => RangeFolds.Quantile(parameter, [.. g.Members!.Select(m => m.Value)]),
                 _ => g.Count,
             };
             result.Add(new Sample(g.Labels, value));
@@ -607,40 +697,6 @@ internal sealed class Evaluator
         }
 
         return result;
-    }
-
-    /// <summary>Prometheus' quantile: rank φ·(n−1) interpolated linearly between its neighbours; φ outside [0, 1] is ±Inf.</summary>
-    private static double Quantile(double q, List<Sample> members)
-    {
-        if (double.IsNaN(q))
-        {
-            return double.NaN;
-        }
-
-        if (q < 0)
-        {
-            return double.NegativeInfinity;
-        }
-
-        if (q > 1)
-        {
-            return double.PositiveInfinity;
-        }
-
-        var values = new double[members.Count];
-        for (var i = 0; i < values.Length; i++)
-        {
-            values[i] = members[i].Value;
-        }
-
-        // Go's sort puts NaN first (less than everything); Array.Sort does the same.
-        Array.Sort(values);
-        var n = values.Length;
-        var rank = q * (n - 1);
-        var lower = Math.Max(0, (int)Math.Floor(rank));
-        var upper = Math.Min(n - 1, lower + 1);
-        var weight = rank - Math.Floor(rank);
-        return (values[lower] * (1 - weight)) + (values[upper] * weight);
     }
 
     /// <summary>A value as Go's strconv.FormatFloat(v, 'f', -1, 64) writes it (count_values' label): shortest digits, never an exponent.</summary>

@@ -53,6 +53,24 @@ public sealed record MatrixSelector(VectorSelector Vector, TimeSpan Range) : Exp
     public override string ToString() => $"{Vector.WithoutOffset()}[{Vigil.Storage.DurationFormat.Format(Range)}]{Vector.OffsetText()}";
 }
 
+/// <summary>
+/// <c>inner[range:step] offset d</c>: <see cref="Inner"/> evaluated at every multiple of the step (counted from the
+/// unix epoch) in [T − range, T], as Prometheus 2.x; only valid as the argument of a function over time.
+/// </summary>
+public sealed record Subquery(Expr Inner, TimeSpan Range, TimeSpan Step, bool DefaultStep, TimeSpan Offset) : Expr
+{
+    public override int Depth { get; } = 1 + Inner.Depth;
+
+    public override string ToString()
+    {
+        var step = DefaultStep ? string.Empty : Vigil.Storage.DurationFormat.Format(Step);
+        var offset = Offset == TimeSpan.Zero ? string.Empty
+            : Offset < TimeSpan.Zero ? " offset -" + Vigil.Storage.DurationFormat.Format(-Offset)
+            : " offset " + Vigil.Storage.DurationFormat.Format(Offset);
+        return $"{Inner}[{Vigil.Storage.DurationFormat.Format(Range)}:{step}]{offset}";
+    }
+}
+
 public sealed record Call(string Function, IReadOnlyList<Expr> Args) : Expr
 {
     public override int Depth { get; } = 1 + Args.Select(a => a.Depth).DefaultIfEmpty(0).Max();

@@ -61,8 +61,18 @@ public sealed class Parser
         ["year"] = d => d.Year,
     };
 
-    /// <summary>Functions the evaluator implements, with their least and greatest argument count (after the tables it is built from: static fields initialise in order).</summary>
-    internal static readonly Dictionary<string, (int Min, int Max)> Functions = BuildFunctions();
+    /// <summary>
+    /// Functions over time that need the samples of a window, which the bucket store does not keep: they take a
+    /// subquery (whose steps are samples), and refuse a stored range m[w] naming the function.
+    /// </summary>
+    internal static readonly HashSet<string> SubqueryFunctions =
+        ["quantile_over_time", "stddev_over_time", "stdvar_over_time", "changes", "resets", "irate", "idelta", "deriv", "predict_linear"];
+
+    /// <summary>A subquery's step when it has none (<c>m[5m:]</c>): Prometheus' default evaluation interval.</summary>
+    public static readonly TimeSpan DefaultSubqueryStep = TimeSpan.FromMinutes(1);
+
+    /// <summary>The most steps one subquery may evaluate, as the points of a range query.</summary>
+    public const int MaxSubquerySteps = 11_000;
 
     private static readonly HashSet<string> SupportedAggregations = ["sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values"];
 
@@ -70,6 +80,9 @@ public sealed class Parser
     internal static readonly HashSet<string> ParameterAggregations = ["topk", "bottomk", "quantile", "count_values"];
 
     private static readonly HashSet<string> UnsupportedAggregations = ["limitk", "limit_ratio"];
+
+    /// <summary>Functions the evaluator implements, with their least and greatest argument count (after the tables it is built from: static fields initialise in order).</summary>
+    internal static readonly Dictionary<string, (int Min, int Max)> Functions = BuildFunctions();
 
     private static Dictionary<string, (int Min, int Max)> BuildFunctions()
     {
@@ -90,10 +103,13 @@ public sealed class Parser
             ["label_replace"] = (5, 5),
             ["label_join"] = (3, int.MaxValue),
         };
-        foreach (var name in RangeFunctions)
+        foreach (var name in RangeFunctions.Concat(SubqueryFunctions))
         {
             functions[name] = (1, 1);
         }
+
+        functions["quantile_over_time"] = (2, 2);
+        functions["predict_linear"] = (2, 2);
 
         foreach (var name in MathFunctions.Keys)
         {
@@ -292,13 +308,38 @@ public sealed class Parser
                 var range = ExpectDuration("range");
                 if (Peek.Kind == TokenKind.Colon)
                 {
-                    throw new PromQLException($"subqueries are not supported (at char {token.Position}); use a range selector on a metric, e.g. rate(m[5m])");
+                    Take();
+                    var defaultStep = Peek.Kind != TokenKind.Duration;
+                    var step = defaultStep ? DefaultSubqueryStep : ExpectDuration("subquery step");
+                    Expect(TokenKind.RightBracket, "]");
+                    if (step <= TimeSpan.Zero)
+                    {
+                        throw new PromQLException($"parse error at char {token.Position}: the subquery step must be positive");
+                    }
+
+                    if (expr is MatrixSelector or Subquery or NumberLiteral or StringLiteral)
+                    {
+                        throw new PromQLException($"parse error at char {token.Position}: a subquery [..:..] applies to an instant vector expression, not to {expr}");
+                    }
+
+                    if (range.Ticks / step.Ticks > MaxSubquerySteps)
+                    {
+                        throw new PromQLException($"parse error at char {token.Position}: the subquery [{Vigil.Storage.DurationFormat.Format(range)}:{Vigil.Storage.DurationFormat.Format(step)}] has more than {MaxSubquerySteps.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} steps; use a longer step");
+                    }
+
+                    expr = new Subquery(expr, range, step, defaultStep, TimeSpan.Zero);
+                    if (expr.Depth > MaxDepth)
+                    {
+                        throw TooDeep(token);
+                    }
+
+                    continue;
                 }
 
                 Expect(TokenKind.RightBracket, "]");
                 if (expr is not VectorSelector selector)
                 {
-                    throw new PromQLException($"subqueries are not supported (at char {token.Position}): a range [..] applies only to a metric selector, not to {expr}");
+                    throw new PromQLException($"parse error at char {token.Position}: a range [..] applies only to a metric selector, not to {expr}; for an expression use a subquery, e.g. max_over_time(sum(m)[10m:1m])");
                 }
 
                 if (selector.Offset != TimeSpan.Zero)
@@ -324,6 +365,7 @@ public sealed class Parser
                 {
                     VectorSelector v => v with { Offset = offset },
                     MatrixSelector m => m with { Vector = m.Vector with { Offset = offset } },
+                    Subquery q => q with { Offset = offset },
                     _ => throw new PromQLException($"parse error at char {token.Position}: offset applies only to a metric selector"),
                 };
                 continue;
@@ -436,9 +478,10 @@ public sealed class Parser
             throw new PromQLException($"function {name} takes {expected} argument{(expected == "1" ? string.Empty : "s")}, got {args.Count}");
         }
 
-        if (RangeFunctions.Contains(name) && args[0] is not MatrixSelector)
+        var rangeArgument = name == "quantile_over_time" ? 1 : 0;
+        if ((RangeFunctions.Contains(name) || SubqueryFunctions.Contains(name)) && args.Count > rangeArgument && args[rangeArgument] is not (MatrixSelector or Subquery))
         {
-            throw new PromQLException($"function {name} needs a range vector like m[5m], got {args[0]}");
+            throw new PromQLException($"function {name} needs a range vector like m[5m], got {args[rangeArgument]}");
         }
 
         return new Call(name, args);
