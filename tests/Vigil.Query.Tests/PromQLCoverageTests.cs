@@ -67,7 +67,7 @@ public sealed class PromQLCoverageTests
         var result = Load().Vector("load atan2 4", 180);
 
         Assert.Equal(Math.PI / 4, result["load" + A], 15);
-        Assert.Equal(Math.Atan2(-2.5, 4), result["load" + B], 15);
+        Assert.Equal(-Math.Atan(2.5 / 4), result["load" + B], 15); // x > 0: atan2(y, x) is atan(y / x)
     }
 
     [Fact]

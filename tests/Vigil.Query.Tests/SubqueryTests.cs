@@ -10,20 +10,11 @@ public sealed class SubqueryTests
     private const string B = "{host=\"b\"}";
 
     /// <summary>
-    /// queue.depth host a: 100 @10s, 300 @70s, 200 @130s; host b: 50 @20s; clock at 180 s. T0 is a whole minute, so
-    /// [2m:1m] at 180 s steps at 60, 120 and 180 s, where the bare gauge (last value within 5 minutes) is a 100, 300,
-    /// 200 and b 50, 50, 50.
+    /// <see cref="QueryHarness.QueueDepth"/>: host a 100 @10s, 300 @70s, 200 @130s; host b 50 @20s; clock at 180 s. T0 is
+    /// a whole minute, so [2m:1m] at 180 s steps at 60, 120 and 180 s, where the bare gauge (last value within 5 minutes)
+    /// is a 100, 300, 200 and b 50, 50, 50.
     /// </summary>
-    private static QueryHarness Depth()
-    {
-        var h = new QueryHarness();
-        h.Clock.SetUtcNow(QueryHarness.At(180));
-        h.Gauge("queue.depth", 10, 100, ("host", "a"));
-        h.Gauge("queue.depth", 70, 300, ("host", "a"));
-        h.Gauge("queue.depth", 130, 200, ("host", "a"));
-        h.Gauge("queue.depth", 20, 50, ("host", "b"));
-        return h;
-    }
+    private static QueryHarness Depth() => QueryHarness.QueueDepth();
 
     [Fact]
     public void OverTimeFunctions_FoldTheSteps()

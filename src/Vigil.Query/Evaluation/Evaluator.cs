@@ -240,6 +240,13 @@ internal sealed class Evaluator
             return DateFunction(call, t, date);
         }
 
+        return EvalFunction(call, t);
+    }
+
+    /// <summary>The functions with their own argument handling; apart from <see cref="EvalCall"/>, so that the frame of the common path stays small.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private InstantValue EvalFunction(Call call, DateTimeOffset t)
+    {
         switch (call.Function)
         {
             case "histogram_quantile":

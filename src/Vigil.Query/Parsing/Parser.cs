@@ -193,7 +193,7 @@ public sealed class Parser
     private void Exit() => _depth--;
 
     private static PromQLException TooDeep(Token token) => new(
-        $"parse error at char {token.Position}: the expression nests deeper than {MaxDepth} levels (each parenthesis, unary minus, operator, function call and aggregation is one); simplify the query");
+        $"parse error at char {token.Position}: the expression nests deeper than {MaxDepth} levels (each parenthesis, unary minus, operator, function call, aggregation and subquery is one); simplify the query");
 
     private const int PowerPrecedence = 6;
 
@@ -226,40 +226,7 @@ public sealed class Parser
             }
 
             Take();
-            var setOperator = op.Text is "and" or "or" or "unless";
-            var returnBool = false;
-            if (Peek.Kind == TokenKind.Identifier && Peek.Text == "bool")
-            {
-                Take();
-                returnBool = true;
-                if (precedence != 3)
-                {
-                    throw new PromQLException($"parse error at char {op.Position}: bool modifier can only be used on comparison operators");
-                }
-            }
-
-            VectorMatching? matching = null;
-            if (Peek.Kind == TokenKind.Identifier && Peek.Text is "on" or "ignoring")
-            {
-                var on = Take().Text == "on";
-                matching = new VectorMatching(on, ParseLabelList());
-                if (Peek.Kind == TokenKind.Identifier && Peek.Text is "group_left" or "group_right")
-                {
-                    var group = Take();
-                    if (setOperator)
-                    {
-                        throw new PromQLException($"parse error at char {group.Position}: no grouping allowed for \"{op.Text}\" operation");
-                    }
-
-                    IReadOnlyList<string> include = Peek.Kind == TokenKind.LeftParen ? ParseLabelList() : [];
-                    matching = matching with { Card = group.Text == "group_left" ? Grouping.ManyToOne : Grouping.OneToMany, Include = include };
-                }
-            }
-
-            if (Peek.Kind == TokenKind.Identifier && Peek.Text is "group_left" or "group_right")
-            {
-                throw new PromQLException($"parse error at char {Peek.Position}: {Peek.Text} needs on (…) or ignoring (…) before it");
-            }
+            var (returnBool, matching) = ParseModifiers(op, precedence);
 
             // ^ is right-associative; everything else is left-associative.
             Enter(op);
@@ -273,6 +240,51 @@ public sealed class Parser
                 throw TooDeep(op);
             }
         }
+    }
+
+    /// <summary>
+    /// The modifiers after a binary operator: <c>bool</c>, <c>on</c>/<c>ignoring</c> and <c>group_left</c>/<c>group_right</c>.
+    /// Kept out of <see cref="ParseBinary"/>, which recurses once per level: its frame stays small.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private (bool ReturnBool, VectorMatching? Matching) ParseModifiers(Token op, int precedence)
+    {
+        var setOperator = op.Text is "and" or "or" or "unless";
+        var returnBool = false;
+        if (Peek.Kind == TokenKind.Identifier && Peek.Text == "bool")
+        {
+            Take();
+            returnBool = true;
+            if (precedence != 3)
+            {
+                throw new PromQLException($"parse error at char {op.Position}: bool modifier can only be used on comparison operators");
+            }
+        }
+
+        VectorMatching? matching = null;
+        if (Peek.Kind == TokenKind.Identifier && Peek.Text is "on" or "ignoring")
+        {
+            var on = Take().Text == "on";
+            matching = new VectorMatching(on, ParseLabelList());
+            if (Peek.Kind == TokenKind.Identifier && Peek.Text is "group_left" or "group_right")
+            {
+                var group = Take();
+                if (setOperator)
+                {
+                    throw new PromQLException($"parse error at char {group.Position}: no grouping allowed for \"{op.Text}\" operation");
+                }
+
+                IReadOnlyList<string> include = Peek.Kind == TokenKind.LeftParen ? ParseLabelList() : [];
+                matching = matching with { Card = group.Text == "group_left" ? Grouping.ManyToOne : Grouping.OneToMany, Include = include };
+            }
+        }
+
+        if (Peek.Kind == TokenKind.Identifier && Peek.Text is "group_left" or "group_right")
+        {
+            throw new PromQLException($"parse error at char {Peek.Position}: {Peek.Text} needs on (…) or ignoring (…) before it");
+        }
+
+        return (returnBool, matching);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -471,6 +483,14 @@ public sealed class Parser
 
         Expect(TokenKind.RightParen, ")");
         Exit();
+        CheckArguments(name, arity, args);
+        return new Call(name, args);
+    }
+
+    /// <summary>The argument count and range argument of a call; out of <see cref="ParseCall"/>, which recurses per level.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void CheckArguments(string name, (int Min, int Max) arity, List<Expr> args)
+    {
         if (args.Count < arity.Min || args.Count > arity.Max)
         {
             var expected = arity.Min == arity.Max ? arity.Min.ToString(System.Globalization.CultureInfo.InvariantCulture)
@@ -483,8 +503,6 @@ public sealed class Parser
         {
             throw new PromQLException($"function {name} needs a range vector like m[5m], got {args[rangeArgument]}");
         }
-
-        return new Call(name, args);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
