@@ -420,18 +420,15 @@ internal sealed class Evaluator
     private List<Sample> OverSubquery(Call call, Subquery subquery, DateTimeOffset t)
     {
         var function = call.Function;
-        if (function is "rate" or "increase")
-        {
-            throw new PromQLException($"{function} over a subquery is not supported (Prometheus extrapolates it from the samples); put {function} inside the subquery, e.g. max_over_time({function}(m[5m])[1h:1m])");
-        }
-
         var parameter = function switch
         {
             "quantile_over_time" => EvalScalar(call.Args[0], t, "quantile_over_time's first argument"),
             "predict_linear" => EvalScalar(call.Args[1], t, "predict_linear's second argument"),
             _ => 0,
         };
-        var series = SubquerySteps(subquery, Shift(t, subquery.Offset));
+        var at = Shift(t, subquery.Offset);
+        var series = SubquerySteps(subquery, at);
+        var window = (at.ToUnixTimeMilliseconds() - (long)subquery.Range.TotalMilliseconds, at.ToUnixTimeMilliseconds());
         if (function == "absent_over_time")
         {
             return series.Count > 0 ? [] : [new Sample(Labels.Empty, 1)];
@@ -440,7 +437,7 @@ internal sealed class Evaluator
         var result = new List<Sample>(series.Count);
         foreach (var (labels, times, values) in series)
         {
-            var value = RangeFolds.Fold(function, times, values, parameter, t.ToUnixTimeMilliseconds());
+            var value = RangeFolds.Fold(function, times, values, parameter, t.ToUnixTimeMilliseconds(), window);
             if (value is { } v)
             {
                 result.Add(new Sample(function == "last_over_time" ? labels : labels.WithoutName(), v));

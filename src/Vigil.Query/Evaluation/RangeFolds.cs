@@ -9,7 +9,8 @@ internal static class RangeFolds
     /// <summary>The function's value, or null where Prometheus gives no sample (irate, idelta, deriv, predict_linear of one sample).</summary>
     /// <param name="times">Unix milliseconds of the samples, ascending.</param>
     /// <param name="evaluationMs">The evaluation time, predict_linear's origin.</param>
-    public static double? Fold(string function, List<long> times, List<double> values, double parameter, long evaluationMs)
+    /// <param name="window">The window [start, end] in unix milliseconds, which rate, increase and delta extrapolate to.</param>
+    public static double? Fold(string function, List<long> times, List<double> values, double parameter, long evaluationMs, (long Start, long End) window)
     {
         var n = values.Count;
         switch (function)
@@ -78,6 +79,10 @@ internal static class RangeFolds
 
                 // A drop is a counter reset: the counter restarted from 0 and reached last.
                 return (last < before ? last : last - before) / ((times[n - 1] - times[n - 2]) / 1000.0);
+            case "rate":
+            case "increase":
+            case "delta":
+                return n < 2 ? null : Extrapolated(times, values, window, counter: function != "delta", rate: function == "rate");
             case "deriv":
                 return n < 2 ? null : LinearRegression(times, values, times[0]).Slope;
             case "predict_linear":
@@ -91,6 +96,44 @@ internal static class RangeFolds
             default:
                 throw new PromQLException($"function {function} is not supported over a subquery");
         }
+    }
+
+    /// <summary>
+    /// Prometheus 2.x's extrapolated rate, increase and delta: the change between the first and last sample (counters
+    /// corrected for resets), extrapolated to the window's edges when they lie within 1.1 average sample intervals, else
+    /// by half an interval, and for counters not below zero.
+    /// </summary>
+    private static double Extrapolated(List<long> times, List<double> values, (long Start, long End) window, bool counter, bool rate)
+    {
+        var n = values.Count;
+        var result = values[n - 1] - values[0];
+        if (counter)
+        {
+            var last = 0.0;
+            foreach (var v in values)
+            {
+                if (v < last)
+                {
+                    result += last;
+                }
+
+                last = v;
+            }
+        }
+
+        var toStart = (times[0] - window.Start) / 1000.0;
+        var toEnd = (window.End - times[n - 1]) / 1000.0;
+        var sampled = (times[n - 1] - times[0]) / 1000.0;
+        var average = sampled / (n - 1);
+        if (counter && result > 0 && values[0] >= 0)
+        {
+            toStart = Math.Min(toStart, sampled * (values[0] / result));
+        }
+
+        var threshold = average * 1.1;
+        var interval = sampled + (toStart < threshold ? toStart : average / 2) + (toEnd < threshold ? toEnd : average / 2);
+        result *= interval / sampled;
+        return rate ? result / ((window.End - window.Start) / 1000.0) : result;
     }
 
     /// <summary>Prometheus' quantile: rank φ·(n−1) interpolated linearly between its neighbours; φ outside [0, 1] is ±Inf.</summary>

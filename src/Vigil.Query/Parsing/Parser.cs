@@ -66,7 +66,7 @@ public sealed class Parser
     /// subquery (whose steps are samples), and refuse a stored range m[w] naming the function.
     /// </summary>
     internal static readonly HashSet<string> SubqueryFunctions =
-        ["quantile_over_time", "stddev_over_time", "stdvar_over_time", "changes", "resets", "irate", "idelta", "deriv", "predict_linear"];
+        ["quantile_over_time", "stddev_over_time", "stdvar_over_time", "changes", "resets", "irate", "idelta", "deriv", "predict_linear", "delta"];
 
     /// <summary>A subquery's step when it has none (<c>m[5m:]</c>): Prometheus' default evaluation interval.</summary>
     public static readonly TimeSpan DefaultSubqueryStep = TimeSpan.FromMinutes(1);
