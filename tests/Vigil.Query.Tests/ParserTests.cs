@@ -30,6 +30,9 @@ public sealed class ParserTests
     [InlineData("a % 2 ^ 3", "a % 2 ^ 3")]
     [InlineData("max_over_time(rate(m[5m])[10m:1m] offset 5m)", "max_over_time(rate(m[5m])[10m:1m] offset 5m)")]
     [InlineData("min_over_time(m[5m:])", "min_over_time(m[5m:])")]
+    [InlineData("m @ 100 offset 5m", "m offset 5m @ 100")]
+    [InlineData("rate(m[5m] @ end())", "rate(m[5m] @ end())")]
+    [InlineData("max_over_time(m[5m:1m] @ start())", "max_over_time(m[5m:1m] @ start())")]
     [InlineData("quantile_over_time(0.9, sum(m)[1h:5m])", "quantile_over_time(0.9, sum(m)[1h:5m])")]
     public void ValidExpressions_ParseToTheExpectedTree(string query, string expected)
     {
@@ -107,7 +110,9 @@ public sealed class ParserTests
     [InlineData("a * group_left b", "parse error at char 5: group_left needs on (…) or ignoring (…) before it")]
     [InlineData("round(m, 1, 2)", "function round takes 1 to 2 arguments, got 3")]
     [InlineData("label_join(m, \"a\")", "function label_join takes at least 3 arguments, got 2")]
-    [InlineData("m @ 100", "the @ modifier is not supported (at char 3); query at the time you want with time= instead")]
+    [InlineData("sum(m) @ 100", "parse error at char 8: @ modifier must be preceded by an instant vector selector or range vector selector or a subquery")]
+    [InlineData("m @ 1 @ 2", "parse error at char 7: @ <timestamp> may not be set multiple times")]
+    [InlineData("m @ now()", "parse error at char 3: @ needs a unix timestamp, start() or end(), got \"now\"")]
     [InlineData("sum by (x) (m", "parse error at char 14: unexpected end of input, expected \")\"")]
     [InlineData("{}", "parse error at char 1: vector selector must contain at least one non-empty matcher")]
     [InlineData("m{a=~\"(\"}", "parse error at char 6: invalid regular expression \"(\" for label a")]

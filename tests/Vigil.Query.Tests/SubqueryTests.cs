@@ -138,4 +138,39 @@ public sealed class SubqueryTests
         Assert.Equal(PromQLException.Execution, e.ErrorType);
         Assert.Equal("the query evaluates more than 1,000,000 subquery steps; use longer steps or shorter ranges", e.Message);
     }
+
+    [Fact]
+    public void AtModifier_PinsTheEvaluationTime()
+    {
+        var h = Depth();
+        h.Clock.SetUtcNow(QueryHarness.At(500));
+        const double at130 = 1748779200 + 130; // T0 (2025-06-01T12:00:00Z) in unix seconds, plus 130 s
+
+        // At 500 s host a's last point (130 s) is past the 5-minute lookback; pinned at 130 s it is 200.
+        Assert.Empty(h.Vector("queue_depth{host=\"a\"}", 500));
+        Assert.Equal(200, h.Vector($"queue_depth{{host=\"a\"}} @ {at130}", 500)["queue_depth" + A]);
+        Assert.Equal(300, h.Vector($"max_over_time(queue_depth[2m:1m] @ {at130 + 50})", 500)[A]);
+        Assert.Equal(200, h.Vector($"max_over_time(queue_depth{{host=\"a\"}}[1m] @ {at130})", 500)[A]);
+
+        var e = Assert.Throws<PromQLException>(() => h.Engine.Query("queue_depth @ 1e300", QueryHarness.At(500)));
+        Assert.StartsWith("@ 1E+300 is outside the times Vigil's store holds (unix seconds 0 to ", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AtStartAndEnd_AreTheRangeQuerysBounds()
+    {
+        var h = Depth();
+
+        // Steps 60, 120, 180 s: unpinned host a is 100, 300, 200; pinned, every step has the end's (start's) value.
+        var plain = h.Engine.QueryRange("queue_depth{host=\"a\"}", QueryHarness.At(60), QueryHarness.At(180), TimeSpan.FromMinutes(1));
+        var end = h.Engine.QueryRange("queue_depth{host=\"a\"} @ end()", QueryHarness.At(60), QueryHarness.At(180), TimeSpan.FromMinutes(1));
+        var start = h.Engine.QueryRange("queue_depth{host=\"a\"} @ start()", QueryHarness.At(60), QueryHarness.At(180), TimeSpan.FromMinutes(1));
+
+        Assert.Equal([100, 300, 200], Assert.Single(plain.Series).Points.Select(p => p.Value));
+        Assert.Equal([200, 200, 200], Assert.Single(end.Series).Points.Select(p => p.Value));
+        Assert.Equal([100, 100, 100], Assert.Single(start.Series).Points.Select(p => p.Value));
+
+        // An instant query's start and end are its time.
+        Assert.Equal(300, h.Vector("queue_depth{host=\"a\"} @ end()", 120)["queue_depth" + A]);
+    }
 }

@@ -94,7 +94,7 @@ internal sealed class Evaluator
     {
         try
         {
-            return SelectAt(selector, Shift(t, selector.Offset));
+            return SelectAt(selector, Shift(Pin(selector.At, t), selector.Offset));
         }
         catch (RegexTimeoutException e)
         {
@@ -369,7 +369,7 @@ internal sealed class Evaluator
     {
         try
         {
-            return EvalRangeFunctionAt(function, matrix, Shift(t, matrix.Vector.Offset));
+            return EvalRangeFunctionAt(function, matrix, Shift(Pin(matrix.Vector.At, t), matrix.Vector.Offset));
         }
         catch (RegexTimeoutException e)
         {
@@ -426,7 +426,7 @@ internal sealed class Evaluator
             "predict_linear" => EvalScalar(call.Args[1], t, "predict_linear's second argument"),
             _ => 0,
         };
-        var at = Shift(t, subquery.Offset);
+        var at = Shift(Pin(subquery.At, t), subquery.Offset);
         var series = SubquerySteps(subquery, at);
         var window = (at.ToUnixTimeMilliseconds() - (long)subquery.Range.TotalMilliseconds, at.ToUnixTimeMilliseconds());
         if (function == "absent_over_time")
@@ -539,7 +539,7 @@ internal sealed class Evaluator
 
         try
         {
-            return HistogramQuantileAt(q, matrix, Shift(t, matrix.Vector.Offset), by, without, native);
+            return HistogramQuantileAt(q, matrix, Shift(Pin(matrix.Vector.At, t), matrix.Vector.Offset), by, without, native);
         }
         catch (RegexTimeoutException e)
         {
@@ -576,6 +576,32 @@ internal sealed class Evaluator
         }
 
         return result;
+    }
+
+    /// <summary>The start and end of a range query (an instant query's are its time), which <c>@ start()</c> and <c>@ end()</c> name.</summary>
+    internal (DateTimeOffset Start, DateTimeOffset End)? QueryRange { get; set; }
+
+    /// <summary>The time an <c>@</c> modifier fixes, or <paramref name="t"/> without one; one outside the times the store holds is refused.</summary>
+    private DateTimeOffset Pin(AtModifier? at, DateTimeOffset t)
+    {
+        if (at is null)
+        {
+            return t;
+        }
+
+        if (at.Special is not null)
+        {
+            return QueryRange is { } range ? (at.Special == "start" ? range.Start : range.End) : t;
+        }
+
+        var earliest = WindowStore.EarliestTime.ToUnixTimeMilliseconds() / 1000.0;
+        var latest = WindowStore.LatestTime.ToUnixTimeMilliseconds() / 1000.0;
+        if (!(at.Seconds >= earliest && at.Seconds <= latest))
+        {
+            throw new PromQLException($"@ {ExpositionWriter.FormatValue(at.Seconds)} is outside the times Vigil's store holds (unix seconds {ExpositionWriter.FormatValue(earliest)} to {ExpositionWriter.FormatValue(latest)})");
+        }
+
+        return DateTimeOffset.FromUnixTimeMilliseconds((long)Math.Round(at.Seconds * 1000));
     }
 
     /// <summary>The evaluation time moved back by a selector's offset; one that leaves the times the store holds is refused.</summary>

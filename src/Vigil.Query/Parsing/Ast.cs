@@ -23,9 +23,21 @@ public sealed record StringLiteral(string Value) : Expr
     public override string ToString() => LabelMatcher.Quote(Value);
 }
 
-/// <summary><c>name{matchers} offset d</c>; matchers use Prometheus label names and include <c>__name__</c>.</summary>
+/// <summary>
+/// The <c>@</c> modifier: a fixed evaluation time in unix seconds, or the query's <c>start()</c> / <c>end()</c>
+/// (<see cref="Special"/>), which an instant query's time is.
+/// </summary>
+public sealed record AtModifier(double Seconds, string? Special)
+{
+    public override string ToString() => " @ " + (Special is null ? Vigil.Query.Exposition.ExpositionWriter.FormatValue(Seconds) : Special + "()");
+}
+
+/// <summary><c>name{matchers} offset d @ t</c>; matchers use Prometheus label names and include <c>__name__</c>.</summary>
 public sealed record VectorSelector(string? Name, IReadOnlyList<LabelMatcher> Matchers, TimeSpan Offset) : Expr
 {
+    /// <summary>The <c>@</c> modifier, or null to evaluate at the query's time.</summary>
+    public AtModifier? At { get; init; }
+
     public override string ToString() => WithoutOffset() + OffsetText();
 
     /// <summary>The selector as written before its offset (a range goes between the two).</summary>
@@ -41,10 +53,13 @@ public sealed record VectorSelector(string? Name, IReadOnlyList<LabelMatcher> Ma
         name.Length > 0 && !char.IsAsciiDigit(name[0]) && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or ':')
         && name is not ("by" or "without" or "on" or "ignoring" or "offset" or "bool" or "and" or "or" or "unless");
 
-    public string OffsetText() =>
-        Offset == TimeSpan.Zero ? string.Empty
-        : Offset < TimeSpan.Zero ? " offset -" + Vigil.Storage.DurationFormat.Format(-Offset)
-        : " offset " + Vigil.Storage.DurationFormat.Format(Offset);
+    public string OffsetText() => Text(Offset) + At;
+
+    /// <summary>An offset as written after a selector or subquery (empty for none).</summary>
+    internal static string Text(TimeSpan offset) =>
+        offset == TimeSpan.Zero ? string.Empty
+        : offset < TimeSpan.Zero ? " offset -" + Vigil.Storage.DurationFormat.Format(-offset)
+        : " offset " + Vigil.Storage.DurationFormat.Format(offset);
 }
 
 /// <summary><c>selector[range]</c>: only valid as the argument of a range function.</summary>
@@ -61,13 +76,13 @@ public sealed record Subquery(Expr Inner, TimeSpan Range, TimeSpan Step, bool De
 {
     public override int Depth { get; } = 1 + Inner.Depth;
 
+    /// <summary>The <c>@</c> modifier, or null to evaluate at the query's time.</summary>
+    public AtModifier? At { get; init; }
+
     public override string ToString()
     {
         var step = DefaultStep ? string.Empty : Vigil.Storage.DurationFormat.Format(Step);
-        var offset = Offset == TimeSpan.Zero ? string.Empty
-            : Offset < TimeSpan.Zero ? " offset -" + Vigil.Storage.DurationFormat.Format(-Offset)
-            : " offset " + Vigil.Storage.DurationFormat.Format(Offset);
-        return $"{Inner}[{Vigil.Storage.DurationFormat.Format(Range)}:{step}]{offset}";
+        return $"{Inner}[{Vigil.Storage.DurationFormat.Format(Range)}:{step}]{VectorSelector.Text(Offset)}{At}";
     }
 }
 

@@ -354,9 +354,9 @@ public sealed class Parser
                     throw new PromQLException($"parse error at char {token.Position}: a range [..] applies only to a metric selector, not to {expr}; for an expression use a subquery, e.g. max_over_time(sum(m)[10m:1m])");
                 }
 
-                if (selector.Offset != TimeSpan.Zero)
+                if (selector.Offset != TimeSpan.Zero || selector.At is not null)
                 {
-                    throw new PromQLException($"parse error at char {token.Position}: write the offset after the range, e.g. m[5m] offset 1h");
+                    throw new PromQLException($"parse error at char {token.Position}: write offset and @ after the range, e.g. m[5m] offset 1h");
                 }
 
                 expr = new MatrixSelector(selector, range);
@@ -385,11 +385,40 @@ public sealed class Parser
 
             if (token.Kind == TokenKind.At)
             {
-                throw new PromQLException($"the @ modifier is not supported (at char {token.Position}); query at the time you want with time= instead");
+                Take();
+                var at = ParseAt(token);
+                expr = expr switch
+                {
+                    VectorSelector { At: null } v => v with { At = at },
+                    MatrixSelector { Vector.At: null } m => m with { Vector = m.Vector with { At = at } },
+                    Subquery { At: null } q => q with { At = at },
+                    VectorSelector or MatrixSelector or Subquery => throw new PromQLException($"parse error at char {token.Position}: @ <timestamp> may not be set multiple times"),
+                    _ => throw new PromQLException($"parse error at char {token.Position}: @ modifier must be preceded by an instant vector selector or range vector selector or a subquery"),
+                };
+                continue;
             }
 
             return expr;
         }
+    }
+
+    /// <summary>What follows <c>@</c>: unix seconds, <c>start()</c> or <c>end()</c>.</summary>
+    private AtModifier ParseAt(Token at)
+    {
+        var token = Take();
+        if (token.Kind == TokenKind.Number)
+        {
+            return new AtModifier(token.Number, null);
+        }
+
+        if (token.Kind == TokenKind.Identifier && token.Text is "start" or "end" && Peek.Kind == TokenKind.LeftParen)
+        {
+            Take();
+            Expect(TokenKind.RightParen, ")");
+            return new AtModifier(0, token.Text);
+        }
+
+        throw new PromQLException($"parse error at char {at.Position}: @ needs a unix timestamp, start() or end(), got {token.Describe()}");
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
