@@ -61,6 +61,7 @@ internal sealed class RuleGroupRunner
     private readonly IReadOnlyDictionary<string, AggregateRule> _aggregates;
     private readonly TimeProvider _time;
     private readonly TimeSpan _resolvedRetention;
+    private volatile GroupSnapshot? _published;
 
     public RuleGroupRunner(RuleGroup group, RuleEvaluator evaluator, IReadOnlyDictionary<string, AggregateRule> aggregates, TimeProvider time, TimeSpan resolvedRetention)
     {
@@ -87,6 +88,12 @@ internal sealed class RuleGroupRunner
     public TimeSpan EvaluationTime { get; private set; }
 
     public ITimer? Timer { get; set; }
+
+    /// <summary>What readers see (decision 020): replaced by <see cref="Publish"/>, read without <see cref="Gate"/>.</summary>
+    public GroupSnapshot Published => _published ?? throw new InvalidOperationException("a group is published before it is shared");
+
+    /// <summary>Publishes the group's current state to readers; the caller holds <see cref="Gate"/>.</summary>
+    public GroupSnapshot Publish() => _published = GroupSnapshot.Of(this);
 
     /// <summary>
     /// Transitions whose commit failed (the disk refused it): the in-memory state has moved past them, so they are

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Vigil.Rules.Api;
 using Vigil.Storage.Query;
 
@@ -20,6 +21,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
     private readonly IAlertTransitionSink? _sink;
     private readonly RuleEvaluator _evaluator;
     private readonly AlertStateStore? _store;
+    private readonly RuleEngineMetrics _metrics;
     private readonly Lock _reloadLock = new();
     private readonly Lock _relayLock = new();
     private readonly List<AlertTransition> _uncommittedOrphans = [];
@@ -30,7 +32,8 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
     private bool _started;
     private bool _disposed;
 
-    public RuleManager(RuleManagerOptions options, IWindowReader reader, TimeProvider timeProvider, IAlertTransitionSink? sink = null)
+    /// <param name="meter">Where the engine's self-metrics go (the host's "Vigil" meter); none without it.</param>
+    public RuleManager(RuleManagerOptions options, IWindowReader reader, TimeProvider timeProvider, IAlertTransitionSink? sink = null, Meter? meter = null)
     {
         var problems = options.Validate();
         if (problems.Count > 0)
@@ -44,6 +47,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         _sink = sink;
         _evaluator = new RuleEvaluator(reader);
         _store = options.DataDirectory is { } dir ? new AlertStateStore(dir) : null;
+        _metrics = new RuleEngineMetrics(meter, () => _runners);
     }
 
     /// <summary>The last reload's outcome (null before the first); its <see cref="RuleReloadResult.Error"/> is the API's reload error.</summary>
@@ -60,6 +64,15 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
     /// group's active alerts. A handler that throws does not stop the evaluation; keep handlers short.
     /// </summary>
     public event Action<GroupEvaluation>? Evaluated;
+
+    /// <summary>
+    /// Raised when a timer tick finds its group still evaluating (the tick is skipped and counted in
+    /// <c>vigil.rules.group.iterations_missed</c>), once per run of consecutive misses, with the group and the skipped slot.
+    /// </summary>
+    public event Action<string, DateTimeOffset>? IterationMissed;
+
+    /// <summary>Test seam: raised inside a group's evaluation, holding its lock, before any rule is evaluated.</summary>
+    internal event Action<string>? EvaluationStarting;
 
     /// <summary>The groups running now.</summary>
     public IReadOnlyList<RuleGroup> Groups => _runners.Select(r => r.Group).ToList();
@@ -92,6 +105,14 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             else
             {
                 CarryOver(_runners, runners, transitions, now);
+            }
+
+            foreach (var runner in runners)
+            {
+                lock (runner.Gate)
+                {
+                    runner.Publish();
+                }
             }
 
             var old = _runners;
@@ -155,7 +176,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         foreach (var runner in _runners)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            all.AddRange(EvaluateRunner(runner, now, wait: true));
+            all.AddRange(EvaluateRunner(runner, now, wait: true)!);
         }
 
         return Task.FromResult<IReadOnlyList<AlertTransition>>(all);
@@ -166,82 +187,24 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
     {
         cancellationToken.ThrowIfCancellationRequested();
         var runner = _runners.FirstOrDefault(r => r.Group.Name == group) ?? throw new ArgumentException($"no rule group '{group}'", nameof(group));
-        return Task.FromResult(EvaluateRunner(runner, now, wait: true));
+        return Task.FromResult(EvaluateRunner(runner, now, wait: true)!);
     }
 
     /// <summary>The state of every instance of an alert rule (inactive ones included), by group-by labels.</summary>
     public IReadOnlyList<(IReadOnlyDictionary<string, string> Labels, AlertInstanceState State)> GetInstances(string group, string alert)
     {
         var (runner, runtime) = Find(group, alert);
-        lock (runner.Gate)
-        {
-            return runtime.Instances.Values.OrderBy(i => i.Key, StringComparer.Ordinal).Select(i => (i.Labels, i.State)).ToList();
-        }
+        return runner.Published.Rules[runtime.Rule.Name].Instances.Select(i => (i.Labels, i.State)).ToList();
     }
 
-    /// <summary><c>GET /api/v1/rules</c>: <c>ApiResponse.Success(manager.GetRules())</c>.</summary>
-    public RuleDiscovery GetRules()
-    {
-        var groups = new List<RuleGroupInfo>();
-        foreach (var runner in _runners)
-        {
-            lock (runner.Gate)
-            {
-                var rules = new List<RuleInfo>();
-                foreach (var a in runner.Aggregates)
-                {
-                    rules.Add(new RecordingRuleInfo(a.Rule.Record, a.Rule.Query, LabelSet.Sorted(a.Rule.Labels), a.Health, a.LastError,
-                        a.EvaluationTime.TotalSeconds, a.LastEvaluation, PromDuration.Format(a.Rule.Window)));
-                }
+    /// <summary><c>GET /api/v1/rules</c>: <c>ApiResponse.Success(manager.GetRules())</c>, from each group's last published snapshot.</summary>
+    public RuleDiscovery GetRules() => new([.. _runners.Select(r => r.Published.Info)]);
 
-                foreach (var r in runner.Alerts)
-                {
-                    var alerts = ActiveAlerts(r).ToList();
-                    rules.Add(new AlertingRuleInfo(r.Rule.Name, r.Rule.Query, AlertingRuleInfo.StateOf(alerts), r.Rule.For.TotalSeconds, r.Rule.KeepFiringFor.TotalSeconds,
-                        LabelSet.Sorted(r.Rule.Labels), RuleAnnotations(r.Rule), alerts, r.Health, r.LastError, r.EvaluationTime.TotalSeconds,
-                        r.LastEvaluation, r.Rule.Severity.ToString(), r.Rule.RunbookUrl, r.Rule.Threshold.ToString(), PromDuration.Format(r.Rule.Window)));
-                }
-
-                groups.Add(new RuleGroupInfo(runner.Group.Name, runner.Group.File, rules, runner.Group.Interval.TotalSeconds, 0,
-                    runner.EvaluationTime.TotalSeconds, runner.LastEvaluation));
-            }
-        }
-
-        return new RuleDiscovery(groups);
-    }
-
-    /// <summary><c>GET /api/v1/alerts</c>: every pending and firing instance.</summary>
-    public AlertDiscovery GetAlerts()
-    {
-        var alerts = new List<AlertInfo>();
-        foreach (var runner in _runners)
-        {
-            lock (runner.Gate)
-            {
-                alerts.AddRange(runner.Alerts.SelectMany(ActiveAlerts));
-            }
-        }
-
-        return new AlertDiscovery(alerts);
-    }
+    /// <summary><c>GET /api/v1/alerts</c>: every pending and firing instance, from each group's last published snapshot.</summary>
+    public AlertDiscovery GetAlerts() => new([.. _runners.SelectMany(r => r.Published.Alerts)]);
 
     /// <summary>The latest values of every recorded aggregate.</summary>
-    public IReadOnlyList<RecordedSample> GetRecorded()
-    {
-        var result = new List<RecordedSample>();
-        foreach (var runner in _runners)
-        {
-            lock (runner.Gate)
-            {
-                foreach (var a in runner.Aggregates)
-                {
-                    result.AddRange(a.Last.Select(s => new RecordedSample(a.Rule.Record, Merge(a.Rule.Labels, s.Labels), s.Value, s.Samples, a.LastEvaluation)));
-                }
-            }
-        }
-
-        return result;
-    }
+    public IReadOnlyList<RecordedSample> GetRecorded() => [.. _runners.SelectMany(r => r.Published.Recorded)];
 
     /// <summary>
     /// Why each instance of <paramref name="alert"/> is or is not firing: reads the window now (without changing
@@ -264,33 +227,36 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             return new AlertExplanation(group, alert, rule.Query, now, "err", ex.Message, []);
         }
 
+        // Read from the last published snapshot: explain never waits for the group's evaluation (decision 020).
+        var published = runner.Published.Rules[rule.Name];
+        var known = published.Instances.ToDictionary(i => i.Key, StringComparer.Ordinal);
+        var seen = observations.GroupBy(o => o.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         var instances = new List<InstanceExplanation>();
-        lock (runner.Gate)
+        foreach (var key in seen.Keys.Concat(known.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
-            var keys = observations.Select(o => o.Key).Concat(runtime.Instances.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
-            foreach (var key in keys)
-            {
-                var observed = observations.FirstOrDefault(o => o.Key == key);
-                runtime.Instances.TryGetValue(key, out var instance);
-                var labels = instance?.Labels ?? LabelSet.Sorted(observed!.Labels);
-                var state = instance?.State ?? AlertInstanceState.Initial;
-                var observation = observed?.Observation ?? Observation.Gone;
-                var effective = RuleEvaluator.Resolve(rule, labels);
-                var step = AlertStateMachine.Next(state, observation, now, effective);
-                var guard = observation.Value is null
-                    ? "no data"
-                    : observation.Samples < effective.MinSamples
-                        ? $"blocked: {AlertTemplate.FormatNumber(observation.Samples)} < min_samples {AlertTemplate.FormatNumber(effective.MinSamples)}"
-                        : $"passed: {AlertTemplate.FormatNumber(observation.Samples)} >= min_samples {AlertTemplate.FormatNumber(effective.MinSamples)}";
-                instances.Add(new InstanceExplanation(labels, observation.Value, observation.Samples, effective.MinSamples, guard,
-                    effective.Threshold.ToString(), effective.Recover?.ToString(), PromDuration.Format(effective.For), effective.Severity.ToString(),
-                    effective.Override is { } o ? LabelSet.Sorted(o.Match) : null, AlertStateMachine.Name(state.State), state.ActiveAt, state.FiredAt,
-                    step.Reason));
-            }
+            var observed = seen.GetValueOrDefault(key);
+            var instance = known.GetValueOrDefault(key);
+            var labels = instance?.Labels ?? LabelSet.Sorted(observed!.Labels);
+            var state = instance?.State ?? AlertInstanceState.Initial;
+            var observation = observed?.Observation ?? Observation.Gone;
+            var effective = RuleEvaluator.Resolve(rule, labels);
+            var step = AlertStateMachine.Next(state, observation, now, effective);
+            instances.Add(new InstanceExplanation(labels, observation.Value, observation.Samples, effective.MinSamples, Guard(observation, effective),
+                effective.Threshold.ToString(), effective.Recover?.ToString(), PromDuration.Format(effective.For), effective.Severity.ToString(),
+                effective.Override is { } o ? LabelSet.Sorted(o.Match) : null, AlertStateMachine.Name(state.State), state.ActiveAt, state.FiredAt,
+                step.Reason));
         }
 
-        return new AlertExplanation(group, alert, rule.Query, now, runtime.Health, runtime.LastError, instances);
+        return new AlertExplanation(group, alert, rule.Query, now, published.Health, published.LastError, instances);
     }
+
+    /// <summary>The min_samples guard in words, as explain shows it.</summary>
+    internal static string Guard(Observation observation, EffectiveRule effective) =>
+        observation.Value is null
+            ? "no data"
+            : observation.Samples < effective.MinSamples
+                ? $"blocked: {AlertTemplate.FormatNumber(observation.Samples)} < min_samples {AlertTemplate.FormatNumber(effective.MinSamples)}"
+                : $"passed: {AlertTemplate.FormatNumber(observation.Samples)} >= min_samples {AlertTemplate.FormatNumber(effective.MinSamples)}";
 
     public void Dispose()
     {
@@ -537,7 +503,8 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         }
     }
 
-    private IReadOnlyList<AlertTransition> EvaluateRunner(RuleGroupRunner runner, DateTimeOffset now, bool wait)
+    /// <returns>The transitions, or null when <paramref name="wait"/> is false and the group is still evaluating.</returns>
+    private IReadOnlyList<AlertTransition>? EvaluateRunner(RuleGroupRunner runner, DateTimeOffset now, bool wait)
     {
         if (wait)
         {
@@ -545,24 +512,19 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         }
         else if (!runner.Gate.TryEnter())
         {
-            return [];
+            return null;
         }
 
         List<AlertTransition> transitions;
         var journaled = false;
-        GroupEvaluation? evaluated = null;
+        GroupSnapshot published;
         try
         {
+            EvaluationStarting?.Invoke(runner.Group.Name);
             transitions = runner.Evaluate(now);
-            if (Evaluated is not null)
-            {
-                evaluated = new GroupEvaluation(
-                    runner.Group.Name,
-                    now,
-                    [.. runner.Aggregates.SelectMany(a => a.Last.Select(s => new RecordedSample(a.Rule.Record, Merge(a.Rule.Labels, s.Labels), s.Value, s.Samples, now)))],
-                    [.. runner.Alerts.SelectMany(ActiveAlerts)]);
-            }
-
+            published = runner.Publish();
+            _metrics.Evaluated(runner.Group.Name, runner.EvaluationTime,
+                runner.Alerts.Count(a => a.Health == "err") + runner.Aggregates.Count(a => a.Health == "err"));
             if (_store is not null)
             {
                 List<AlertTransition> journal = _sink is null ? [] : [.. runner.Uncommitted, .. transitions];
@@ -588,11 +550,11 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             runner.Gate.Exit();
         }
 
-        if (evaluated is not null)
+        if (Evaluated is { } evaluated)
         {
             try
             {
-                Evaluated?.Invoke(evaluated);
+                evaluated(new GroupEvaluation(runner.Group.Name, now, published.Recorded, published.Alerts));
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
@@ -740,14 +702,6 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         }
     }
 
-    private static DateTimeOffset LastEvaluationOf(RuleGroupRunner runner)
-    {
-        lock (runner.Gate)
-        {
-            return runner.LastEvaluation;
-        }
-    }
-
     /// <summary>
     /// The evaluation time for a tick at <paramref name="now"/>: the latest instant of the group's grid, offset + k ×
     /// interval, where the offset is a hash of the group name modulo the interval (Prometheus' rule). Two Vigils with
@@ -782,9 +736,21 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         {
             // A timer may fire a hair before its instant; that grid instant is done, so it waits for the next.
             var slot = EvaluationSlot(runner.Group.Name, interval, _time.GetUtcNow());
-            if (slot > LastEvaluationOf(runner))
+            if (slot > runner.Published.Info.LastEvaluation)
             {
-                EvaluateRunner(runner, slot, wait: false);
+                var counters = _metrics.For(runner.Group.Name);
+                if (EvaluateRunner(runner, slot, wait: false) is null)
+                {
+                    Interlocked.Increment(ref counters.Missed);
+                    if (Interlocked.Exchange(ref counters.Missing, 1) == 0)
+                    {
+                        IterationMissed?.Invoke(runner.Group.Name, slot);
+                    }
+                }
+                else
+                {
+                    Volatile.Write(ref counters.Missing, 0);
+                }
             }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -796,6 +762,9 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
                 {
                     (runtime.Health, runtime.LastError) = ("err", ex.Message);
                 }
+
+                runner.Publish();
+                _metrics.Failed(runner.Group.Name, runner.Alerts.Count);
             }
         }
         finally
@@ -819,42 +788,5 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         var runner = _runners.FirstOrDefault(r => r.Group.Name == group) ?? throw new KeyNotFoundException($"no rule group '{group}'");
         var runtime = runner.Alerts.FirstOrDefault(a => a.Rule.Name == alert) ?? throw new KeyNotFoundException($"no alert '{alert}' in group '{group}'");
         return (runner, runtime);
-    }
-
-    private static IEnumerable<AlertInfo> ActiveAlerts(AlertRuleRuntime runtime) =>
-        runtime.Instances.Values.Where(i => i.State.IsActive).OrderBy(i => i.Key, StringComparer.Ordinal).Select(i =>
-        {
-            var effective = i.Effective ?? EffectiveRule.FromRule(runtime.Rule);
-            return new AlertInfo(RuleGroupRunner.AlertLabels(runtime.Rule, i.Labels, effective.Severity), i.Annotations,
-                AlertStateMachine.Name(i.State.State), i.State.ActiveAt, i.State.KeepFiringSince, RuleGroupRunner.FormatValue(i.State.LastValue),
-                effective.Severity.ToString(), runtime.Rule.RunbookUrl, effective.Threshold.ToString(), i.State.LastSamples);
-        });
-
-    private static IReadOnlyDictionary<string, string> RuleAnnotations(AlertRule rule)
-    {
-        var annotations = LabelSet.Sorted(rule.Annotations);
-        if (rule.Summary is not null)
-        {
-            annotations["summary"] = rule.Summary;
-        }
-
-        if (rule.Description is not null)
-        {
-            annotations["description"] = rule.Description;
-        }
-
-        annotations["runbook_url"] = rule.RunbookUrl;
-        return annotations;
-    }
-
-    private static IReadOnlyDictionary<string, string> Merge(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b)
-    {
-        var merged = LabelSet.Sorted(a);
-        foreach (var (k, v) in b)
-        {
-            merged[k] = v;
-        }
-
-        return merged;
     }
 }

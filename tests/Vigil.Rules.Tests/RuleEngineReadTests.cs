@@ -1,0 +1,86 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Time.Testing;
+using Vigil.Rules.Api;
+using static Vigil.Rules.Tests.FakeWindowReader;
+
+namespace Vigil.Rules.Tests;
+
+/// <summary>Reads (rules, alerts, explain) come from the last published snapshot, never from a group mid-evaluation.</summary>
+public sealed class RuleEngineReadTests : IDisposable
+{
+    private const string Rules = """
+        group: eng
+        interval: 30s
+        rules:
+          - alert: Failures
+            severity: P2
+            runbook_url: https://runbooks.example.com/failures
+            increase: auth.requests{auth.outcome="failure"}
+            by: [tenant.id]
+            threshold: "> 5"
+            for: 30s
+        """;
+
+    private static readonly DateTimeOffset T0 = TestRules.T0;
+    private readonly TempDirectory _dir = new();
+    private readonly FakeTimeProvider _time = new(T0);
+    private readonly FakeWindowReader _reader = new();
+    private readonly Meter _meter = new("Vigil");
+
+    public void Dispose()
+    {
+        _meter.Dispose();
+        _dir.Dispose();
+    }
+
+    [Fact]
+    public async Task SlowGroup_AlertsRulesAndExplainAnswerWithLastPublishedState_AndTheMissedTickIsCounted()
+    {
+        _dir.Write("eng.yaml", Rules);
+        _reader.Set("auth.requests{auth.outcome=\"failure\"}", S(9, 9, ("tenant.id", "acme")));
+        using var manager = new RuleManager(new RuleManagerOptions { RulesDirectory = _dir.Path }, _reader, _time, sink: null, _meter);
+        manager.Reload();
+        await manager.EvaluateAsync(T0);
+        var missed = new List<(string Group, DateTimeOffset Slot)>();
+        manager.IterationMissed += (group, slot) => missed.Add((group, slot));
+
+        using var entered = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        manager.EvaluationStarting += _ =>
+        {
+            entered.Set();
+            Assert.True(release.Wait(TimeSpan.FromSeconds(30)), "the test never released the group");
+        };
+
+        // 30 s later the instance has breached for `for`: this evaluation would fire it, but it is held at its start.
+        var held = Task.Run(() => manager.EvaluateGroupAsync("eng", T0.AddSeconds(30)));
+        Assert.True(entered.Wait(TimeSpan.FromSeconds(30)), "the evaluation never started");
+        try
+        {
+            // Bounded: a read that waited for the group would fail here instead of hanging the run.
+            var alerts = await Task.Run(manager.GetAlerts).WaitAsync(TimeSpan.FromSeconds(10));
+            var alert = Assert.Single(alerts.Alerts);
+            Assert.Equal(("pending", T0, "9"), (alert.State, alert.ActiveAt, alert.Value));
+            var group = Assert.Single(manager.GetRules().Groups);
+            Assert.Equal(T0, group.LastEvaluation);
+            Assert.Equal("pending", Assert.IsType<AlertingRuleInfo>(Assert.Single(group.Rules)).State);
+            Assert.Equal("pending", Assert.Single(manager.Explain("eng", "Failures").Instances).State);
+
+            // Two timer ticks come while the group is still held: both are skipped and counted, and reported once.
+            manager.Start();
+            _time.Advance(TimeSpan.FromSeconds(30));
+            _time.Advance(TimeSpan.FromSeconds(30));
+            Assert.Equal(2, MeterReadings.Value(_meter, "vigil.rules.group.iterations_missed", ("group", "eng")));
+            Assert.Equal("eng", Assert.Single(missed).Group);
+        }
+        finally
+        {
+            release.Set();
+        }
+
+        await held;
+        Assert.Equal("firing", Assert.Single(manager.GetAlerts().Alerts).State);
+        Assert.Equal(T0.AddSeconds(30), Assert.Single(manager.GetRules().Groups).LastEvaluation);
+        manager.Stop();
+    }
+}
