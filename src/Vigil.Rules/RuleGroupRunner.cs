@@ -37,6 +37,9 @@ internal sealed class AlertRuleRuntime(AlertRule rule)
     public DateTimeOffset LastEvaluation { get; set; }
 
     public TimeSpan EvaluationTime { get; set; }
+
+    /// <summary>New instances the last evaluation refused because the rule was at its instance limit.</summary>
+    public int LastRefused { get; set; }
 }
 
 internal sealed class AggregateRuntime(AggregateRule rule)
@@ -61,10 +64,12 @@ internal sealed class RuleGroupRunner
     private readonly IReadOnlyDictionary<string, AggregateRule> _aggregates;
     private readonly TimeProvider _time;
     private readonly TimeSpan _resolvedRetention;
+    private readonly RuleLimits _limits;
     private volatile GroupSnapshot? _published;
 
-    public RuleGroupRunner(RuleGroup group, RuleEvaluator evaluator, IReadOnlyDictionary<string, AggregateRule> aggregates, TimeProvider time, TimeSpan resolvedRetention)
+    public RuleGroupRunner(RuleGroup group, RuleEvaluator evaluator, IReadOnlyDictionary<string, AggregateRule> aggregates, TimeProvider time, TimeSpan resolvedRetention, RuleLimits limits)
     {
+        _limits = limits;
         Group = group;
         _evaluator = evaluator;
         _aggregates = aggregates;
@@ -151,12 +156,18 @@ internal sealed class RuleGroupRunner
             return;
         }
 
+        var admitted = Admit(runtime, observations);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var observation in observations)
         {
             seen.Add(observation.Key);
             if (!runtime.Instances.TryGetValue(observation.Key, out var instance))
             {
+                if (admitted is not null && !admitted.Contains(observation.Key))
+                {
+                    continue;
+                }
+
                 instance = new AlertInstance(LabelSet.Sorted(observation.Labels), observation.Key);
                 runtime.Instances[observation.Key] = instance;
             }
@@ -178,6 +189,33 @@ internal sealed class RuleGroupRunner
                 runtime.Instances.Remove(instance.Key);
             }
         }
+    }
+
+    /// <summary>The instance limit of <paramref name="rule"/>: its max_instances, else rules.max_instances_per_rule.</summary>
+    public int MaxInstances(AlertRule rule) => rule.MaxInstances ?? _limits.MaxInstancesPerRule;
+
+    /// <summary>
+    /// Which new instances fit under the rule's limit (null: all of them). Instances the rule holds keep their state;
+    /// new ones are admitted in label order while there is room, so the same ones win at every evaluation. The rest
+    /// are not evaluated (no state, nothing sent), and the rule's health says so.
+    /// </summary>
+    private HashSet<string>? Admit(AlertRuleRuntime runtime, IReadOnlyList<InstanceObservation> observations)
+    {
+        runtime.LastRefused = 0;
+        var limit = MaxInstances(runtime.Rule);
+        var fresh = observations.Select(o => o.Key).Where(k => !runtime.Instances.ContainsKey(k)).Distinct(StringComparer.Ordinal).ToList();
+        var room = Math.Max(0, limit - runtime.Instances.Count);
+        if (fresh.Count <= room)
+        {
+            return null;
+        }
+
+        runtime.LastRefused = fresh.Count - room;
+        var source = runtime.Rule.MaxInstances is null ? "rules.max_instances_per_rule" : "max_instances";
+        (runtime.Health, runtime.LastError) = ("err",
+            $"{runtime.LastRefused} new instance(s) refused: the rule is at its limit of {limit} instances ({source}); " +
+            "narrow 'by' or raise the limit");
+        return [.. fresh.Order(StringComparer.Ordinal).Take(room)];
     }
 
     private void Step(AlertRuleRuntime runtime, AlertInstance instance, Observation observation, DateTimeOffset now, List<AlertTransition> transitions)

@@ -92,7 +92,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             var aggregates = files.SelectMany(f => f.Groups).SelectMany(g => g.Aggregates)
                 .GroupBy(a => a.Record, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
             var runners = files.SelectMany(f => f.Groups)
-                .Select(g => new RuleGroupRunner(g, _evaluator, aggregates, _time, _options.ResolvedRetention))
+                .Select(g => new RuleGroupRunner(g, _evaluator, aggregates, _time, _options.ResolvedRetention, _options.Limits))
                 .ToList();
 
             var transitions = new List<AlertTransition>();
@@ -231,6 +231,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         var published = runner.Published.Rules[rule.Name];
         var known = published.Instances.ToDictionary(i => i.Key, StringComparer.Ordinal);
         var seen = observations.GroupBy(o => o.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        var limit = runner.MaxInstances(rule);
         var instances = new List<InstanceExplanation>();
         foreach (var key in seen.Keys.Concat(known.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
@@ -244,7 +245,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             instances.Add(new InstanceExplanation(labels, observation.Value, observation.Samples, effective.MinSamples, Guard(observation, effective),
                 effective.Threshold.ToString(), effective.Recover?.ToString(), PromDuration.Format(effective.For), effective.Severity.ToString(),
                 effective.Override is { } o ? LabelSet.Sorted(o.Match) : null, AlertStateMachine.Name(state.State), state.ActiveAt, state.FiredAt,
-                step.Reason));
+                instance is null && known.Count >= limit ? $"refused: the rule holds its limit of {limit} instances (max_instances)" : step.Reason));
         }
 
         return new AlertExplanation(group, alert, rule.Query, now, published.Health, published.LastError, instances);
@@ -523,6 +524,11 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             EvaluationStarting?.Invoke(runner.Group.Name);
             transitions = runner.Evaluate(now);
             published = runner.Publish();
+            foreach (var refused in runner.Alerts.Where(a => a.LastRefused > 0))
+            {
+                _metrics.Refuse(runner.Group.Name, refused.Rule.Name, refused.LastRefused);
+            }
+
             _metrics.Evaluated(runner.Group.Name, runner.EvaluationTime,
                 runner.Alerts.Count(a => a.Health == "err") + runner.Aggregates.Count(a => a.Health == "err"));
             if (_store is not null)
