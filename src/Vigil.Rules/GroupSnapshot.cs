@@ -37,7 +37,7 @@ internal sealed record GroupSnapshot(
                 LabelSet.Sorted(r.Rule.Labels), RuleAnnotations(r.Rule), active, r.Health, r.LastError, r.EvaluationTime.TotalSeconds,
                 r.LastEvaluation, r.Rule.Severity.ToString(), r.Rule.RunbookUrl, r.Rule.Threshold.ToString(), PromDuration.Format(r.Rule.Window)));
             byName.TryAdd(r.Rule.Name, new AlertRuleSnapshot(r.Health, r.LastError,
-                [.. instances.Select(i => new InstanceSnapshot(i.Key, i.Labels, i.State))]));
+                [.. instances.Select(i => new InstanceSnapshot(i.Key, i.Labels, i.State, i.History))]));
         }
 
         var info = new RuleGroupInfo(runner.Group.Name, runner.Group.File, rules, runner.Group.Interval.TotalSeconds, 0,
@@ -86,4 +86,5 @@ internal sealed record GroupSnapshot(
 internal sealed record AlertRuleSnapshot(string Health, string? LastError, IReadOnlyList<InstanceSnapshot> Instances);
 
 /// <summary>One instance in a <see cref="GroupSnapshot"/>.</summary>
-internal sealed record InstanceSnapshot(string Key, IReadOnlyDictionary<string, string> Labels, AlertInstanceState State);
+/// <remarks><see cref="History"/> is the instance's live ring (thread-safe), so it may hold an evaluation newer than the snapshot.</remarks>
+internal sealed record InstanceSnapshot(string Key, IReadOnlyDictionary<string, string> Labels, AlertInstanceState State, EvaluationHistory History);

@@ -5,7 +5,7 @@ using Vigil.Storage.Query;
 namespace Vigil.Rules;
 
 /// <summary>One alert instance (rule + group-by labels) and what its last evaluation saw.</summary>
-internal sealed class AlertInstance(IReadOnlyDictionary<string, string> labels, string key)
+internal sealed class AlertInstance(IReadOnlyDictionary<string, string> labels, string key, int historyCapacity)
 {
     public IReadOnlyDictionary<string, string> Labels { get; } = labels;
 
@@ -20,6 +20,9 @@ internal sealed class AlertInstance(IReadOnlyDictionary<string, string> labels, 
     public bool Guarded { get; set; }
 
     public IReadOnlyDictionary<string, string> Annotations { get; set; } = LabelSet.Empty;
+
+    /// <summary>Its last evaluations, for explain.</summary>
+    public EvaluationHistory History { get; } = new(historyCapacity);
 }
 
 internal sealed class AlertRuleRuntime(AlertRule rule)
@@ -168,7 +171,7 @@ internal sealed class RuleGroupRunner
                     continue;
                 }
 
-                instance = new AlertInstance(LabelSet.Sorted(observation.Labels), observation.Key);
+                instance = new AlertInstance(LabelSet.Sorted(observation.Labels), observation.Key, _limits.ExplainHistory);
                 runtime.Instances[observation.Key] = instance;
             }
 
@@ -227,6 +230,7 @@ internal sealed class RuleGroupRunner
         instance.Reason = step.Reason;
         instance.Guarded = step.Guarded;
         instance.Annotations = RenderAnnotations(runtime.Rule, instance, effective);
+        instance.History.Add(new EvaluationRecord(now, observation.Value, observation.Samples, observation.Absent, effective, step.State.State, step.Reason));
         if (step.Change is { } change)
         {
             transitions.Add(BuildTransition(runtime.Rule, instance, effective, change.From, change.To, change.At, step.Reason));

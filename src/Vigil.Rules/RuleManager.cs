@@ -56,6 +56,9 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
     /// <summary>Why the sink last refused a journaled transition (null once it has taken them all); it is offered again on the next evaluation.</summary>
     public string? LastRelayError { get; private set; }
 
+    /// <summary>Evaluations explain retains over every instance: at most instances × <c>rules.explain_history</c>.</summary>
+    internal long ExplainHistoryEntries => _runners.Sum(r => r.Published.Rules.Values.Sum(a => a.Instances.Sum(i => (long)i.History.Count)));
+
     /// <summary>Test seam: the state store, to inject faults around its commits.</summary>
     internal AlertStateStore? Store => _store;
 
@@ -245,11 +248,16 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             instances.Add(new InstanceExplanation(labels, observation.Value, observation.Samples, effective.MinSamples, Guard(observation, effective),
                 effective.Threshold.ToString(), effective.Recover?.ToString(), PromDuration.Format(effective.For), effective.Severity.ToString(),
                 effective.Override is { } o ? LabelSet.Sorted(o.Match) : null, AlertStateMachine.Name(state.State), state.ActiveAt, state.FiredAt,
-                instance is null && known.Count >= limit ? $"refused: the rule holds its limit of {limit} instances (max_instances)" : step.Reason));
+                instance is null && known.Count >= limit ? $"refused: the rule holds its limit of {limit} instances (max_instances)" : step.Reason,
+                instance is null ? [] : [.. instance.History.ToArray().Select(HistoryEntry)]));
         }
 
         return new AlertExplanation(group, alert, rule.Query, now, published.Health, published.LastError, instances);
     }
+
+    private static EvaluationInfo HistoryEntry(EvaluationRecord e) =>
+        new(e.At, e.Value, e.Samples, Guard(new Observation(e.Value, e.Samples, e.Absent), e.Effective), e.Effective.Threshold.ToString(),
+            AlertStateMachine.Name(e.State), e.Reason);
 
     /// <summary>The min_samples guard in words, as explain shows it.</summary>
     internal static string Guard(Observation observation, EffectiveRule effective) =>
@@ -480,7 +488,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             {
                 // Restored by group and alert name: a rule edited while Vigil was down re-evaluates its instances
                 // under the new definition instead of forgetting a firing alert.
-                var instance = new AlertInstance(labels, LabelSet.Key(labels))
+                var instance = new AlertInstance(labels, LabelSet.Key(labels), _options.Limits.ExplainHistory)
                 {
                     State = stored.State,
                     Effective = RuleEvaluator.Resolve(runtime.Rule, labels),
