@@ -104,19 +104,6 @@ public sealed class ExpositionTests
     }
 
     [Fact]
-    public void IngestStats_AreExposedUnderTranslatedOtelNames()
-    {
-        var h = new QueryHarness();
-        h.Delta("auth.requests", 5, 1, ("tenant.id", "acme"));
-        Assert.False(h.Store.AddNumber("auth.requests", MetricKind.Gauge, false, new Dictionary<string, string>(), default, h.Clock.GetUtcNow(), 1).IsAccepted);
-
-        var text = ExpositionWriter.Write(new IngestStatsExpositionSource(h.Store).Collect(), ExpositionFormat.PrometheusText);
-
-        Assert.Contains("\nvigil_series_active 1\n", text, StringComparison.Ordinal);
-        Assert.Contains("# TYPE vigil_ingest_points_refused_total counter\n", text, StringComparison.Ordinal);
-    }
-
-    [Fact]
     public void RulesSource_ExposesAlertsAlertsForStateAndRecordedAggregates()
     {
         var activeAt = new DateTimeOffset(2025, 6, 1, 12, 0, 0, TimeSpan.Zero);
