@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Net;
+using System.Text.RegularExpressions;
 using Google.Protobuf;
 
 namespace Vigil.Collector.Tests;
@@ -54,4 +56,71 @@ public sealed class SelfTelemetryTests
             }
         }
     }
+
+    [Fact]
+    public async Task RuleMetrics_OnMetricsAndInTheOtlpExport_HaveTheSameNamesAndValues()
+    {
+        await using var monitor = await VigilServer.StartAsync();
+        var dataDir = VigilServer.NewDataDir();
+        var config = Path.Combine(Path.GetTempPath(), $"vigil-telemetry-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(config, $"telemetry:\n  otlp_endpoint: {monitor.GrpcUri}\n  otlp_protocol: grpc\n  export_interval: 1s\n");
+        try
+        {
+            using var vigil = await ChildCollector.StartAsync(dataDir, "--config", config);
+            using var scrape = new HttpClient { BaseAddress = vigil.HttpUri };
+            using var api = new VigilApi(monitor.HttpUri);
+
+            // Each pair: what /metrics shows (Prometheus names) and what the monitor stored from the OTLP export (OTel
+            // names), as "labels=value" lines. The groups evaluate meanwhile, so compare until one export has caught up.
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            (string[] Scraped, string[] Exported)[] pairs = [];
+            while (DateTime.UtcNow < deadline)
+            {
+                var text = await scrape.GetStringAsync("/metrics");
+                pairs =
+                [
+                    (Scraped(text, "vigil_rules_instances"), Exported(await api.AggregateAsync("vigil.rules.instances", "last", by: "group,state"))),
+                    (Scraped(text, "vigil_rules_group_iterations_missed_total"), Exported(await api.AggregateAsync("vigil.rules.group.iterations_missed", "increase", by: "group"))),
+                    (Scraped(text, "vigil_rules_group_duration_seconds_count"), Exported(await api.AggregateAsync("vigil.rules.group.duration", "increase", by: "group"))),
+                    (Scraped(text, "vigil_rules_loaded"), Exported(await api.AggregateAsync("vigil.rules.loaded", "last"))),
+                ];
+                if (pairs.All(p => p.Scraped.Length > 0 && p.Scraped.SequenceEqual(p.Exported)))
+                {
+                    break;
+                }
+
+                await Task.Delay(200);
+            }
+
+            foreach (var (scraped, exported) in pairs)
+            {
+                Assert.Equal(scraped, exported);
+            }
+
+            // The default packs: three groups, four states each; every group evaluated at least once.
+            Assert.Equal(12, pairs[0].Scraped.Length);
+            Assert.All(pairs[2].Scraped, line => Assert.True(double.Parse(line[(line.LastIndexOf('=') + 1)..], CultureInfo.InvariantCulture) >= 1, line));
+        }
+        finally
+        {
+            File.Delete(config);
+            if (Directory.Exists(dataDir))
+            {
+                Directory.Delete(dataDir, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>The samples of one series name on /metrics as sorted "label=v,…=value" lines.</summary>
+    private static string[] Scraped(string text, string name) =>
+        [.. Regex.Matches(text, "^" + Regex.Escape(name) + @"(?:\{(?<labels>[^}]*)\})? (?<value>\S+)$", RegexOptions.Multiline)
+            .Select(m => Line(m.Groups["labels"].Value.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Replace("\"", string.Empty, StringComparison.Ordinal)),
+                double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture)))
+            .Order(StringComparer.Ordinal)];
+
+    private static string[] Exported(List<VigilApi.Sample> samples) =>
+        [.. samples.Select(s => Line(s.Labels.Select(l => $"{l.Key}={l.Value}"), s.Value)).Order(StringComparer.Ordinal)];
+
+    private static string Line(IEnumerable<string> labels, double value) =>
+        string.Join(',', labels.Order(StringComparer.Ordinal)) + "=" + value.ToString(CultureInfo.InvariantCulture);
 }
