@@ -108,6 +108,9 @@ internal sealed class GroupCounters
     public long Missed;
     public long Failures;
 
+    /// <summary>The last grid instant (UTC ticks) evaluated or counted as missed: the gap after it is what was skipped.</summary>
+    public long AccountedTicks;
+
     /// <summary>1 while ticks are being missed in a row: the first of a streak is logged, the rest only counted.</summary>
     public int Missing;
 }

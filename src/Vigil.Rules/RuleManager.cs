@@ -69,8 +69,9 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
     public event Action<GroupEvaluation>? Evaluated;
 
     /// <summary>
-    /// Raised when a timer tick finds its group still evaluating (the tick is skipped and counted in
-    /// <c>vigil.rules.group.iterations_missed</c>), once per run of consecutive misses, with the group and the skipped slot.
+    /// Raised when grid instants of a group pass without an evaluation (counted in
+    /// <c>vigil.rules.group.iterations_missed</c>): a tick found the group still evaluating, or an evaluation outlasted
+    /// the next instants. Once per run of misses, with the group and the slot at which the miss was seen.
     /// </summary>
     public event Action<string, DateTimeOffset>? IterationMissed;
 
@@ -750,21 +751,31 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         {
             // A timer may fire a hair before its instant; that grid instant is done, so it waits for the next.
             var slot = EvaluationSlot(runner.Group.Name, interval, _time.GetUtcNow());
-            if (slot > runner.Published.Info.LastEvaluation)
+            var last = runner.Published.Info.LastEvaluation;
+            if (slot > last)
             {
                 var counters = _metrics.For(runner.Group.Name);
                 if (EvaluateRunner(runner, slot, wait: false) is null)
                 {
-                    Interlocked.Increment(ref counters.Missed);
-                    if (Interlocked.Exchange(ref counters.Missing, 1) == 0)
-                    {
-                        IterationMissed?.Invoke(runner.Group.Name, slot);
-                    }
+                    Missed(runner.Group.Name, counters, slot, 1);
                 }
                 else
                 {
-                    Volatile.Write(ref counters.Missing, 0);
+                    // Grid instants between the last one accounted for and this one passed while the group was still
+                    // evaluating (the timer is re-armed only after an evaluation) or while the tick was late.
+                    var since = Math.Max(last.UtcTicks, Volatile.Read(ref counters.AccountedTicks));
+                    var skipped = since == 0 ? 0 : ((slot.UtcTicks - since) / interval.Ticks) - 1;
+                    if (skipped > 0)
+                    {
+                        Missed(runner.Group.Name, counters, slot, skipped);
+                    }
+                    else
+                    {
+                        Volatile.Write(ref counters.Missing, 0);
+                    }
                 }
+
+                Volatile.Write(ref counters.AccountedTicks, slot.UtcTicks);
             }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -794,6 +805,16 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             {
                 // Stopped or reloaded meanwhile: the new timers carry on.
             }
+        }
+    }
+
+    /// <summary>Counts <paramref name="count"/> skipped grid instants; the first of a run of misses is reported.</summary>
+    private void Missed(string group, GroupCounters counters, DateTimeOffset slot, long count)
+    {
+        Interlocked.Add(ref counters.Missed, count);
+        if (Interlocked.Exchange(ref counters.Missing, 1) == 0)
+        {
+            IterationMissed?.Invoke(group, slot);
         }
     }
 

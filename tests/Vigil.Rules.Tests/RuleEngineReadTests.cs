@@ -83,4 +83,45 @@ public sealed class RuleEngineReadTests : IDisposable
         Assert.Equal(T0.AddSeconds(30), Assert.Single(manager.GetRules().Groups).LastEvaluation);
         manager.Stop();
     }
+
+    [Fact]
+    public void AnEvaluationLongerThanTwoIntervals_CountsTheInstantsItOutlasted()
+    {
+        _dir.Write("eng.yaml", Rules);
+        _reader.Set("auth.requests{auth.outcome=\"failure\"}", S(1, 1, ("tenant.id", "acme")));
+
+        // The clock starts on one of the group's grid instants, G, so each 30 s step lands on the next one.
+        var interval = TimeSpan.FromSeconds(30);
+        var g = RuleManager.EvaluationSlot("eng", interval, T0);
+        var time = new FakeTimeProvider(g);
+        using var manager = new RuleManager(new RuleManagerOptions { RulesDirectory = _dir.Path }, _reader, time, sink: null, _meter);
+        manager.Reload();
+        var missed = 0;
+        manager.IterationMissed += (_, _) => missed++;
+        var slots = new List<DateTimeOffset>();
+        manager.Evaluated += e => slots.Add(e.At);
+        var slow = false;
+        manager.EvaluationStarting += _ =>
+        {
+            if (slow)
+            {
+                // This evaluation takes 70 s of the clock: G+60 until G+130.
+                slow = false;
+                time.Advance(TimeSpan.FromSeconds(70));
+            }
+        };
+
+        manager.Start();
+        time.Advance(interval);
+        Assert.Equal(0, MeterReadings.Value(_meter, "vigil.rules.group.iterations_missed", ("group", "eng")));
+        slow = true;
+        time.Advance(interval);
+        time.Advance(interval);
+
+        // G+90 and G+120 passed while the slow evaluation ran; the next one is at G+150.
+        Assert.Equal([g, g.AddSeconds(30), g.AddSeconds(60), g.AddSeconds(150)], slots);
+        Assert.Equal(2, MeterReadings.Value(_meter, "vigil.rules.group.iterations_missed", ("group", "eng")));
+        Assert.Equal(1, missed);
+        manager.Stop();
+    }
 }
