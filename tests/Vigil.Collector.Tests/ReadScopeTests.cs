@@ -44,7 +44,7 @@ public sealed class ReadScopeTests
         return JsonDocument.Parse(body).RootElement.Clone();
     }
 
-    private static ExportMetricsServiceRequest Requests(DateTimeOffset at, params (string Tenant, long Count)[] tenants)
+    internal static ExportMetricsServiceRequest Requests(DateTimeOffset at, params (string Tenant, long Count)[] tenants)
     {
         var requests = tenants.Select(t =>
         {
@@ -55,7 +55,7 @@ public sealed class ReadScopeTests
         return OtlpRequests.Merge([.. requests]);
     }
 
-    private static async Task SendAsync(VigilServer vigil, IMessage request)
+    internal static async Task SendAsync(VigilServer vigil, IMessage request)
     {
         using var http = new HttpClient { BaseAddress = vigil.OtlpHttpUri };
         using var content = new ByteArrayContent(request.ToByteArray());
