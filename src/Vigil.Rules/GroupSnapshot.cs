@@ -10,6 +10,7 @@ namespace Vigil.Rules;
 /// </summary>
 internal sealed record GroupSnapshot(
     RuleGroupInfo Info,
+    IReadOnlyList<ActiveAlert> Active,
     IReadOnlyList<AlertInfo> Alerts,
     IReadOnlyList<RecordedSample> Recorded,
     IReadOnlyDictionary<string, AlertRuleSnapshot> Rules)
@@ -18,6 +19,7 @@ internal sealed record GroupSnapshot(
     public static GroupSnapshot Of(RuleGroupRunner runner)
     {
         var rules = new List<RuleInfo>();
+        var active = new List<ActiveAlert>();
         var alerts = new List<AlertInfo>();
         var recorded = new List<RecordedSample>();
         var byName = new Dictionary<string, AlertRuleSnapshot>(StringComparer.Ordinal);
@@ -31,10 +33,12 @@ internal sealed record GroupSnapshot(
         foreach (var r in runner.Alerts)
         {
             var instances = r.Instances.Values.OrderBy(i => i.Key, StringComparer.Ordinal).ToList();
-            var active = instances.Where(i => i.State.IsActive).Select(i => ActiveAlert(r.Rule, i)).ToList();
-            alerts.AddRange(active);
-            rules.Add(new AlertingRuleInfo(r.Rule.Name, r.Rule.Query, AlertingRuleInfo.StateOf(active), r.Rule.For.TotalSeconds, r.Rule.KeepFiringFor.TotalSeconds,
-                LabelSet.Sorted(r.Rule.Labels), RuleAnnotations(r.Rule), active, r.Health, r.LastError, r.EvaluationTime.TotalSeconds,
+            var ruleActive = instances.Where(i => i.State.IsActive).Select(i => ActiveOf(runner.Group.Name, r.Rule, i)).ToList();
+            List<AlertInfo> ruleAlerts = [.. ruleActive.Select(a => a.ToApi())];
+            active.AddRange(ruleActive);
+            alerts.AddRange(ruleAlerts);
+            rules.Add(new AlertingRuleInfo(r.Rule.Name, r.Rule.Query, AlertingRuleInfo.StateOf(ruleAlerts), r.Rule.For.TotalSeconds, r.Rule.KeepFiringFor.TotalSeconds,
+                LabelSet.Sorted(r.Rule.Labels), RuleAnnotations(r.Rule), ruleAlerts, r.Health, r.LastError, r.EvaluationTime.TotalSeconds,
                 r.LastEvaluation, r.Rule.Severity.ToString(), r.Rule.RunbookUrl, r.Rule.Threshold.ToString(), PromDuration.Format(r.Rule.Window)));
             byName.TryAdd(r.Rule.Name, new AlertRuleSnapshot(r.Health, r.LastError,
                 [.. instances.Select(i => new InstanceSnapshot(i.Key, i.Labels, i.State, i.History))]));
@@ -42,15 +46,15 @@ internal sealed record GroupSnapshot(
 
         var info = new RuleGroupInfo(runner.Group.Name, runner.Group.File, rules, runner.Group.Interval.TotalSeconds, 0,
             runner.EvaluationTime.TotalSeconds, runner.LastEvaluation);
-        return new GroupSnapshot(info, alerts, recorded, byName);
+        return new GroupSnapshot(info, active, alerts, recorded, byName);
     }
 
-    private static AlertInfo ActiveAlert(AlertRule rule, AlertInstance i)
+    private static ActiveAlert ActiveOf(string group, AlertRule rule, AlertInstance i)
     {
         var effective = i.Effective ?? EffectiveRule.FromRule(rule);
-        return new AlertInfo(RuleGroupRunner.AlertLabels(rule, i.Labels, effective.Severity), i.Annotations,
-            AlertStateMachine.Name(i.State.State), i.State.ActiveAt, i.State.KeepFiringSince, RuleGroupRunner.FormatValue(i.State.LastValue),
-            effective.Severity.ToString(), rule.RunbookUrl, effective.Threshold.ToString(), i.State.LastSamples);
+        return new ActiveAlert(group, rule.Name, RuleGroupRunner.AlertLabels(rule, i.Labels, effective.Severity), i.Annotations,
+            i.State.State, i.State.ActiveAt, i.State.KeepFiringSince, i.State.LastValue, i.State.LastSamples,
+            effective.Severity, rule.RunbookUrl, effective.Threshold.ToString(), rule.Window);
     }
 
     private static IReadOnlyDictionary<string, string> RuleAnnotations(AlertRule rule)

@@ -11,7 +11,7 @@ namespace Vigil.Rules;
 /// directory, every transition is journaled in the same commit as the state it leads to and handed to the sink from
 /// that journal, in order, until the sink takes it — across crashes and restarts (decision 007).
 /// </summary>
-public sealed class RuleManager : IDisposable, IAsyncDisposable
+public sealed class RuleManager : IAlertStateReader, IDisposable, IAsyncDisposable
 {
     private const int RelayBatch = 256;
 
@@ -206,6 +206,9 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
 
     /// <summary><c>GET /api/v1/alerts</c>: every pending and firing instance, from each group's last published snapshot.</summary>
     public AlertDiscovery GetAlerts() => new([.. _runners.SelectMany(r => r.Published.Alerts)]);
+
+    /// <inheritdoc />
+    public IReadOnlyList<ActiveAlert> ActiveAlerts() => [.. _runners.SelectMany(r => r.Published.Active)];
 
     /// <summary>The latest values of every recorded aggregate.</summary>
     public IReadOnlyList<RecordedSample> GetRecorded() => [.. _runners.SelectMany(r => r.Published.Recorded)];
@@ -569,7 +572,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         {
             try
             {
-                evaluated(new GroupEvaluation(runner.Group.Name, now, published.Recorded, published.Alerts));
+                evaluated(new GroupEvaluation(runner.Group.Name, now, published.Recorded, published.Alerts) { Active = published.Active });
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {

@@ -124,4 +124,25 @@ public sealed class RuleEngineReadTests : IDisposable
         Assert.Equal(1, missed);
         manager.Stop();
     }
+
+    [Fact]
+    public async Task ActiveAlerts_AreTyped_AndTheAlertsApiIsTheirMapping()
+    {
+        _dir.Write("eng.yaml", Rules);
+        _reader.Set("auth.requests{auth.outcome=\"failure\"}", S(9, 9, ("tenant.id", "acme")), S(2, 2, ("tenant.id", "beta")));
+        using var manager = new RuleManager(new RuleManagerOptions { RulesDirectory = _dir.Path }, _reader, _time);
+        manager.Reload();
+        await manager.EvaluateAsync(T0);
+
+        IAlertStateReader reader = manager;
+        var alert = Assert.Single(reader.ActiveAlerts());
+
+        Assert.Equal(("eng", "Failures", AlertState.Pending, (DateTimeOffset?)T0, (double?)9, 9d, Severity.P2, "> 5", TimeSpan.FromMinutes(5)),
+            (alert.Group, alert.Rule, alert.State, alert.ActiveAt, alert.Value, alert.Samples, alert.Severity, alert.Threshold, alert.Window));
+        Assert.Equal(TestRules.L(("alertname", "Failures"), ("severity", "P2"), ("tenant.id", "acme")), alert.Labels);
+        Assert.Equal("https://runbooks.example.com/failures", alert.Annotations["runbook_url"]);
+        Assert.Equal(
+            System.Text.Json.JsonSerializer.Serialize(manager.GetAlerts().Alerts),
+            System.Text.Json.JsonSerializer.Serialize(new[] { alert.ToApi() }));
+    }
 }
