@@ -22,8 +22,11 @@ public sealed record ActiveAlert(
     string Threshold,
     TimeSpan Window)
 {
+    /// <summary>The state as Prometheus writes it: <c>pending</c> or <c>firing</c> (the <c>alertstate</c> label).</summary>
+    public string StateName => AlertStateMachine.Name(State);
+
     /// <summary>The alert in <c>GET /api/v1/alerts</c>' shape (value as a string, state in words).</summary>
-    public AlertInfo ToApi() => new(Labels, Annotations, AlertStateMachine.Name(State), ActiveAt, KeepFiringSince, RuleGroupRunner.FormatValue(Value),
+    public AlertInfo ToApi() => new(Labels, Annotations, StateName, ActiveAt, KeepFiringSince, RuleGroupRunner.FormatValue(Value),
         Severity.ToString(), RunbookUrl, Threshold, Samples);
 }
 
