@@ -312,7 +312,7 @@ public sealed class RuleManager : IAlertStateReader, IDisposable, IAsyncDisposab
         var loadedOk = new HashSet<string>(StringComparer.Ordinal);
         foreach (var path in paths.Distinct(StringComparer.Ordinal))
         {
-            var result = RuleFileLoader.LoadFile(path, _options.Limits);
+            var result = _options.Loader(path, _options.Limits);
             if (result.Ok)
             {
                 candidates[path] = result.File;
@@ -572,7 +572,11 @@ public sealed class RuleManager : IAlertStateReader, IDisposable, IAsyncDisposab
         {
             try
             {
-                evaluated(new GroupEvaluation(runner.Group.Name, now, published.Recorded, published.Alerts) { Active = published.Active });
+                // Recorded values are stamped with the instant their windows end (query_offset before the evaluation).
+                var recorded = runner.Group.QueryOffset == TimeSpan.Zero
+                    ? published.Recorded
+                    : [.. published.Recorded.Select(r => r with { At = now - runner.Group.QueryOffset })];
+                evaluated(new GroupEvaluation(runner.Group.Name, now, recorded, published.Alerts) { Active = published.Active });
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
