@@ -27,6 +27,13 @@ internal sealed class IngestSession : IOtlpPointSink
     private bool _overflow;
     private string? _memoryTenant;
 
+    // Arrival lag of the current metric's points, counted here per point and flushed to the metric once per
+    // metric of the request: the per-point cost is one increment of a session-local array.
+    private readonly int[] _lagCounts = new int[ArrivalLag.Buckets];
+    private bool _lagCounted;
+    private bool _observeArrival;
+    private long _nowUnixNano;
+
     public IngestSession(WindowStore store)
     {
         _store = store;
@@ -39,8 +46,10 @@ internal sealed class IngestSession : IOtlpPointSink
 
     public int NowBucket { get; private set; }
 
-    public void Reset(TenantBinding? binding)
+    public void Reset(TenantBinding? binding, bool observeArrival = false)
     {
+        _observeArrival = observeArrival;
+        _lagCounted = false;
         _tenant.Reset(binding);
         Accepted = 0;
         Rejected = 0;
@@ -50,7 +59,9 @@ internal sealed class IngestSession : IOtlpPointSink
         _memoryTenant = null;
         _refusedNameLength = 0;
         _key.ClearResource();
-        NowBucket = _store.BucketOf(_store.Now);
+        var now = _store.Now;
+        _nowUnixNano = (long)WindowStore.ToUnixNano(now);
+        NowBucket = _store.BucketOf(now);
     }
 
     public void BeginResource(AttributeList resourceAttributes)
@@ -61,6 +72,7 @@ internal sealed class IngestSession : IOtlpPointSink
 
     public void BeginMetric(in MetricHeader metric)
     {
+        FlushLag();
         _metric = null;
         _metricRefusal = null;
         _refusedNameLength = 0;
@@ -298,6 +310,7 @@ internal sealed class IngestSession : IOtlpPointSink
 
     public void ReportStats(IngestStats stats)
     {
+        FlushLag();
         stats.AddAccepted(Accepted);
         for (var i = 0; i < _reasonCount; i++)
         {
@@ -305,6 +318,18 @@ internal sealed class IngestSession : IOtlpPointSink
         }
 
         _tenant.ReportStats(stats);
+    }
+
+    private void FlushLag()
+    {
+        if (!_lagCounted)
+        {
+            return;
+        }
+
+        _metric?.Lag.Add(_nowUnixNano / WindowStore.NanosPerMinute, _lagCounts);
+        Array.Clear(_lagCounts);
+        _lagCounted = false;
     }
 
     private string Detail(string reason, string metric)
@@ -353,6 +378,12 @@ internal sealed class IngestSession : IOtlpPointSink
         }
 
         bucket = _store.BucketOf(point.TimeUnixNano);
+        if (_observeArrival)
+        {
+            _lagCounts[ArrivalLag.BucketOf(_nowUnixNano - (long)point.TimeUnixNano)]++;
+            _lagCounted = true;
+        }
+
         if (bucket < NowBucket - _store.RetentionBuckets + 1)
         {
             refusal = RefusalReasons.TooOld;

@@ -114,6 +114,18 @@ public sealed partial class WindowStore : IWindowReader
     /// </summary>
     public static readonly DateTimeOffset LatestTime = DateTimeOffset.FromUnixTimeMilliseconds(long.MaxValue / 1_000_000);
 
+    internal const long NanosPerMinute = 60_000_000_000;
+
+    /// <summary>
+    /// The <paramref name="quantile"/> of how late <paramref name="metric"/>'s points arrived over the last
+    /// <see cref="Storage.ArrivalLag.Minutes"/> minutes (arrival minus point time, the upper edge of a power-of-two
+    /// bucket of milliseconds); null for a metric without points in that time. WAL replay is not counted.
+    /// </summary>
+    TimeSpan? IWindowReader.ArrivalLagOf(string metric) => ArrivalLag(metric);
+
+    public TimeSpan? ArrivalLag(string metric, double quantile = 0.99) =>
+        _metrics.TryGetValue(metric, out var state) ? state.Lag.Quantile((long)ToUnixNano(Now) / NanosPerMinute, quantile) : null;
+
     public static ulong ToUnixNano(DateTimeOffset time) => (ulong)(time.ToUnixTimeMilliseconds() * 1_000_000L) + (ulong)(time.Ticks % TimeSpan.TicksPerMillisecond * 100);
 
     internal int BucketOf(ulong unixNano)
@@ -350,6 +362,11 @@ public sealed partial class WindowStore : IWindowReader
         {
             return new PointOutcome(RefusalReasons.TooNew);
         }
+
+        var nowNanos = (long)ToUnixNano(Now);
+        Span<int> lag = stackalloc int[Storage.ArrivalLag.Buckets];
+        lag[Storage.ArrivalLag.BucketOf(nowNanos - (long)timeNanos)] = 1;
+        state.Lag.Add(nowNanos / NanosPerMinute, lag);
 
         var builder = new SeriesKeyBuilder();
         builder.SetLabels(labels);
