@@ -26,6 +26,7 @@ internal sealed class IngestSession : IOtlpPointSink
     private int _refusedNameLength;
     private bool _overflow;
     private string? _memoryTenant;
+    private TenantTraffic.Counter? _refusedTraffic;
 
     public IngestSession(WindowStore store)
     {
@@ -48,6 +49,7 @@ internal sealed class IngestSession : IOtlpPointSink
         _metric = null;
         _metricRefusal = null;
         _memoryTenant = null;
+        _refusedTraffic = null;
         _refusedNameLength = 0;
         _key.ClearResource();
         NowBucket = _store.BucketOf(_store.Now);
@@ -57,6 +59,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         _key.SetResource(resourceAttributes, _store.IdentityKeys);
         _tenant.BeginResource(resourceAttributes);
+        _refusedTraffic = null;
     }
 
     public void BeginMetric(in MetricHeader metric)
@@ -241,6 +244,9 @@ internal sealed class IngestSession : IOtlpPointSink
     public void Refused(string reason)
     {
         Rejected++;
+        // Counted for the tenant the key or the resource names; found once per resource, so a refused flood costs no lookups.
+        _refusedTraffic ??= _tenant.Named() is { } named ? _store.Traffic.For(named) : TenantTraffic.Counter.None;
+        _refusedTraffic.AddRefused(1);
         for (var i = 0; i < _reasonCount; i++)
         {
             if (ReferenceEquals(_reasons[i], reason) || _reasons[i] == reason)
@@ -396,6 +402,7 @@ internal sealed class IngestSession : IOtlpPointSink
             }
 
             Accepted++;
+            _store.TrafficOf(series).AddAccepted(1);
         }
 
         return refusal;
