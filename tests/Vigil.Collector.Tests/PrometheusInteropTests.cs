@@ -333,7 +333,8 @@ public sealed class PrometheusInteropTests
     /// The Debian package's Prometheus on 127.0.0.1 (a free port, a temporary TSDB), scraping one target every second.
     /// Killed with its process tree on dispose.
     /// </summary>
-    private sealed class RealPrometheus : IAsyncDisposable
+    /// <summary>A real Prometheus (the Debian package) on a free loopback port, scraping what it is told to.</summary>
+    internal sealed class RealPrometheus : IAsyncDisposable
     {
         private const string Binary = "/usr/bin/prometheus";
         private readonly Process _process;
@@ -348,22 +349,25 @@ public sealed class PrometheusInteropTests
             _http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         }
 
-        public static async Task<RealPrometheus> StartAsync(Uri target)
+        public static Task<RealPrometheus> StartAsync(Uri target) => StartWithConfigAsync($"""
+            global:
+              scrape_interval: 1s
+              scrape_timeout: 1s
+            scrape_configs:
+              - job_name: vigil
+                metrics_path: /metrics
+                static_configs:
+                  - targets: ["127.0.0.1:{target.Port}"]
+            """);
+
+        /// <param name="yaml">The whole prometheus.yml.</param>
+        public static async Task<RealPrometheus> StartWithConfigAsync(string yaml)
         {
             Assert.True(File.Exists(Binary), $"{Binary} is missing: run tests/run.sh, which installs the Debian packages in tests/apt-packages.txt (prometheus)");
             var dir = Path.Combine(Path.GetTempPath(), "vigil-prometheus-" + Guid.NewGuid().ToString("N"));
             Directory.CreateDirectory(dir);
             var config = Path.Combine(dir, "prometheus.yml");
-            await File.WriteAllTextAsync(config, $"""
-                global:
-                  scrape_interval: 1s
-                  scrape_timeout: 1s
-                scrape_configs:
-                  - job_name: vigil
-                    metrics_path: /metrics
-                    static_configs:
-                      - targets: ["127.0.0.1:{target.Port}"]
-                """);
+            await File.WriteAllTextAsync(config, yaml);
             var port = FreePort();
             var start = new ProcessStartInfo(Binary)
             {

@@ -45,6 +45,7 @@ public sealed class DeploymentConfigTests
             "otel-config/grafana/dashboards/tenant.json",
             "otel-config/grafana/dashboards/ai.json",
             "otel-config/prometheus/prometheus.yml",
+            "otel-config/prometheus/global.yml",
             "otel-config/alertmanager/alertmanager.yml",
             "otel-config/collector/agent.yaml",
             "otel-config/collector/gateway.yaml",
