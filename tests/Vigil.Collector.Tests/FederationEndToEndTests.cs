@@ -1,8 +1,4 @@
-using System.Net;
-using System.Net.Http.Headers;
-using Google.Protobuf;
 using Vigil.Instrumentation.Tests;
-using Vigil.Otlp.Proto.Collector;
 
 namespace Vigil.Collector.Tests;
 
@@ -19,9 +15,9 @@ public sealed class FederationEndToEndTests
         await using var shardB = await VigilServer.StartAsync();
         var now = DateTimeOffset.UtcNow;
         // acme lives on shard a, globex on shard b (the gateway's routing); each shard sums its tenant's deltas.
-        await PostAsync(shardA, OtlpRequests.DeltaCounterAt("tenant.requests", now.AddSeconds(-20), "acme", ("tenant.decision", "allowed", 5), ("tenant.decision", "denied", 2)));
-        await PostAsync(shardA, OtlpRequests.DeltaCounterAt("tenant.requests", now, "acme", ("tenant.decision", "allowed", 4)));
-        await PostAsync(shardB, OtlpRequests.DeltaCounterAt("tenant.requests", now, "globex", ("tenant.decision", "allowed", 11)));
+        await ReadScopeTests.SendAsync(shardA, OtlpRequests.DeltaCounterAt("tenant.requests", now.AddSeconds(-20), "acme", ("tenant.decision", "allowed", 5), ("tenant.decision", "denied", 2)));
+        await ReadScopeTests.SendAsync(shardA, OtlpRequests.DeltaCounterAt("tenant.requests", now, "acme", ("tenant.decision", "allowed", 4)));
+        await ReadScopeTests.SendAsync(shardB, OtlpRequests.DeltaCounterAt("tenant.requests", now, "globex", ("tenant.decision", "allowed", 11)));
 
         // The shipped global config, pointed at the two loopback shards and scraping every second.
         var config = (await File.ReadAllTextAsync(RepoPaths.Of("otel-config/prometheus/global.yml")))
@@ -38,14 +34,5 @@ public sealed class FederationEndToEndTests
         Assert.Equal(22, await global.ValueAsync("sum(tenant_requests_total)"));
         Assert.Equal(2, await global.ValueAsync("count(count by (instance) (tenant_requests_total))"));
         Assert.Equal(2, await global.ValueAsync("sum(up{job=\"vigil-federate\"})"));
-    }
-
-    private static async Task PostAsync(VigilServer vigil, ExportMetricsServiceRequest request)
-    {
-        using var http = new HttpClient { BaseAddress = vigil.OtlpHttpUri };
-        using var content = new ByteArrayContent(request.ToByteArray());
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/x-protobuf");
-        using var response = await http.PostAsync("/v1/metrics", content);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 }

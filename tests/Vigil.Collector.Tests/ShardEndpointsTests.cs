@@ -33,8 +33,8 @@ public sealed class ShardEndpointsTests
         await PostAsync(otlp, OtlpRequests.DeltaCounterAt("tenant.requests", tooOld, "b", ("http.route", "/1", 1), ("http.route", "/2", 1)), refused: 2);
         clock.Advance(TimeSpan.FromSeconds(30));
 
-        using var admin = Client(vigil, TestKeys.AdminToken);
-        var status = await JsonAsync(admin, "/api/v1/status/tenants");
+        using var admin = ReadScopeTests.Client(vigil, TestKeys.AdminToken);
+        var status = await ReadScopeTests.JsonAsync(admin, "/api/v1/status/tenants");
         Assert.Equal("success", status.GetProperty("status").GetString());
         var lines = status.GetProperty("data").EnumerateArray().ToList();
         Assert.Equal(["a", "b"], lines.Select(l => l.GetProperty("tenant").GetString()));
@@ -44,13 +44,13 @@ public sealed class ShardEndpointsTests
 
         // A quiet minute later the rate is 0; the totals stay.
         clock.Advance(TimeSpan.FromSeconds(60));
-        var quiet = (await JsonAsync(admin, "/api/v1/status/tenants")).GetProperty("data").EnumerateArray().ToList();
+        var quiet = (await ReadScopeTests.JsonAsync(admin, "/api/v1/status/tenants")).GetProperty("data").EnumerateArray().ToList();
         AssertLine(quiet[0], series: 3, perSecond: 0, accepted: 6, refused: 0);
 
-        using var a = Client(vigil, TestKeys.ReadA);
-        var own = (await JsonAsync(a, "/api/v1/status/tenants")).GetProperty("data").EnumerateArray().ToList();
+        using var a = ReadScopeTests.Client(vigil, TestKeys.ReadA);
+        var own = (await ReadScopeTests.JsonAsync(a, "/api/v1/status/tenants")).GetProperty("data").EnumerateArray().ToList();
         Assert.Equal("a", Assert.Single(own).GetProperty("tenant").GetString());
-        using var none = Client(vigil);
+        using var none = ReadScopeTests.Client(vigil);
         using var refusedWithoutKey = await none.GetAsync("/api/v1/status/tenants");
         Assert.Equal(HttpStatusCode.Unauthorized, refusedWithoutKey.StatusCode);
     }
@@ -106,25 +106,6 @@ public sealed class ShardEndpointsTests
         Assert.True(Math.Abs(perSecond - line.GetProperty("acceptedPointsPerSecond").GetDouble()) < 0.001, $"{tenant}: rate {line}");
         Assert.True(accepted == line.GetProperty("acceptedPoints").GetInt64(), $"{tenant}: accepted {line}");
         Assert.True(refused == line.GetProperty("refusedPoints").GetInt64(), $"{tenant}: refused {line}");
-    }
-
-    private static HttpClient Client(VigilServer vigil, string? key = null)
-    {
-        var http = new HttpClient { BaseAddress = vigil.HttpUri };
-        if (key is not null)
-        {
-            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        }
-
-        return http;
-    }
-
-    private static async Task<JsonElement> JsonAsync(HttpClient http, string url)
-    {
-        using var response = await http.GetAsync(url);
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, $"{url}: {(int)response.StatusCode} {body}");
-        return JsonDocument.Parse(body).RootElement.Clone();
     }
 
     private static async Task PostAsync(HttpClient http, ExportMetricsServiceRequest request, int refused = 0)
