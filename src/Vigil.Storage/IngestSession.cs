@@ -246,7 +246,10 @@ internal sealed class IngestSession : IOtlpPointSink
         Rejected++;
         // Counted for the tenant the key or the resource names; found once per resource, so a refused flood costs no lookups.
         _refusedTraffic ??= _tenant.Named() is { } named ? _store.Traffic.For(named) : TenantTraffic.Counter.None;
-        _refusedTraffic.AddRefused(1);
+        if (_refusedTraffic != TenantTraffic.Counter.None)
+        {
+            _refusedTraffic.AddRefused(1);
+        }
         for (var i = 0; i < _reasonCount; i++)
         {
             if (ReferenceEquals(_reasons[i], reason) || _reasons[i] == reason)
@@ -402,7 +405,10 @@ internal sealed class IngestSession : IOtlpPointSink
             }
 
             Accepted++;
-            _store.TrafficOf(series).AddAccepted(1);
+            if (_store.TrafficOf(series) is var traffic && traffic != TenantTraffic.Counter.None)
+            {
+                traffic.AddAccepted(1);
+            }
         }
 
         return refusal;

@@ -67,7 +67,7 @@ public sealed class TenantTraffic
         private const int Snapshots = 16;
         private static readonly TimeSpan Spacing = RateWindow / 12;
 
-        /// <summary>Where the points of series without a tenant are counted: nowhere listed.</summary>
+        /// <summary>Stands for "no tenant" once a series or resource was looked at; never listed, never counted into.</summary>
         public static readonly Counter None = new(DateTimeOffset.MinValue);
 
         private readonly Lock _lock = new();
