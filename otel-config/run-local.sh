@@ -74,6 +74,10 @@ stop_children() {
 
 stop() {
   local main=""
+  if [ ! -f "$dir/run-local.pid" ] && [ ! -f "$dir/pids" ]; then
+    say "nothing running under $dir"
+    return 0
+  fi
   [ -f "$dir/run-local.pid" ] && main="$(cat "$dir/run-local.pid")"
   if [ -n "$main" ] && ours "$main" run-local.sh; then
     # The foreground script's trap stops its children; wait for it to finish.
