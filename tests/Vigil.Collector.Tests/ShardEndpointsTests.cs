@@ -83,6 +83,21 @@ public sealed class ShardEndpointsTests
             body);
     }
 
+    [Fact]
+    public async Task Federate_WithATenantsReadKey_AnswersThatTenantsSeriesOnly()
+    {
+        await using var vigil = await VigilServer.StartAsync(TestKeys.WithReadKeys);
+        var now = DateTimeOffset.UtcNow;
+        await ReadScopeTests.SendAsync(vigil, OtlpRequests.Merge(
+            OtlpRequests.DeltaCounterAt("tenant.requests", now, "a", ("http.route", "/1", 2)),
+            OtlpRequests.DeltaCounterAt("tenant.requests", now, "b", ("http.route", "/1", 3))));
+
+        using var a = ReadScopeTests.Client(vigil, TestKeys.ReadA);
+        var federated = await a.GetStringAsync("/federate?match[]=" + Uri.EscapeDataString("{__name__=\"tenant_requests_total\"}"));
+        var samples = federated.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith('#')).ToList();
+        Assert.StartsWith("tenant_requests_total{http_route=\"/1\",service_name=\"test\",tenant_id=\"a\"} 2 ", Assert.Single(samples));
+    }
+
     [Theory]
     [InlineData("", "no match[] parameter provided")]
     [InlineData("?match[]=", "match[]=: parse error: the query is empty")]
