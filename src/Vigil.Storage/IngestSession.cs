@@ -245,7 +245,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         Rejected++;
         // Counted for the tenant the key or the resource names; found once per resource, so a refused flood costs no lookups.
-        _refusedTraffic ??= _tenant.Named() is { } named ? _store.Traffic.For(named) : TenantTraffic.Counter.None;
+        _refusedTraffic ??= _tenant.Named() is { } named ? _store.Traffic.ForRefused(named) : TenantTraffic.Counter.None;
         if (_refusedTraffic != TenantTraffic.Counter.None)
         {
             _refusedTraffic.AddRefused(1);

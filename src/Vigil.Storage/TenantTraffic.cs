@@ -25,8 +25,18 @@ public sealed class TenantTraffic
 
     internal TenantTraffic(TimeProvider time) => _time = time;
 
+    /// <summary>
+    /// Tenants counted for refused points alone, past which a new one is not counted (<see cref="Counter.None"/>):
+    /// without ingest keys any resource can name a tenant, and refused points make no series to bound them.
+    /// </summary>
+    public const int MaxRefusedOnlyTenants = 10_000;
+
     /// <summary>The counter of a tenant, made on first sight with a zero snapshot at that instant.</summary>
     internal Counter For(string tenant) => _tenants.GetOrAdd(tenant, static (_, now) => new Counter(now), _time.GetUtcNow());
+
+    /// <summary>The counter refused points of <paramref name="tenant"/> go to; <see cref="Counter.None"/> past <see cref="MaxRefusedOnlyTenants"/> new tenants.</summary>
+    internal Counter ForRefused(string tenant) =>
+        _tenants.TryGetValue(tenant, out var counter) ? counter : _tenants.Count >= MaxRefusedOnlyTenants ? Counter.None : For(tenant);
 
     /// <summary>Snapshots every tenant's accepted total now; forgets tenants with no series and nothing counted for a minute.</summary>
     internal void Sample(Func<string, int> series)

@@ -64,5 +64,22 @@ public sealed class TenantTrafficTests
         Assert.Equal(("held", 4), (left.Tenant, left.Series));
     }
 
+    [Fact]
+    public void RefusedPoints_OfTenantsPastTheCap_AreNotCounted_KnownTenantsStillAre()
+    {
+        var traffic = new TenantTraffic(new FakeTimeProvider(T0));
+        traffic.For("known").AddAccepted(1);
+        for (var i = 1; i < TenantTraffic.MaxRefusedOnlyTenants; i++)
+        {
+            traffic.ForRefused("flood-" + i).AddRefused(1);
+        }
+
+        Assert.Same(TenantTraffic.Counter.None, traffic.ForRefused("one-too-many"));
+        traffic.ForRefused("known").AddRefused(3);
+        var listed = traffic.Status(_ => 0, []);
+        Assert.Equal(TenantTraffic.MaxRefusedOnlyTenants, listed.Count);
+        Assert.Equal(3, Assert.Single(listed, t => t.Tenant == "known").Refused);
+    }
+
     private static TenantStatus Line(TenantTraffic traffic) => Assert.Single(traffic.Status(_ => 1, []));
 }
