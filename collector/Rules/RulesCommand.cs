@@ -2,7 +2,7 @@ using Vigil.Rules;
 
 namespace Vigil.Collector.Rules;
 
-/// <summary><c>vigil rules check FILE|DIR…</c> and <c>vigil rules test FILE…</c>: exit 0 ok, 1 problems or failures, 2 usage.</summary>
+/// <summary><c>vigil rules check FILE|DIR…</c> and <c>vigil rules test FILE… [--mutate]</c>: exit 0 ok, 1 problems or failures, 2 usage.</summary>
 public static class RulesCommand
 {
     public static int Run(string[] args, TextWriter output, TextWriter error)
@@ -11,6 +11,7 @@ public static class RulesCommand
         {
             error.WriteLine("usage: vigil rules check FILE|DIR...   (validate rule files; one line per problem, file:line:col: message)");
             error.WriteLine("       vigil rules test FILE|DIR...    (run rule unit tests; expected vs actual on failure)");
+            error.WriteLine("       vigil rules test FILE|DIR... --mutate [--min-score PERCENT]   (rule edits the tests miss, and the score)");
             return 2;
         }
 

@@ -1,4 +1,5 @@
 using Vigil.Instrumentation.Tests;
+using Vigil.Tests.Shared;
 
 namespace Vigil.Collector.Tests;
 
@@ -24,7 +25,7 @@ public sealed class FederationEndToEndTests
             .Replace("\"vigil-a:9190\", \"vigil-b:9190\"", $"\"127.0.0.1:{shardA.Http.Port}\", \"127.0.0.1:{shardB.Http.Port}\"", StringComparison.Ordinal)
             .Replace("scrape_interval: 15s", "scrape_interval: 1s", StringComparison.Ordinal);
         Assert.Contains($"127.0.0.1:{shardB.Http.Port}", config);
-        await using var global = await PrometheusInteropTests.RealPrometheus.StartWithConfigAsync(config);
+        await using var global = await RealPrometheus.StartAsync(config);
 
         Assert.Equal(9, await global.ValueAsync("tenant_requests_total{tenant_id=\"acme\",tenant_decision=\"allowed\"}"));
         Assert.Equal(2, await global.ValueAsync("tenant_requests_total{tenant_id=\"acme\",tenant_decision=\"denied\"}"));
