@@ -26,6 +26,7 @@ internal sealed class IngestSession : IOtlpPointSink
     private int _refusedNameLength;
     private bool _overflow;
     private string? _memoryTenant;
+    private TenantTraffic.Counter? _refusedTraffic;
 
     // Arrival lag of the current metric's points, counted here per point and flushed to the metric once per
     // metric of the request: the per-point cost is one increment of a session-local array.
@@ -57,6 +58,7 @@ internal sealed class IngestSession : IOtlpPointSink
         _metric = null;
         _metricRefusal = null;
         _memoryTenant = null;
+        _refusedTraffic = null;
         _refusedNameLength = 0;
         _key.ClearResource();
         var now = _store.Now;
@@ -68,6 +70,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         _key.SetResource(resourceAttributes, _store.IdentityKeys);
         _tenant.BeginResource(resourceAttributes);
+        _refusedTraffic = null;
     }
 
     public void BeginMetric(in MetricHeader metric)
@@ -253,6 +256,12 @@ internal sealed class IngestSession : IOtlpPointSink
     public void Refused(string reason)
     {
         Rejected++;
+        // Counted for the tenant the key or the resource names; found once per resource, so a refused flood costs no lookups.
+        _refusedTraffic ??= _tenant.Named() is { } named ? _store.Traffic.ForRefused(named) : TenantTraffic.Counter.None;
+        if (_refusedTraffic != TenantTraffic.Counter.None)
+        {
+            _refusedTraffic.AddRefused(1);
+        }
         for (var i = 0; i < _reasonCount; i++)
         {
             if (ReferenceEquals(_reasons[i], reason) || _reasons[i] == reason)
@@ -427,6 +436,10 @@ internal sealed class IngestSession : IOtlpPointSink
             }
 
             Accepted++;
+            if (_store.TrafficOf(series) is var traffic && traffic != TenantTraffic.Counter.None)
+            {
+                traffic.AddAccepted(1);
+            }
         }
 
         return refusal;
