@@ -45,7 +45,7 @@ internal sealed record GroupSnapshot(
         }
 
         var info = new RuleGroupInfo(runner.Group.Name, runner.Group.File, rules, runner.Group.Interval.TotalSeconds, 0,
-            runner.EvaluationTime.TotalSeconds, runner.LastEvaluation);
+            runner.EvaluationTime.TotalSeconds, runner.LastEvaluation, runner.QueryOffset.TotalSeconds);
         return new GroupSnapshot(info, active, alerts, recorded, byName);
     }
 

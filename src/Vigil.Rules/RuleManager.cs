@@ -573,9 +573,9 @@ public sealed class RuleManager : IAlertStateReader, IDisposable, IAsyncDisposab
             try
             {
                 // Recorded values are stamped with the instant their windows end (query_offset before the evaluation).
-                var recorded = runner.Group.QueryOffset == TimeSpan.Zero
+                var recorded = runner.QueryOffset == TimeSpan.Zero
                     ? published.Recorded
-                    : [.. published.Recorded.Select(r => r with { At = now - runner.Group.QueryOffset })];
+                    : [.. published.Recorded.Select(r => r with { At = now - runner.QueryOffset })];
                 evaluated(new GroupEvaluation(runner.Group.Name, now, recorded, published.Alerts) { Active = published.Active });
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
