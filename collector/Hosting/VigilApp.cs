@@ -168,6 +168,7 @@ public static class VigilApp
         HealthEndpoints.Map(app);
         RulesEndpoints.Map(app);
         BacktestEndpoints.Map(app);
+        GateEndpoints.Map(app);
         AlertingEndpoints.Map(app);
 
         var readiness = app.Services.GetRequiredService<Readiness>();
