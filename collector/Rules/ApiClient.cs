@@ -23,6 +23,44 @@ internal static class ApiClient
         return client;
     }
 
+    /// <summary>
+    /// Splits <c>--name value</c> options (each of <paramref name="names"/>, repeatable) from positional arguments;
+    /// false with the reason for an unknown option or one without its value.
+    /// </summary>
+    public static bool TryParse(string[] args, string[] names, out List<string> positional, out Dictionary<string, List<string>> options, out string? error)
+    {
+        positional = [];
+        options = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        error = null;
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal))
+            {
+                positional.Add(args[i]);
+                continue;
+            }
+
+            if (!names.Contains(args[i]) || i + 1 >= args.Length)
+            {
+                error = names.Contains(args[i]) ? $"option '{args[i]}' needs a value" : $"unknown option '{args[i]}'";
+                return false;
+            }
+
+            if (!options.TryGetValue(args[i], out var values))
+            {
+                options[args[i]] = values = [];
+            }
+
+            values.Add(args[++i]);
+        }
+
+        return true;
+    }
+
+    /// <summary>The last value given for an option, or null.</summary>
+    public static string? Last(Dictionary<string, List<string>> options, string name) =>
+        options.TryGetValue(name, out var values) ? values[^1] : null;
+
     /// <summary>An absolute http(s) URL, or null.</summary>
     public static Uri? Server(string? text) =>
         Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" ? uri : null;

@@ -19,34 +19,14 @@ public static class BacktestCommand
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
-        var files = new List<string>();
-        string? server = null, from = null, to = null, token = null;
-        for (var i = 0; i < args.Length; i++)
+        if (!ApiClient.TryParse(args, ["--server", "--from", "--to", "--token"], out var files, out var options, out var problem))
         {
-            switch (args[i])
-            {
-                case "--server" when i + 1 < args.Length:
-                    server = args[++i];
-                    break;
-                case "--from" when i + 1 < args.Length:
-                    from = args[++i];
-                    break;
-                case "--to" when i + 1 < args.Length:
-                    to = args[++i];
-                    break;
-                case "--token" when i + 1 < args.Length:
-                    token = args[++i];
-                    break;
-                case var a when a.StartsWith("--", StringComparison.Ordinal):
-                    error.WriteLine($"vigil rules backtest: unknown or incomplete option '{a}'");
-                    error.WriteLine(Usage);
-                    return 2;
-                default:
-                    files.Add(args[i]);
-                    break;
-            }
+            error.WriteLine($"vigil rules backtest: {problem}");
+            error.WriteLine(Usage);
+            return 2;
         }
 
+        var (server, from, to, token) = (ApiClient.Last(options, "--server"), ApiClient.Last(options, "--from"), ApiClient.Last(options, "--to"), ApiClient.Last(options, "--token"));
         if (files.Count == 0 || ApiClient.Server(server) is not { } uri)
         {
             error.WriteLine(files.Count == 0 ? "vigil rules backtest: name at least one rule file" : "vigil rules backtest: --server needs an http(s) URL");

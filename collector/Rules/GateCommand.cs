@@ -15,32 +15,18 @@ public static class GateCommand
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
-        string? server = null, token = null;
-        var query = new List<string>();
-        for (var i = 0; i < args.Length; i++)
+        if (!ApiClient.TryParse(args, ["--server", "--severity", "--match", "--quiet-for", "--token"], out var positional, out var options, out var problem) || positional.Count > 0)
         {
-            switch (args[i])
-            {
-                case "--server" when i + 1 < args.Length:
-                    server = args[++i];
-                    break;
-                case "--severity" when i + 1 < args.Length:
-                    query.Add("severity=" + Uri.EscapeDataString(args[++i]));
-                    break;
-                case "--match" when i + 1 < args.Length:
-                    query.Add("match=" + Uri.EscapeDataString(args[++i]));
-                    break;
-                case "--quiet-for" when i + 1 < args.Length:
-                    query.Add("quiet_for=" + Uri.EscapeDataString(args[++i]));
-                    break;
-                case "--token" when i + 1 < args.Length:
-                    token = args[++i];
-                    break;
-                default:
-                    error.WriteLine($"vigil gate: unknown or incomplete argument '{args[i]}'");
-                    error.WriteLine(Usage);
-                    return 2;
-            }
+            error.WriteLine($"vigil gate: {problem ?? $"unexpected argument '{positional[0]}'"}");
+            error.WriteLine(Usage);
+            return 2;
+        }
+
+        var (server, token) = (ApiClient.Last(options, "--server"), ApiClient.Last(options, "--token"));
+        var query = new List<string>();
+        foreach (var (option, parameter) in new[] { ("--severity", "severity"), ("--match", "match"), ("--quiet-for", "quiet_for") })
+        {
+            query.AddRange(options.GetValueOrDefault(option, []).Select(v => parameter + "=" + Uri.EscapeDataString(v)));
         }
 
         if (ApiClient.Server(server) is not { } uri)
