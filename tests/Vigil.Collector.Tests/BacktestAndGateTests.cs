@@ -137,6 +137,45 @@ public sealed class BacktestAndGateTests : IAsyncDisposable
 
         // The whole retention by default: 1h less the 1m window, up to now (8:00 after T0).
         Assert.EndsWith($"CheckoutAuthFailures: 1 instance, fired 1 time, {PromDuration.Format(firing)} firing in 59m{Environment.NewLine}", text, StringComparison.Ordinal);
+
+        // The loaded rule, named instead of sent, from 1:00 to 6:00: the same instants, in the API's shape.
+        using var http = new HttpClient { BaseAddress = vigil.HttpUri };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestKeys.AdminToken);
+        using var loaded = await http.PostAsync($"/api/v1/rules/backtest?group=checkout&alert=CheckoutAuthFailures&from={T0.AddMinutes(1).ToUnixTimeSeconds()}&to={T0.AddMinutes(6).ToUnixTimeSeconds()}", null);
+        var data = JsonDocument.Parse(await loaded.Content.ReadAsStringAsync()).RootElement.GetProperty("data");
+        var rule = data.GetProperty("rules").EnumerateArray().Single();
+        Assert.Equal(("checkout", "CheckoutAuthFailures", phase == TimeSpan.Zero ? 11 : 10), (rule.GetProperty("group").GetString(), rule.GetProperty("alert").GetString(), rule.GetProperty("evaluations").GetInt32()));
+        var instance = rule.GetProperty("instances").EnumerateArray().Single();
+        Assert.Equal("acme", instance.GetProperty("labels").GetProperty("tenant.id").GetString());
+        var transitions = instance.GetProperty("transitions").EnumerateArray().ToList();
+        Assert.Equal(
+            [("inactive", "pending", pending), ("pending", "firing", pending.AddSeconds(30)), ("firing", "resolved", resolved)],
+            transitions.Select(t => (t.GetProperty("from").GetString(), t.GetProperty("to").GetString(), t.GetProperty("at").GetDateTimeOffset())));
+
+        // The failing share of the 6 buckets (steps 12..23 fail) in the window ending in the instant's bucket.
+        static double Ratio(DateTimeOffset at)
+        {
+            var bucket = (int)((at - T0).TotalSeconds / 10);
+            return Math.Max(0, Math.Min(bucket, 23) - Math.Max(bucket - 5, 12) + 1) / 6.0;
+        }
+
+        foreach (var t in transitions)
+        {
+            Assert.Equal(Ratio(t.GetProperty("at").GetDateTimeOffset()), t.GetProperty("value").GetDouble(), 9);
+        }
+    }
+
+    [Fact]
+    public void BacktestBudget_IsReadFromRules_AndOneThatCannotWorkIsReportedAtItsPlace()
+    {
+        var path = Path.Combine(Path.GetDirectoryName(_rulesDir)!, "vigil.yaml");
+        File.WriteAllText(path, "rules:\n  backtest_max_evaluations: 0\n");
+        var error = Assert.Throws<Vigil.Collector.Configuration.ConfigException>(() => Vigil.Collector.Configuration.ConfigLoader.Load(path, []));
+        Assert.Equal($"{path}:2:29: rules.backtest_max_evaluations: must be at least 1", Assert.Single(error.Problems));
+
+        File.WriteAllText(path, "rules:\n  backtest_max_evaluations: 5000\n");
+        Assert.Equal(5000, Vigil.Collector.Configuration.ConfigLoader.Load(path, []).BacktestMaxEvaluations);
+        Assert.Equal(100_000, new Vigil.Collector.Configuration.VigilOptions().BacktestMaxEvaluations);
     }
 
     [Fact]
@@ -181,6 +220,7 @@ public sealed class BacktestAndGateTests : IAsyncDisposable
         Assert.StartsWith("blocked: 1 P1 alert(s) matching tenant.id=\"acme\" firing: CheckoutAuthFailures", reasons, StringComparison.Ordinal);
         Assert.Contains("  P1 CheckoutAuthFailures {tenant.id=acme} firing since", reasons, StringComparison.Ordinal);
         Assert.Equal(0, (await GateAsync(vigil, "--match", "tenant.id=beta", "--quiet-for", "10m")).Exit);
+        Assert.Equal(1, (await GateAsync(vigil, "--severity", "P2", "--match", "tenant.id=acme")).Exit);
 
         // It resolves by 5:00. At 8:00 that is less than 10m ago, but more than 2m ago.
         await SendStepsAsync(vigil, 22, 48);
