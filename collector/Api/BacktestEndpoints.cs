@@ -81,7 +81,7 @@ public static class BacktestEndpoints
         }
 
         var bounds = new BacktestBounds(store.Now, store.Options.Retention, store.Options.Resolution, options.BacktestMaxEvaluations, rules.ResolvedRetention);
-        var outcome = new RuleBacktester(store).Run(groups, aggregates, from, to, alert, bounds);
+        var outcome = new RuleBacktester(store).Run(groups, aggregates, from, to, alert, bounds, request.HttpContext.RequestAborted);
         return outcome.Result is { } replay
             ? Results.Json(ApiResponse.Success(replay))
             : AggregateEndpoints.Error(outcome.Refusal!);

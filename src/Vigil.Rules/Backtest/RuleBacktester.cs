@@ -16,7 +16,8 @@ public sealed class RuleBacktester(IWindowReader reader)
     /// <summary>
     /// Replays every alert rule of <paramref name="groups"/> (only <paramref name="alert"/> when given) over
     /// [<paramref name="from"/>, <paramref name="to"/>]; a missing bound is the earliest instant whose windows the
-    /// retention still holds, or now. Every instance starts inactive at the first evaluation.
+    /// retention still holds, or now. Every instance starts inactive at the first evaluation. A cancelled replay
+    /// (the client went away) stops between evaluations.
     /// </summary>
     public BacktestOutcome Run(
         IReadOnlyList<RuleGroup> groups,
@@ -24,7 +25,8 @@ public sealed class RuleBacktester(IWindowReader reader)
         DateTimeOffset? from,
         DateTimeOffset? to,
         string? alert,
-        BacktestBounds bounds)
+        BacktestBounds bounds,
+        CancellationToken cancellationToken = default)
     {
         var selected = groups
             .Select(g => Only(g, alert))
@@ -77,6 +79,7 @@ public sealed class RuleBacktester(IWindowReader reader)
             var errors = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var slot in Slots(group, start, end))
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 transitions.AddRange(runner.Evaluate(slot));
                 evaluations++;
                 foreach (var runtime in runner.Alerts.Where(a => a.LastError is not null))
