@@ -95,6 +95,8 @@ public static class BacktestCommand
     /// </summary>
     public static void Render(BacktestResult result, TextWriter output)
     {
+        // Whole seconds: `to` defaults to now, which has milliseconds nobody wants to read.
+        static string Seconds(TimeSpan t) => PromDuration.Format(TimeSpan.FromSeconds(Math.Round(t.TotalSeconds)));
         var span = result.To - result.From;
         var oneDay = result.From.UtcDateTime.Date == result.To.UtcDateTime.Date;
         string When(DateTimeOffset t) => t.UtcDateTime.ToString(oneDay ? "HH:mm:ss" : "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
@@ -118,7 +120,7 @@ public static class BacktestCommand
                     var until = i + 1 < instance.Transitions.Count ? instance.Transitions[i + 1].At : result.To;
                     var lasted = until - t.At;
                     var still = i + 1 == instance.Transitions.Count && t.To is "pending" or "firing";
-                    output.WriteLine($"    {t.To,-9} {When(t.At)}  {(t.To is "pending" or "firing" ? PromDuration.Format(lasted) + (still ? "+" : string.Empty) : string.Empty),-9} {Value(t.Value)}");
+                    output.WriteLine($"    {t.To,-9} {When(t.At)}  {(t.To is "pending" or "firing" ? Seconds(lasted) + (still ? "+" : string.Empty) : string.Empty),-9} {Value(t.Value)}");
                     if (t.To == "firing")
                     {
                         fired++;
@@ -128,7 +130,7 @@ public static class BacktestCommand
             }
 
             output.WriteLine($"{rule.Alert}: {rule.Instances.Count} instance{(rule.Instances.Count == 1 ? string.Empty : "s")}, fired {(fired == 1 ? "1 time" : $"{fired} times")}, " +
-                $"{PromDuration.Format(firing)} firing in {PromDuration.Format(span)}");
+                $"{Seconds(firing)} firing in {Seconds(span)}");
         }
     }
 
