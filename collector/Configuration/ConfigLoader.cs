@@ -31,7 +31,7 @@ public static class ConfigLoader
     private static readonly string[] ServerKeys = ["otlp_grpc", "otlp_http", "http", "admin_token", "tls"];
     private static readonly string[] TlsKeys = ["cert_file", "key_file", "client_ca_file"];
     private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series", "max_series_per_metric", "max_series_per_tenant", "tenant_attribute", "max_attributes_per_point", "max_attribute_value_length", "max_attribute_key_length", "max_metric_name_length"];
-    private static readonly string[] IngestKeys = ["max_request_size", "max_decompression_ratio", "max_inflight_size", "memory_limit", "memory_spike_limit", "memory_check_interval", "retry_after"];
+    private static readonly string[] IngestKeys = ["max_request_size", "max_decompression_ratio", "max_inflight_size", "memory_limit", "memory_spike_limit", "memory_check_interval", "retry_after", "max_requests_in_flight", "tenant_rate_limit", "tenant_rate_burst", "tenant_rate_limits"];
     private static readonly string[] TelemetryKeys = ["otlp_endpoint", "otlp_protocol", "export_interval"];
     private static readonly string[] RulesKeys = ["dir", "max_file_size", "max_string_length", "max_rules_per_file", "max_rules", "backtest_max_evaluations"];
     private static readonly string[] AuthKeys = ["ingest_keys", "ingest_keys_file", "read_keys", "read_keys_file"];
@@ -307,6 +307,10 @@ public static class ConfigLoader
                                 _ => ingest,
                             },
                             "memory_check_interval" => ingest with { MemoryCheckInterval = Duration(path, value, at, problems) ?? ingest.MemoryCheckInterval },
+                            "max_requests_in_flight" => ingest with { MaxRequestsInFlight = Integer(path, value, at, problems) ?? ingest.MaxRequestsInFlight },
+                            "tenant_rate_limit" => ingest with { TenantRateLimit = Integer(path, value, at, problems) ?? ingest.TenantRateLimit },
+                            "tenant_rate_burst" => ingest with { TenantRateBurst = Integer(path, value, at, problems) ?? ingest.TenantRateBurst },
+                            "tenant_rate_limits" => ingest with { TenantRateLimits = IntegerMap(path, value, at, problems) ?? ingest.TenantRateLimits },
                             _ => ingest with { RetryAfter = Duration(path, value, at, problems) ?? ingest.RetryAfter },
                         };
                     }
@@ -659,6 +663,33 @@ public static class ConfigLoader
 
         problems.Add($"{Where(path, node)}: {at}: {problem}");
         return null;
+    }
+
+    /// <summary>A mapping of names to whole numbers, e.g. <c>{acme: 50000}</c>; each bad entry is a problem at its place.</summary>
+    private static Dictionary<string, int>? IntegerMap(string path, YamlNode node, string at, List<string> problems)
+    {
+        if (node is YamlScalarNode { Value: null or "" })
+        {
+            return new Dictionary<string, int>(StringComparer.Ordinal);
+        }
+
+        if (node is not YamlMappingNode mapping)
+        {
+            problems.Add($"{Where(path, node)}: {at} must be a mapping of names to numbers, e.g. {{acme: 50000}}");
+            return null;
+        }
+
+        var map = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (keyNode, value) in mapping.Children)
+        {
+            var name = (keyNode as YamlScalarNode)?.Value ?? string.Empty;
+            if (Integer(path, value, $"{at}.{name}", problems) is { } number)
+            {
+                map[name] = number;
+            }
+        }
+
+        return map;
     }
 
     private static List<string>? List(string path, YamlNode node, string at, List<string> problems)

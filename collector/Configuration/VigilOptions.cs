@@ -128,6 +128,21 @@ public sealed record IngestOptions
     /// <summary>What Retry-After / RetryInfo tell a refused sender.</summary>
     public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Requests being decoded and stored at once; past it requests get a retryable refusal. 0 = no limit.</summary>
+    public int MaxRequestsInFlight { get; init; } = 1024;
+
+    /// <summary>Data points per second each tenant may send (a token bucket per tenant); 0 = no rate limit (decision 016).</summary>
+    public int TenantRateLimit { get; init; }
+
+    /// <summary>How many points a tenant may send at once after a quiet spell; 0 = twice the tenant's rate.</summary>
+    public int TenantRateBurst { get; init; }
+
+    /// <summary>Per-tenant rates in place of <see cref="TenantRateLimit"/>; 0 = that tenant is not limited.</summary>
+    public IReadOnlyDictionary<string, int> TenantRateLimits { get; init; } = new Dictionary<string, int>(StringComparer.Ordinal);
+
+    /// <summary>Whether any tenant has a data-point rate limit.</summary>
+    public bool TenantRateLimited => TenantRateLimit > 0 || TenantRateLimits.Values.Any(rate => rate > 0);
+
     /// <summary>The hard and soft limits in bytes for a process that may use <paramref name="availableBytes"/>; (0, 0) = none.</summary>
     public (long Hard, long Soft) MemoryLimits(long availableBytes)
     {
@@ -193,6 +208,29 @@ public sealed record IngestOptions
         if (RetryAfter < TimeSpan.FromSeconds(1) || RetryAfter > TimeSpan.FromHours(1))
         {
             problems.Add("ingest.retry_after: must be from 1s to 1h");
+        }
+
+        if (MaxRequestsInFlight < 0)
+        {
+            problems.Add("ingest.max_requests_in_flight: must not be negative (0 = no limit)");
+        }
+
+        if (TenantRateLimit < 0)
+        {
+            problems.Add("ingest.tenant_rate_limit: data points per second must not be negative (0 = no limit)");
+        }
+
+        if (TenantRateBurst < 0)
+        {
+            problems.Add("ingest.tenant_rate_burst: must not be negative (0 = twice the tenant's rate)");
+        }
+
+        foreach (var (tenant, rate) in TenantRateLimits)
+        {
+            if (rate < 0)
+            {
+                problems.Add($"ingest.tenant_rate_limits.{tenant}: data points per second must not be negative (0 = this tenant is not limited)");
+            }
         }
 
         return problems;

@@ -84,7 +84,7 @@ public static class VigilApp
                 hardLimit, softLimit, options.Ingest.MemoryCheckInterval, sp.GetRequiredService<IMemoryGauge>(), time, sp.GetRequiredService<ILogger<MemoryLimiter>>()));
         }
 
-        services.AddSingleton(sp => new IngestGate(options.Ingest, sp.GetService<MemoryLimiter>()));
+        services.AddSingleton(sp => new IngestGate(options.Ingest, sp.GetService<MemoryLimiter>(), options.Ingest.TenantRateLimited ? new TenantRateLimiter(options.Ingest, time) : null));
         var bodyRefusals = new BodyRefusals();
         services.AddSingleton(bodyRefusals);
         services.AddSingleton<OtlpReceiver>();

@@ -23,7 +23,12 @@ public sealed class VigilMetrics : IDisposable
         _meter.CreateObservableCounter("vigil.ingest.points.accepted", () => store.Stats.Accepted, "{point}", "Data points accepted into the window store");
         _meter.CreateObservableCounter("vigil.ingest.points.refused", () => RefusedMeasurements(store), "{point}", "Data points refused, by reason (also reported in partial_success)");
         _meter.CreateObservableCounter("vigil.ingest.points.tenant_mismatch", () => TenantMismatchMeasurements(store), "{point}", "Data points refused as tenant_mismatch, by the tenant written to (the ingest key's or the resource's)");
-        _meter.CreateObservableCounter("vigil.ingest.requests.refused", () => RefusedRequests(bodyRefusals, gate), "{request}", "OTLP requests refused before decoding, by reason: body limits and broken gzip (with transport), memory_limit (503 / UNAVAILABLE), inflight_limit (429 / RESOURCE_EXHAUSTED)");
+        _meter.CreateObservableCounter("vigil.ingest.requests.refused", () => RefusedRequests(bodyRefusals, gate), "{request}", "OTLP requests refused before storing, by reason: body limits and broken gzip (with transport), memory_limit (503 / UNAVAILABLE), inflight_limit, inflight_requests, tenant_rate (429 / RESOURCE_EXHAUSTED)");
+        if (gate.Rates is { } rates)
+        {
+            _meter.CreateObservableCounter("vigil.ingest.points.rate_limited", () => RateLimitedMeasurements(rates, store), "{point}", "Data points refused (429 / RESOURCE_EXHAUSTED) because their tenant was over its data-point rate, by tenant");
+        }
+
         _meter.CreateObservableUpDownCounter("vigil.series.active", () => store.SeriesCount, "{series}", "Series held in the window store");
         _meter.CreateObservableCounter("vigil.series.evicted", () => store.EvictedSeries, "{series}", "Series evicted after no point for the retention");
         if (gate.Memory is { } memory)
@@ -56,6 +61,14 @@ public sealed class VigilMetrics : IDisposable
     private static IEnumerable<Measurement<long>> TenantMismatchMeasurements(WindowStore store)
     {
         foreach (var (tenant, count) in store.Stats.TenantMismatchByTenant)
+        {
+            yield return new Measurement<long>(count, new KeyValuePair<string, object?>(store.Options.TenantAttribute, tenant));
+        }
+    }
+
+    private static IEnumerable<Measurement<long>> RateLimitedMeasurements(TenantRateLimiter rates, WindowStore store)
+    {
+        foreach (var (tenant, count) in rates.RefusedPointsByTenant)
         {
             yield return new Measurement<long>(count, new KeyValuePair<string, object?>(store.Options.TenantAttribute, tenant));
         }

@@ -41,18 +41,19 @@ public class OtlpGrpcMetricsService(OtlpReceiver receiver)
         {
             OtlpOutcomeKind.Success => outcome.ToResponse(),
             OtlpOutcomeKind.Unauthenticated => throw new RpcException(new GrpcStatus(StatusCode.Unauthenticated, outcome.Message!)),
-            OtlpOutcomeKind.Overloaded => throw Retryable(StatusCode.ResourceExhausted, outcome.Message!),
-            OtlpOutcomeKind.Unavailable => throw Retryable(StatusCode.Unavailable, outcome.Message!),
+            OtlpOutcomeKind.Overloaded => throw Retryable(StatusCode.ResourceExhausted, outcome),
+            OtlpOutcomeKind.Unavailable => throw Retryable(StatusCode.Unavailable, outcome),
             _ => throw new RpcException(new GrpcStatus(StatusCode.InvalidArgument, outcome.Message!)),
         };
     }
 
     /// <summary>A refusal the exporter retries: the status plus RetryInfo in grpc-status-details-bin.</summary>
-    private RpcException Retryable(StatusCode code, string message)
+    private RpcException Retryable(StatusCode code, OtlpOutcome outcome)
     {
+        var message = outcome.Message!;
         var retryInfo = new RetryInfo
         {
-            RetryDelay = new Vigil.Otlp.Proto.Rpc.Duration { Seconds = (long)receiver.Gate.Options.RetryAfter.TotalSeconds },
+            RetryDelay = new Vigil.Otlp.Proto.Rpc.Duration { Seconds = (long)(outcome.RetryAfter ?? receiver.Gate.Options.RetryAfter).TotalSeconds },
         };
         var status = new Vigil.Otlp.Proto.Rpc.Status { Code = (int)code, Message = message };
         status.Details.Add(new AnyDetail { TypeUrl = "type.googleapis.com/google.rpc.RetryInfo", Value = retryInfo.ToByteString() });

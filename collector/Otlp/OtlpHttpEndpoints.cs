@@ -88,7 +88,7 @@ public static class OtlpHttpEndpoints
                 break;
             case OtlpOutcomeKind.Overloaded or OtlpOutcomeKind.Unavailable:
                 // 429/503 + Retry-After: the OTLP exporters retry these after the delay.
-                context.Response.Headers.RetryAfter = ((int)receiver.Gate.Options.RetryAfter.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+                context.Response.Headers.RetryAfter = ((long)(outcome.RetryAfter ?? receiver.Gate.Options.RetryAfter).TotalSeconds).ToString(CultureInfo.InvariantCulture);
                 var overloaded = outcome.Kind == OtlpOutcomeKind.Overloaded;
                 await Status(context, json, overloaded ? StatusCodes.Status429TooManyRequests : StatusCodes.Status503ServiceUnavailable, overloaded ? 8 : 14, outcome.Message!);
                 break;

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using Vigil.Collector.Configuration;
 using Vigil.Collector.Security;
@@ -24,7 +25,8 @@ public enum OtlpOutcomeKind
 }
 
 /// <summary>What happened to one export, before it is put into a transport's terms.</summary>
-public readonly record struct OtlpOutcome(OtlpOutcomeKind Kind, IngestResult Result, string? Message)
+/// <param name="RetryAfter">For a retryable refusal that knows when a retry can succeed (a tenant's rate); else <c>ingest.retry_after</c> applies.</param>
+public readonly record struct OtlpOutcome(OtlpOutcomeKind Kind, IngestResult Result, string? Message, TimeSpan? RetryAfter = null)
 {
     public ExportMetricsServiceResponse ToResponse()
     {
@@ -50,6 +52,7 @@ public readonly record struct OtlpOutcome(OtlpOutcomeKind Kind, IngestResult Res
 public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService wal, VigilMetrics metrics, VigilOptions options)
 {
     private readonly ApiKeys _keys = new(options.Auth.IngestKeys);
+    private readonly ConcurrentBag<TenantPointCounts> _tenantCounts = [];
 
     public IngestGate Gate { get; } = gate;
 
@@ -79,6 +82,21 @@ public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService 
         return (null, new OtlpOutcome(OtlpOutcomeKind.Unauthenticated, default, message));
     }
 
+    private RateRefusal? CheckRate(ReadOnlySpan<byte> request, TenantBinding? binding, TenantRateLimiter rates)
+    {
+        var counts = _tenantCounts.TryTake(out var pooled) ? pooled : new TenantPointCounts(ingest.Store.Options.TenantAttribute);
+        try
+        {
+            counts.Reset(binding);
+            ingest.Check(request, counts);
+            return rates.TryTake(counts);
+        }
+        finally
+        {
+            _tenantCounts.Add(counts);
+        }
+    }
+
     /// <param name="binding">The ingest key's tenant binding from <see cref="Authenticate"/>; null without keys.</param>
     public async Task<OtlpOutcome> ExportAsync(RequestBody body, bool json, string transport, TenantBinding? binding, CancellationToken cancellationToken)
     {
@@ -106,7 +124,19 @@ public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService 
         try
         {
             var request = json ? OtlpJsonTranscoder.ToProtobuf(body.Span) : body.Memory;
-            ingest.Check(request.Span);
+            if (Gate.Rates is { } rates)
+            {
+                // Counted per tenant in the check pass; over a tenant's rate nothing of it reaches the WAL or the store.
+                if (CheckRate(request.Span, binding, rates) is { } overRate)
+                {
+                    metrics.RecordRequest(transport, "throttled", started);
+                    return new OtlpOutcome(OtlpOutcomeKind.Overloaded, default, overRate.Message, overRate.RetryAfter);
+                }
+            }
+            else
+            {
+                ingest.Check(request.Span);
+            }
 
             // Logged before it is applied, so an acknowledged request is on disk and replayed after a crash.
             // Append and apply happen inside the ingest barrier: a checkpoint waits for both or neither.

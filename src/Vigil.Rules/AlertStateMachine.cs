@@ -21,7 +21,8 @@ public sealed record AlertInstanceState(
     DateTimeOffset? KeepFiringSince = null,
     double? LastValue = null,
     double LastSamples = 0,
-    DateTimeOffset? LastEvaluation = null)
+    DateTimeOffset? LastEvaluation = null,
+    DateTimeOffset? MissingSince = null)
 {
     public static AlertInstanceState Initial { get; } = new(AlertState.Inactive);
 
@@ -50,8 +51,16 @@ public sealed record EffectiveRule(
     Severity Severity,
     RuleOverride? Override = null)
 {
+    public OnMissingPolicy OnMissing { get; init; }
+
+    public TimeSpan MissingFor { get; init; }
+
     public static EffectiveRule FromRule(AlertRule rule) =>
-        new(rule.Threshold, rule.Recover, rule.For, rule.KeepFiringFor, rule.NoData, rule.MinSamples, rule.Severity);
+        new(rule.Threshold, rule.Recover, rule.For, rule.KeepFiringFor, rule.NoData, rule.MinSamples, rule.Severity)
+        {
+            OnMissing = rule.OnMissing,
+            MissingFor = rule.MissingFor,
+        };
 }
 
 public sealed record StateChange(AlertState From, AlertState To, DateTimeOffset At);
@@ -69,8 +78,24 @@ public static class AlertStateMachine
         var guarded = false;
         if (observation.Absent)
         {
-            breaching = false;
-            why = "the series stopped reporting";
+            // MissingSince is not persisted: after a restart, missing_for counts from the first evaluation that misses.
+            var since = previous.MissingSince ?? now;
+            var missing = previous with { MissingSince = since, LastEvaluation = now };
+            var gone = $"the series stopped reporting {PromDuration.Format(now - since)} ago";
+            if (now - since < rule.MissingFor)
+            {
+                return new AlertStep(missing, null, null, false, $"{gone}; missing_for {PromDuration.Format(rule.MissingFor)} keeps it {Name(previous.State)}");
+            }
+
+            switch (rule.OnMissing)
+            {
+                case OnMissingPolicy.KeepLast:
+                    return new AlertStep(missing, null, null, false, $"{gone}; on_missing: keep_last keeps it {Name(previous.State)}");
+                case OnMissingPolicy.Alert:
+                    return Move(missing with { LastValue = null, LastSamples = 0 }, breaching: true, now, rule, $"{gone}; on_missing: alert counts it as breaching", guarded: false);
+                default:
+                    return Move(missing with { LastValue = null, LastSamples = 0 }, breaching: false, now, rule, "the series stopped reporting", guarded: false);
+            }
         }
         else if (observation.Value is null || observation.Samples < rule.MinSamples)
         {
@@ -110,14 +135,17 @@ public static class AlertStateMachine
             }
         }
 
-        var observed = previous with { LastValue = observation.Value, LastSamples = observation.Samples, LastEvaluation = now };
-        return previous.State switch
+        var observed = previous with { LastValue = observation.Value, LastSamples = observation.Samples, LastEvaluation = now, MissingSince = null };
+        return Move(observed, breaching, now, rule, why, guarded);
+    }
+
+    private static AlertStep Move(AlertInstanceState observed, bool breaching, DateTimeOffset now, EffectiveRule rule, string why, bool guarded) =>
+        observed.State switch
         {
             AlertState.Pending => FromPending(observed, breaching, now, rule, why, guarded),
             AlertState.Firing => FromFiring(observed, breaching, now, rule, why, guarded),
             _ => FromQuiet(observed, breaching, now, rule, why, guarded),
         };
-    }
 
     private static AlertStep FromQuiet(AlertInstanceState s, bool breaching, DateTimeOffset now, EffectiveRule rule, string why, bool guarded)
     {

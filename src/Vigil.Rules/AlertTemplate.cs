@@ -4,11 +4,22 @@ using System.Text;
 namespace Vigil.Rules;
 
 /// <summary>The values a summary, description or annotation template can use.</summary>
-public sealed record TemplateContext(double? Value, double? Threshold, double Samples, IReadOnlyDictionary<string, string> Labels);
+public sealed record TemplateContext(double? Value, double? Threshold, double Samples, IReadOnlyDictionary<string, string> Labels)
+{
+    /// <summary>When the current breach began (pending or firing); null while inactive.</summary>
+    public DateTimeOffset? ActiveAt { get; init; }
+
+    /// <summary>The rule's <c>for</c>, as the instance's override has it.</summary>
+    public TimeSpan For { get; init; }
+
+    /// <summary>The rule's window.</summary>
+    public TimeSpan Window { get; init; }
+}
 
 /// <summary>
 /// Templates such as <c>{{ $value | percent }} in {{ $labels.tenant.id }}</c>. Variables: <c>$value</c>,
-/// <c>$threshold</c>, <c>$samples</c>, <c>$labels.NAME</c> (NAME may contain dots); functions:
+/// <c>$threshold</c>, <c>$samples</c>, <c>$labels.NAME</c> (NAME may contain dots), and the texts <c>$activeAt</c>
+/// (RFC 3339, UTC), <c>$for</c> and <c>$window</c> (durations such as <c>5m</c>); functions on numbers:
 /// <c>percent</c>, <c>humanize</c>.
 /// </summary>
 public static class AlertTemplate
@@ -20,6 +31,8 @@ public static class AlertTemplate
     public const string TruncationMarker = "…[truncated]";
 
     private static readonly string[] Functions = ["percent", "humanize"];
+
+    private static readonly string[] TextVariables = ["$activeAt", "$for", "$window"];
 
     /// <summary>Checks a template; returns (offset in the text, message) for each problem.</summary>
     public static IReadOnlyList<(int Offset, string Message)> Check(string template)
@@ -93,9 +106,14 @@ public static class AlertTemplate
     {
         var parts = expr.Split('|', StringSplitOptions.TrimEntries);
         var head = parts[0];
+        if (TextVariables.Contains(head, StringComparer.Ordinal))
+        {
+            return parts.Length > 1 ? $"'{head}' is text: template functions apply to $value, $threshold and $samples" : null;
+        }
+
         if (head is not ("$value" or "$threshold" or "$samples") && !IsLabelReference(head))
         {
-            return $"unknown template variable '{head}' (use $value, $threshold, $samples or $labels.NAME)";
+            return $"unknown template variable '{head}' (use $value, $threshold, $samples, $activeAt, $for, $window or $labels.NAME)";
         }
 
         foreach (var fn in parts.Skip(1))
@@ -119,6 +137,16 @@ public static class AlertTemplate
         if (IsLabelReference(head))
         {
             return context.Labels.TryGetValue(head["$labels.".Length..], out var label) ? label : string.Empty;
+        }
+
+        switch (head)
+        {
+            case "$activeAt":
+                return context.ActiveAt is { } at ? at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture) : string.Empty;
+            case "$for":
+                return PromDuration.Format(context.For);
+            case "$window":
+                return PromDuration.Format(context.Window);
         }
 
         double? number = head switch

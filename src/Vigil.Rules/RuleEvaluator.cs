@@ -49,7 +49,11 @@ public sealed class RuleEvaluator(IWindowReader reader)
     public IReadOnlyList<InstanceObservation> Observe(AlertRule rule, DateTimeOffset now, IReadOnlyDictionary<string, AggregateRule> aggregates)
     {
         IReadOnlyList<SelectionSample> samples;
-        if (RuleSetValidator.ReferencedAggregate(rule, aggregates) is { } recorded)
+        if (rule.Selection.Kind == SelectionKind.Absent)
+        {
+            samples = Absence(rule, now);
+        }
+        else if (RuleSetValidator.ReferencedAggregate(rule, aggregates) is { } recorded)
         {
             samples = Record(recorded, now)
                 .Where(s => rule.Selection.Of.Matchers.All(m => m.Matches(s.Labels.TryGetValue(m.Name, out var v) ? v : null)))
@@ -69,6 +73,22 @@ public sealed class RuleEvaluator(IWindowReader reader)
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// An absence rule's samples: one per label set that had data in the lookback, valued 1 when the window holds
+    /// none of its points and 0 when it does; samples are the lookback's points. A label set that leaves the lookback
+    /// too is gone (its instance resolves): Vigil cannot miss what it no longer remembers.
+    /// </summary>
+    private List<SelectionSample> Absence(AlertRule rule, DateTimeOffset now)
+    {
+        var of = rule.Selection.Of;
+        var recent = reader.Aggregate(new AggregateQuery(of.Metric, AggregateFunction.Count, rule.Window, rule.By, of.Matchers, now))
+            .Select(s => LabelSet.Key(s.Labels))
+            .ToHashSet(StringComparer.Ordinal);
+        return reader.Aggregate(new AggregateQuery(of.Metric, AggregateFunction.Count, rule.Lookback, rule.By, of.Matchers, now))
+            .Select(s => new SelectionSample(s.Labels, recent.Contains(LabelSet.Key(s.Labels)) ? 0 : 1, s.Samples))
+            .ToList();
     }
 
     /// <summary>

@@ -16,14 +16,14 @@ public sealed record RuleLoadResult(RuleFile File, IReadOnlyList<RuleProblem> Pr
 /// <summary>Parses and validates one rule file, keeping the line and column of every node for its problems.</summary>
 public static partial class RuleFileLoader
 {
-    internal static readonly string[] GroupFields = ["group", "interval", "rules", "aggregates"];
+    internal static readonly string[] GroupFields = ["group", "interval", "query_offset", "labels", "rules", "aggregates"];
     internal static readonly string[] FileFields = ["groups", .. GroupFields];
-    internal static readonly string[] SelectionFields = ["ratio", "increase", "rate", "avg", "min", "max", "last", "quantile"];
+    internal static readonly string[] SelectionFields = ["ratio", "increase", "rate", "avg", "min", "max", "last", "quantile", "absent"];
 
     internal static readonly string[] AlertFields =
     [
-        "alert", "severity", "runbook_url", "summary", "description", .. SelectionFields, "by", "window", "min_samples",
-        "threshold", "recover", "for", "keep_firing_for", "no_data", "overrides", "labels", "annotations",
+        "alert", "severity", "runbook_url", "summary", "description", .. SelectionFields, "by", "window", "lookback", "min_samples",
+        "threshold", "recover", "for", "keep_firing_for", "no_data", "on_missing", "missing_for", "overrides", "labels", "annotations",
     ];
 
     internal static readonly string[] AggregateFields = ["record", .. SelectionFields, "by", "window", "min_samples", "labels"];
@@ -235,6 +235,8 @@ public static partial class RuleFileLoader
         }
 
         var interval = fields["interval"] is { } i ? ctx.Duration(i, "interval", allowZero: false) : RuleDefaults.Interval;
+        var queryOffset = fields["query_offset"] is { } qo ? ctx.Duration(qo, "query_offset") : TimeSpan.Zero;
+        var groupLabels = fields["labels"] is { } gl ? ctx.TextMap(gl, "labels") : new Dictionary<string, string>();
         var alerts = new List<AlertRule>();
         var aggregates = new List<AggregateRule>();
         if (fields["rules"] is { } rulesNode)
@@ -250,7 +252,7 @@ public static partial class RuleFileLoader
                         continue;
                     }
 
-                    if (ParseAlert(ctx, item) is { } alert)
+                    if (ParseAlert(ctx, item, groupLabels ?? Empty) is { } alert)
                     {
                         alerts.Add(alert);
                     }
@@ -268,7 +270,7 @@ public static partial class RuleFileLoader
             {
                 foreach (var item in aggs.Children)
                 {
-                    if (ParseAggregate(ctx, item) is { } agg)
+                    if (ParseAggregate(ctx, item, groupLabels ?? Empty) is { } agg)
                     {
                         aggregates.Add(agg);
                     }
@@ -292,7 +294,7 @@ public static partial class RuleFileLoader
 
         CheckDuplicates(ctx, alerts.Select(a => (a.Name, a.Position)), name, "alert");
         CheckDuplicates(ctx, aggregates.Select(a => (a.Record, a.Position)), name, "record");
-        if (name is null || interval is null)
+        if (name is null || interval is null || queryOffset is null || groupLabels is null)
         {
             return null;
         }
@@ -302,6 +304,7 @@ public static partial class RuleFileLoader
             Name = name,
             File = ctx.File,
             Interval = interval.Value,
+            QueryOffset = queryOffset.Value,
             Alerts = alerts,
             Aggregates = aggregates,
             Position = fields.KeyOf("group") is { } key ? YamlReadContext.At(key) : fields.Position,
@@ -374,7 +377,7 @@ public static partial class RuleFileLoader
         }
     }
 
-    private static AlertRule? ParseAlert(YamlReadContext ctx, YamlNode node)
+    private static AlertRule? ParseAlert(YamlReadContext ctx, YamlNode node, IReadOnlyDictionary<string, string> groupLabels)
     {
         var before = ctx.Problems.Count;
         var fields = ctx.Map(node, "alert rule", AlertFields);
@@ -396,7 +399,11 @@ public static partial class RuleFileLoader
         var by = ParseBy(ctx, fields);
         var window = fields["window"] is { } w ? ctx.Duration(w, "window", allowZero: false) : RuleDefaults.Window;
         var minSamples = fields["min_samples"] is { } ms ? MinSamples(ctx, ms) : 0;
-        var threshold = Required(ctx, fields, "threshold", ThresholdHint, what) is { } th ? ParseThreshold(ctx, th, "threshold") : null;
+        var absent = selection?.Kind == SelectionKind.Absent;
+        var lookback = absent ? Lookback(ctx, fields, window) : NotForAbsence(ctx, fields, "lookback", "lookback applies to absent: rules only", "remove it, or select with absent:");
+        var threshold = absent
+            ? AbsentTakesNoThreshold(ctx, fields)
+            : Required(ctx, fields, "threshold", ThresholdHint, what) is { } th ? ParseThreshold(ctx, th, "threshold") : null;
         var recover = fields["recover"] is { } rc ? ParseThreshold(ctx, rc, "recover") : null;
         if (threshold is not null && recover is not null)
         {
@@ -406,6 +413,8 @@ public static partial class RuleFileLoader
         var forDuration = fields["for"] is { } f ? ctx.Duration(f, "for") : TimeSpan.Zero;
         var keepFiring = fields["keep_firing_for"] is { } k ? ctx.Duration(k, "keep_firing_for") : TimeSpan.Zero;
         var noData = fields["no_data"] is { } nd ? ParseNoData(ctx, nd) : NoDataPolicy.Ok;
+        var onMissing = fields["on_missing"] is { } om ? ParseOnMissing(ctx, om) : OnMissingPolicy.Resolve;
+        var missingFor = fields["missing_for"] is { } mf ? ctx.Duration(mf, "missing_for") : TimeSpan.Zero;
         var labels = fields["labels"] is { } l ? ctx.TextMap(l, "labels") : new Dictionary<string, string>();
         var annotations = fields["annotations"] is { } an ? ctx.TextMap(an, "annotations") : new Dictionary<string, string>();
         if (annotations is not null && fields["annotations"] is YamlMappingNode annotationMap)
@@ -424,8 +433,8 @@ public static partial class RuleFileLoader
             : [];
 
         if (ctx.Problems.Count > before || name is null || severity is null || runbook is null || selection is null ||
-            by is null || window is null || minSamples is null || threshold is null || forDuration is null ||
-            keepFiring is null || noData is null || labels is null || annotations is null)
+            by is null || window is null || lookback is null || minSamples is null || threshold is null || forDuration is null ||
+            keepFiring is null || noData is null || onMissing is null || missingFor is null || labels is null || annotations is null)
         {
             return null;
         }
@@ -440,21 +449,25 @@ public static partial class RuleFileLoader
             Selection = selection,
             By = by,
             Window = window.Value,
+            Lookback = lookback.Value,
             MinSamples = minSamples.Value,
             Threshold = threshold,
             Recover = recover,
             For = forDuration.Value,
             KeepFiringFor = keepFiring.Value,
             NoData = noData.Value,
+            OnMissing = onMissing.Value,
+            MissingFor = missingFor.Value,
             Overrides = overrides,
-            Labels = labels,
+            Labels = WithGroupLabels(groupLabels, labels),
             Annotations = annotations,
             Position = position,
-            DefinitionKey = YamlReadContext.Canonical(node),
+            FieldPositions = fields.ValuePositions(),
+            DefinitionKey = YamlReadContext.Canonical(node) + GroupLabelsKey(groupLabels),
         };
     }
 
-    private static AggregateRule? ParseAggregate(YamlReadContext ctx, YamlNode node)
+    private static AggregateRule? ParseAggregate(YamlReadContext ctx, YamlNode node, IReadOnlyDictionary<string, string> groupLabels)
     {
         var before = ctx.Problems.Count;
         var fields = ctx.Map(node, "aggregate", AggregateFields);
@@ -471,6 +484,11 @@ public static partial class RuleFileLoader
 
         var what = name is null ? "aggregate" : $"aggregate '{name}'";
         var selection = ParseSelection(ctx, fields, what);
+        if (selection?.Kind == SelectionKind.Absent)
+        {
+            ctx.Report(fields["absent"]!, "absent: applies to alert rules only", "an aggregate records a value; write the absence as an alert rule");
+            selection = null;
+        }
         var by = ParseBy(ctx, fields);
         var window = fields["window"] is { } w ? ctx.Duration(w, "window", allowZero: false) : RuleDefaults.Window;
         var minSamples = fields["min_samples"] is { } ms ? MinSamples(ctx, ms) : 0;
@@ -487,11 +505,98 @@ public static partial class RuleFileLoader
             By = by,
             Window = window.Value,
             MinSamples = minSamples.Value,
-            Labels = labels,
+            Labels = WithGroupLabels(groupLabels, labels),
             Position = YamlReadContext.At(fields.KeyOf("record")!),
-            DefinitionKey = YamlReadContext.Canonical(node),
+            FieldPositions = fields.ValuePositions(),
+            DefinitionKey = YamlReadContext.Canonical(node) + GroupLabelsKey(groupLabels),
         };
     }
+
+    private static readonly IReadOnlyDictionary<string, string> Empty = new Dictionary<string, string>();
+
+    /// <summary>The fields an <c>absent:</c> rule cannot have: absence is its condition, and it has no value to guard.</summary>
+    private static readonly string[] NotWithAbsence = ["threshold", "recover", "min_samples", "no_data"];
+
+    /// <summary>An absence rule's implicit condition: its value is 1 for a missing label set, 0 for one that reports.</summary>
+    internal static readonly Threshold AbsentThreshold = new(ThresholdOp.Greater, 0);
+
+    private static Threshold? AbsentTakesNoThreshold(YamlReadContext ctx, Fields fields)
+    {
+        var ok = true;
+        foreach (var field in NotWithAbsence.Where(fields.Has))
+        {
+            ctx.Report(fields.KeyOf(field)!, $"absent: takes no '{field}': absence is the condition", "remove it; use for: to wait before paging");
+            ok = false;
+        }
+
+        if (fields["overrides"] is YamlSequenceNode overrides)
+        {
+            foreach (var key in overrides.Children.OfType<YamlMappingNode>().SelectMany(o => o.Children.Keys.OfType<YamlScalarNode>()))
+            {
+                if (NotWithAbsence.Contains(key.Value, StringComparer.Ordinal))
+                {
+                    ctx.Report(key, $"absent: takes no '{key.Value}', in overrides either", "an override of an absence rule may set for and severity");
+                    ok = false;
+                }
+            }
+        }
+
+        return ok ? AbsentThreshold : null;
+    }
+
+    private static TimeSpan? Lookback(YamlReadContext ctx, Fields fields, TimeSpan? window)
+    {
+        if (fields["lookback"] is not { } node)
+        {
+            if (window is { } w && w >= RuleDefaults.Lookback)
+            {
+                ctx.Report(fields["window"]!, $"window {PromDuration.Format(w)} is not shorter than the default lookback {PromDuration.Format(RuleDefaults.Lookback)}",
+                    "set a longer lookback: (at most storage.retention)");
+                return null;
+            }
+
+            return RuleDefaults.Lookback;
+        }
+
+        var lookback = ctx.Duration(node, "lookback", allowZero: false);
+        if (lookback is { } l && window is { } win && l <= win)
+        {
+            ctx.Report(node, $"lookback {PromDuration.Format(l)} must be longer than the window {PromDuration.Format(win)}", "a label set is missed when it reported in the lookback but not in the window");
+            return null;
+        }
+
+        return lookback;
+    }
+
+    private static TimeSpan? NotForAbsence(YamlReadContext ctx, Fields fields, string field, string message, string hint)
+    {
+        if (fields[field] is { } node)
+        {
+            ctx.Report(node, message, hint);
+            return null;
+        }
+
+        return RuleDefaults.Lookback;
+    }
+
+    /// <summary>A group's labels under each of its rules' own: the rule's value wins, as in Prometheus 3's group labels.</summary>
+    private static Dictionary<string, string> WithGroupLabels(IReadOnlyDictionary<string, string> groupLabels, IReadOnlyDictionary<string, string> ruleLabels)
+    {
+        var merged = new Dictionary<string, string>(groupLabels, StringComparer.Ordinal);
+        foreach (var (k, v) in ruleLabels)
+        {
+            merged[k] = v;
+        }
+
+        return merged;
+    }
+
+    /// <summary>
+    /// Group labels are part of what a rule is: changing them changes the alerts' labels, so the rule's kept state
+    /// must not carry over. Empty for a group without labels, so the state of existing rules keeps its key.
+    /// </summary>
+    private static string GroupLabelsKey(IReadOnlyDictionary<string, string> groupLabels) =>
+        groupLabels.Count == 0 ? string.Empty : "\ngroup-labels:" + string.Join(",", groupLabels.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
 
     private static YamlNode? Required(YamlReadContext ctx, Fields fields, string name, string? hint, string what)
     {
@@ -554,6 +659,26 @@ public static partial class RuleFileLoader
             default:
                 var close = FieldNames.Closest(text, ["ok", "alerting", "keep_last"]);
                 ctx.Report(node, $"no_data '{text}' is not one of ok, alerting, keep_last", close is null ? null : $"did you mean '{close}'?");
+                return null;
+        }
+    }
+
+    private static OnMissingPolicy? ParseOnMissing(YamlReadContext ctx, YamlNode node)
+    {
+        var text = ctx.Text(node, "on_missing");
+        switch (text)
+        {
+            case null:
+                return null;
+            case "resolve":
+                return OnMissingPolicy.Resolve;
+            case "alert":
+                return OnMissingPolicy.Alert;
+            case "keep_last":
+                return OnMissingPolicy.KeepLast;
+            default:
+                var close = FieldNames.Closest(text, ["resolve", "alert", "keep_last"]);
+                ctx.Report(node, $"on_missing '{text}' is not one of resolve, alert, keep_last", close is null ? null : $"did you mean '{close}'?");
                 return null;
         }
     }
@@ -798,7 +923,7 @@ public static partial class RuleFileLoader
             var severity = fields["severity"] is { } sv ? ParseSeverity(ctx, sv) : null;
             if (reachable)
             {
-                result.Add(new RuleOverride(match, threshold, recover, minSamples, forDuration, severity, fields.Position));
+                result.Add(new RuleOverride(match, threshold, recover, minSamples, forDuration, severity, fields.Position) { FieldPositions = fields.ValuePositions() });
             }
         }
 

@@ -104,7 +104,7 @@ internal sealed class RuleGroupRunner
             var start = _time.GetTimestamp();
             try
             {
-                aggregate.Last = _evaluator.Record(aggregate.Rule, now);
+                aggregate.Last = _evaluator.Record(aggregate.Rule, now - Group.QueryOffset);
                 (aggregate.Health, aggregate.LastError) = ("ok", null);
             }
             catch (Exception ex) when (ex is QueryException or RegexMatchTimeoutException)
@@ -134,7 +134,7 @@ internal sealed class RuleGroupRunner
         IReadOnlyList<InstanceObservation> observations;
         try
         {
-            observations = _evaluator.Observe(runtime.Rule, now, _aggregates);
+            observations = _evaluator.Observe(runtime.Rule, now - Group.QueryOffset, _aggregates);
             (runtime.Health, runtime.LastError) = ("ok", null);
         }
         catch (Exception ex) when (ex is QueryException or RegexMatchTimeoutException)
@@ -165,7 +165,8 @@ internal sealed class RuleGroupRunner
         foreach (var instance in runtime.Instances.Values.ToList())
         {
             var expired = instance.State.State == AlertState.Resolved && instance.State.ResolvedAt + _resolvedRetention <= now;
-            var vanished = instance.State.State == AlertState.Inactive && !seen.Contains(instance.Key);
+            // Under on_missing: alert an instance whose series vanished is what the rule watches, so it stays.
+            var vanished = instance.State.State == AlertState.Inactive && !seen.Contains(instance.Key) && runtime.Rule.OnMissing != OnMissingPolicy.Alert;
             if (expired || vanished)
             {
                 runtime.Instances.Remove(instance.Key);
@@ -234,7 +235,12 @@ internal sealed class RuleGroupRunner
             labels[k] = v;
         }
 
-        var context = new TemplateContext(instance.State.LastValue, effective.Threshold.Value, instance.State.LastSamples, labels);
+        var context = new TemplateContext(instance.State.LastValue, effective.Threshold.Value, instance.State.LastSamples, labels)
+        {
+            ActiveAt = instance.State.ActiveAt,
+            For = effective.For,
+            Window = rule.Window,
+        };
         var annotations = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var (k, v) in rule.Annotations)
         {

@@ -333,7 +333,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         var loadedOk = new HashSet<string>(StringComparer.Ordinal);
         foreach (var path in paths.Distinct(StringComparer.Ordinal))
         {
-            var result = RuleFileLoader.LoadFile(path, _options.Limits);
+            var result = _options.Loader(path, _options.Limits);
             if (result.Ok)
             {
                 candidates[path] = result.File;
@@ -559,7 +559,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
                 evaluated = new GroupEvaluation(
                     runner.Group.Name,
                     now,
-                    [.. runner.Aggregates.SelectMany(a => a.Last.Select(s => new RecordedSample(a.Rule.Record, Merge(a.Rule.Labels, s.Labels), s.Value, s.Samples, now)))],
+                    [.. runner.Aggregates.SelectMany(a => a.Last.Select(s => new RecordedSample(a.Rule.Record, Merge(a.Rule.Labels, s.Labels), s.Value, s.Samples, now - runner.Group.QueryOffset)))],
                     [.. runner.Alerts.SelectMany(ActiveAlerts)]);
             }
 

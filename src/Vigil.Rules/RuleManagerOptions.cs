@@ -22,6 +22,9 @@ public sealed record RuleManagerOptions
     /// <summary>What rule files may hold; a file over a limit keeps its last good rules.</summary>
     public RuleLimits Limits { get; init; } = RuleLimits.Default;
 
+    /// <summary>Reads one rule file; <c>rules test --mutate</c> hands in edited models here instead of re-reading files.</summary>
+    internal Func<string, RuleLimits, RuleLoadResult> Loader { get; init; } = RuleFileLoader.LoadFile;
+
     /// <summary>Every problem, with its configuration key.</summary>
     public IReadOnlyList<string> Validate()
     {

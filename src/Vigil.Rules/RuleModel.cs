@@ -10,6 +10,19 @@ public enum Severity
     P4 = 4,
 }
 
+/// <summary>What an instance does once its series have stopped reporting for the rule's missing_for.</summary>
+public enum OnMissingPolicy
+{
+    /// <summary>Treated as not breaching: a pending or firing instance resolves (the default).</summary>
+    Resolve,
+
+    /// <summary>Treated as breaching: the instance goes pending, then firing after for.</summary>
+    Alert,
+
+    /// <summary>The instance keeps its state until its series return.</summary>
+    KeepLast,
+}
+
 /// <summary>What an instance does while its window has too few samples or no series.</summary>
 public enum NoDataPolicy
 {
@@ -33,6 +46,9 @@ public enum SelectionKind
     Max,
     Last,
     Quantile,
+
+    /// <summary>Absence: a label set that had data in the lookback and has none in the window.</summary>
+    Absent,
 }
 
 /// <summary>What a rule measures. <see cref="To"/> is the denominator of a ratio, null otherwise.</summary>
@@ -50,6 +66,7 @@ public sealed record Selection(SelectionKind Kind, Selector Of, Selector? To = n
         SelectionKind.Min => "min",
         SelectionKind.Max => "max",
         SelectionKind.Last => "last",
+        SelectionKind.Absent => "absent",
         _ => "quantile",
     };
 
@@ -61,6 +78,7 @@ public sealed record Selection(SelectionKind Kind, Selector Of, Selector? To = n
         SelectionKind.Min => AggregateFunction.Min,
         SelectionKind.Max => AggregateFunction.Max,
         SelectionKind.Last => AggregateFunction.Last,
+        SelectionKind.Absent => AggregateFunction.Count,
         _ => AggregateFunction.Quantile,
     };
 
@@ -86,9 +104,14 @@ public sealed record RuleOverride(
     double? MinSamples,
     TimeSpan? For,
     Severity? Severity,
-    SourcePosition Position);
+    SourcePosition Position)
+{
+    /// <summary>Where each field of the override is written (its value), by field name.</summary>
+    public IReadOnlyDictionary<string, SourcePosition> FieldPositions { get; init; } = new Dictionary<string, SourcePosition>();
+}
 
-public sealed class AlertRule
+/// <summary>An alert rule as loaded; a record so a changed copy (<c>with</c>) keeps every other field.</summary>
+public sealed record AlertRule
 {
     public required string Name { get; init; }
 
@@ -106,6 +129,9 @@ public sealed class AlertRule
 
     public TimeSpan Window { get; init; } = RuleDefaults.Window;
 
+    /// <summary>For an <c>absent:</c> rule, how far back a label set must have had data to be missed.</summary>
+    public TimeSpan Lookback { get; init; } = RuleDefaults.Lookback;
+
     public double MinSamples { get; init; }
 
     public required Threshold Threshold { get; init; }
@@ -118,6 +144,11 @@ public sealed class AlertRule
 
     public NoDataPolicy NoData { get; init; } = NoDataPolicy.Ok;
 
+    public OnMissingPolicy OnMissing { get; init; } = OnMissingPolicy.Resolve;
+
+    /// <summary>How long an instance's series must stay gone before <see cref="OnMissing"/> applies; until then it keeps its state.</summary>
+    public TimeSpan MissingFor { get; init; }
+
     public IReadOnlyList<RuleOverride> Overrides { get; init; } = [];
 
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
@@ -126,6 +157,9 @@ public sealed class AlertRule
 
     public SourcePosition Position { get; init; }
 
+    /// <summary>Where each field of the rule is written (its value), by field name, for messages about one field.</summary>
+    public IReadOnlyDictionary<string, SourcePosition> FieldPositions { get; init; } = new Dictionary<string, SourcePosition>();
+
     /// <summary>A canonical text of the rule's definition: equal keys mean an unchanged rule across reloads.</summary>
     public required string DefinitionKey { get; init; }
 
@@ -133,7 +167,7 @@ public sealed class AlertRule
 }
 
 /// <summary>A recording rule: a named windowed series other rules and queries can select by name.</summary>
-public sealed class AggregateRule
+public sealed record AggregateRule
 {
     public required string Record { get; init; }
 
@@ -149,18 +183,28 @@ public sealed class AggregateRule
 
     public SourcePosition Position { get; init; }
 
+    /// <summary>Where each field of the aggregate is written (its value), by field name.</summary>
+    public IReadOnlyDictionary<string, SourcePosition> FieldPositions { get; init; } = new Dictionary<string, SourcePosition>();
+
     public required string DefinitionKey { get; init; }
 
     public string Query => Selection.ToQuery(Window, By);
 }
 
-public sealed class RuleGroup
+public sealed record RuleGroup
 {
     public required string Name { get; init; }
 
     public required string File { get; init; }
 
     public TimeSpan Interval { get; init; } = RuleDefaults.Interval;
+
+    /// <summary>
+    /// How far back the group reads: an evaluation at <c>now</c> reads windows ending at <c>now - QueryOffset</c>,
+    /// so points that arrive late are in the window the first time it is read (Prometheus 2.53's query_offset).
+    /// Alert times (activeAt, firedAt) stay the evaluation's own.
+    /// </summary>
+    public TimeSpan QueryOffset { get; init; }
 
     public IReadOnlyList<AlertRule> Alerts { get; init; } = [];
 
@@ -169,7 +213,7 @@ public sealed class RuleGroup
     public SourcePosition Position { get; init; }
 }
 
-public sealed class RuleFile
+public sealed record RuleFile
 {
     public required string Path { get; init; }
 
@@ -179,6 +223,9 @@ public sealed class RuleFile
 public static class RuleDefaults
 {
     public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    /// <summary>An absence rule's default lookback: the default storage.retention.</summary>
+    public static readonly TimeSpan Lookback = TimeSpan.FromHours(1);
 
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(5);
 }

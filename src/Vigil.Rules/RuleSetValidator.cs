@@ -19,6 +19,7 @@ public static class RuleSetValidator
         [SelectionKind.Max] = [MetricKind.Gauge, MetricKind.Histogram, MetricKind.ExponentialHistogram],
         [SelectionKind.Last] = [MetricKind.Gauge],
         [SelectionKind.Quantile] = [MetricKind.Histogram, MetricKind.ExponentialHistogram, MetricKind.Summary],
+        [SelectionKind.Absent] = [MetricKind.Counter, MetricKind.Gauge, MetricKind.Histogram, MetricKind.ExponentialHistogram, MetricKind.Summary],
     };
 
     /// <summary>Problems across <paramref name="files"/>; the files themselves are expected to be individually valid.</summary>
@@ -118,7 +119,7 @@ public static class RuleSetValidator
             return;
         }
 
-        var fits = Allowed.Where(p => p.Value.Contains(seen)).Select(p => Selection.KeyOf(p.Key)).ToList();
+        var fits = Allowed.Where(p => p.Key != SelectionKind.Absent && p.Value.Contains(seen)).Select(p => Selection.KeyOf(p.Key)).ToList();
         var needs = string.Join(" or ", Allowed[kind].Select(k => k.ToDisplay()).Distinct());
         problems.Add(new RuleProblem(file, selector.Position, $"{Selection.KeyOf(kind)} needs a {needs}, but '{selector.Metric}' is a {seen.ToDisplay()}",
             fits.Count == 0 ? null : $"for a {seen.ToDisplay()} use {string.Join(", ", fits)}"));

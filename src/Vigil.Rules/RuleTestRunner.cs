@@ -21,45 +21,29 @@ public static class RuleTestRunner
     /// <summary>The start of every test's clock: input point 0 and evaluation 0 happen here.</summary>
     public static readonly DateTimeOffset Origin = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
-    private sealed record InputSeries(string Metric, IReadOnlyDictionary<string, string> Labels, MetricKind Kind, bool Cumulative, IReadOnlyList<double?> Values);
+    internal sealed record InputSeries(string Metric, IReadOnlyDictionary<string, string> Labels, MetricKind Kind, bool Cumulative, IReadOnlyList<double?> Values);
 
-    private sealed record ExpectedInstance(IReadOnlyDictionary<string, string> Labels, AlertState State, double? Value);
+    internal sealed record ExpectedInstance(IReadOnlyDictionary<string, string> Labels, AlertState State, double? Value);
 
-    private sealed record Expectation(TimeSpan At, string Alert, string? Group, IReadOnlyList<ExpectedInstance> Instances, SourcePosition Position);
+    internal sealed record Expectation(TimeSpan At, string Alert, string? Group, IReadOnlyList<ExpectedInstance> Instances, SourcePosition Position);
 
-    private sealed record UnitTest(string Name, TimeSpan Interval, IReadOnlyList<InputSeries> Series, IReadOnlyList<Expectation> Alerts);
+    internal sealed record UnitTest(string Name, TimeSpan Interval, IReadOnlyList<InputSeries> Series, IReadOnlyList<Expectation> Alerts);
+
+    /// <summary>A parsed test file whose rule files load cleanly: the rule files (as the runner opens them) and its tests.</summary>
+    internal sealed record TestSuite(string Path, IReadOnlyList<string> RuleFiles, IReadOnlyList<UnitTest> Tests);
 
     /// <summary>Runs every test of one file; writes one line per failure detail and returns (passed, failed).</summary>
     public static (int Passed, int Failed) RunFile(string path, TextWriter output)
     {
-        var ctx = new YamlReadContext(path);
-        var (ruleFiles, tests) = Parse(path, ctx);
-        if (ctx.Problems.Count > 0)
+        if (Prepare(path, output, out var testCount) is not { } suite)
         {
-            foreach (var p in ctx.Problems)
-            {
-                output.WriteLine(p.ToString());
-            }
-
-            return (0, Math.Max(1, tests.Count));
-        }
-
-        var check = RulesCli.Collect(ruleFiles, out var ruleProblems);
-        if (ruleProblems.Count > 0)
-        {
-            foreach (var p in ruleProblems)
-            {
-                output.WriteLine(p.ToString());
-            }
-
-            output.WriteLine($"FAIL {path}: the rule files under test have problems");
-            return (0, Math.Max(1, tests.Count));
+            return (0, Math.Max(1, testCount));
         }
 
         int passed = 0, failed = 0;
-        foreach (var test in tests)
+        foreach (var test in suite.Tests)
         {
-            var failures = Run(check, test);
+            var failures = Run(suite.RuleFiles, test);
             if (failures.Count == 0)
             {
                 passed++;
@@ -77,13 +61,49 @@ public static class RuleTestRunner
         return (passed, failed);
     }
 
-    private static List<string> Run(IReadOnlyList<string> ruleFiles, UnitTest test)
+    /// <summary>
+    /// Parses a test file and checks the rule files under test; prints their problems and returns null when there
+    /// are any (<paramref name="testCount"/> still counts the tests that parsed).
+    /// </summary>
+    internal static TestSuite? Prepare(string path, TextWriter output, out int testCount)
+    {
+        var ctx = new YamlReadContext(path);
+        var (ruleFiles, tests) = Parse(path, ctx);
+        testCount = tests.Count;
+        if (ctx.Problems.Count > 0)
+        {
+            foreach (var p in ctx.Problems)
+            {
+                output.WriteLine(p.ToString());
+            }
+
+            return null;
+        }
+
+        var check = RulesCli.Collect(ruleFiles, out var ruleProblems);
+        if (ruleProblems.Count > 0)
+        {
+            foreach (var p in ruleProblems)
+            {
+                output.WriteLine(p.ToString());
+            }
+
+            output.WriteLine($"FAIL {path}: the rule files under test have problems");
+            return null;
+        }
+
+        return new TestSuite(path, check, tests);
+    }
+
+    /// <summary>Runs one test; <paramref name="loader"/> replaces reading the rule files (mutation testing). Returns the failure lines.</summary>
+    internal static List<string> Run(IReadOnlyList<string> ruleFiles, UnitTest test, Func<string, RuleLimits, RuleLoadResult>? loader = null)
     {
         var clock = new ManualTimeProvider(Origin);
         var horizon = test.Alerts.Count == 0 ? TimeSpan.Zero : test.Alerts.Max(a => a.At);
         var retention = TimeSpan.FromHours(Math.Max(1, Math.Ceiling((horizon + TimeSpan.FromHours(1)).TotalHours)));
         var store = new WindowStore(new WindowStoreOptions { Retention = retention }, clock);
-        using var manager = new RuleManager(new RuleManagerOptions { RuleFiles = ruleFiles }, store, clock);
+        var options = new RuleManagerOptions { RuleFiles = ruleFiles };
+        using var manager = new RuleManager(loader is null ? options : options with { Loader = loader }, store, clock);
         var failures = new List<string>();
         var reload = manager.Reload();
         if (!reload.Success)

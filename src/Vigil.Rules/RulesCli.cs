@@ -42,6 +42,7 @@ public static class RulesCli
     /// </summary>
     public static int Test(IEnumerable<string> testFiles, TextWriter output)
     {
+        if (Mutation.MutationCli.IsMutationRun(testFiles)) return Mutation.MutationCli.Run(testFiles, output);
         var files = Expand(testFiles, out var problems);
         foreach (var p in problems)
         {
@@ -78,7 +79,7 @@ public static class RulesCli
         return files;
     }
 
-    private static List<string> Expand(IEnumerable<string> paths, out List<RuleProblem> problems)
+    internal static List<string> Expand(IEnumerable<string> paths, out List<RuleProblem> problems)
     {
         problems = [];
         var files = new List<string>();

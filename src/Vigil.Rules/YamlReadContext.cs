@@ -230,4 +230,8 @@ internal sealed class Fields(YamlMappingNode node)
     public YamlScalarNode? KeyOf(string name) => _fields.TryGetValue(name, out var f) ? f.Key : null;
 
     public bool Has(string name) => _fields.ContainsKey(name);
+
+    /// <summary>Where each field's value starts, by field name.</summary>
+    public IReadOnlyDictionary<string, SourcePosition> ValuePositions() =>
+        _fields.ToDictionary(f => f.Key, f => YamlReadContext.At(f.Value.Value), StringComparer.Ordinal);
 }

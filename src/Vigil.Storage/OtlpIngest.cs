@@ -25,13 +25,21 @@ public sealed class OtlpIngest(WindowStore store)
     /// <summary>Walks the whole request without storing anything (before it is logged and applied).</summary>
     /// <exception cref="OtlpFormatException">The body is not a valid OTLP metrics request.</exception>
     /// <exception cref="OtlpRequestRefusedException">It is, but every one of its points is refused for its content: logging it would store nothing.</exception>
-    public void Check(ReadOnlySpan<byte> request)
+    public void Check(ReadOnlySpan<byte> request) => Check(request, tenants: null);
+
+    /// <summary>
+    /// As <see cref="Check(ReadOnlySpan{byte})"/>, and counts the points that will be stored per tenant
+    /// into <paramref name="tenants"/> (reset by the caller with the request's binding) in the same walk.
+    /// </summary>
+    /// <exception cref="OtlpFormatException">The body is not a valid OTLP metrics request.</exception>
+    /// <exception cref="OtlpRequestRefusedException">Every one of its points is refused for its content.</exception>
+    public void Check(ReadOnlySpan<byte> request, TenantPointCounts? tenants)
     {
         var worker = Rent();
         try
         {
             var reader = worker.Reader;
-            reader.Read(request, sink: null);
+            reader.Read(request, sink: null, tenants);
             if (reader.PointCount > 0 && reader.RefusedPointCount == reader.PointCount)
             {
                 throw new OtlpRequestRefusedException(reader.PointCount == 1

@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Vigil.Otlp.Wire;
 using Vigil.Perf;
+using Vigil.Storage;
 
 namespace Vigil.Benchmarks;
 
@@ -14,6 +15,7 @@ public class DecodeBenchmarks
 {
     private readonly OtlpMetricsReader _reader = new();
     private readonly CountingSink _sink = new();
+    private readonly TenantPointCounts _tenants = new("tenant.id");
     private EncodedRequest _request = null!;
 
     [GlobalSetup]
@@ -31,6 +33,14 @@ public class DecodeBenchmarks
     {
         _reader.Read(_request.Bytes, null);
         return _reader.PointCount;
+    }
+
+    [Benchmark(OperationsPerInvoke = Workload.PointsPerRequest, Description = "Read, validate + count per tenant (rate limit on, per point)")]
+    public long ReadValidateCountingTenants()
+    {
+        _tenants.Reset(null);
+        _reader.Read(_request.Bytes, null, _tenants);
+        return _tenants.Points(0);
     }
 
     /// <summary>Counts points and walks their attributes, so the attribute decoding cost is included.</summary>

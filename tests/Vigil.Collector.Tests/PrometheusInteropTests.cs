@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Builder;
@@ -13,6 +11,7 @@ using Vigil.Otlp.Proto.Common;
 using Vigil.Otlp.Proto.Metrics;
 using Vigil.Query.Exposition;
 using Vigil.Rules.Api;
+using Vigil.Tests.Shared;
 
 namespace Vigil.Collector.Tests;
 
@@ -326,185 +325,6 @@ public sealed class PrometheusInteropTests
             using var document = JsonDocument.Parse(body);
             Assert.Equal("success", document.RootElement.GetProperty("status").GetString());
             return document.RootElement.Clone();
-        }
-    }
-
-    /// <summary>
-    /// The Debian package's Prometheus on 127.0.0.1 (a free port, a temporary TSDB), scraping one target every second.
-    /// Killed with its process tree on dispose.
-    /// </summary>
-    private sealed class RealPrometheus : IAsyncDisposable
-    {
-        private const string Binary = "/usr/bin/prometheus";
-        private readonly Process _process;
-        private readonly string _dir;
-        private readonly HttpClient _http;
-        private readonly System.Text.StringBuilder _log = new();
-
-        private RealPrometheus(Process process, string dir, int port)
-        {
-            _process = process;
-            _dir = dir;
-            _http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-        }
-
-        public static async Task<RealPrometheus> StartAsync(Uri target)
-        {
-            Assert.True(File.Exists(Binary), $"{Binary} is missing: run tests/run.sh, which installs the Debian packages in tests/apt-packages.txt (prometheus)");
-            var dir = Path.Combine(Path.GetTempPath(), "vigil-prometheus-" + Guid.NewGuid().ToString("N"));
-            Directory.CreateDirectory(dir);
-            var config = Path.Combine(dir, "prometheus.yml");
-            await File.WriteAllTextAsync(config, $"""
-                global:
-                  scrape_interval: 1s
-                  scrape_timeout: 1s
-                scrape_configs:
-                  - job_name: vigil
-                    metrics_path: /metrics
-                    static_configs:
-                      - targets: ["127.0.0.1:{target.Port}"]
-                """);
-            var port = FreePort();
-            var start = new ProcessStartInfo(Binary)
-            {
-                RedirectStandardError = true,
-                RedirectStandardOutput = true,
-                UseShellExecute = false,
-                WorkingDirectory = dir,
-            };
-            foreach (var argument in new[]
-            {
-                "--config.file=" + config,
-                "--storage.tsdb.path=" + Path.Combine(dir, "data"),
-                "--web.listen-address=127.0.0.1:" + port,
-                "--web.console.templates=" + Path.Combine(dir, "consoles"),
-                "--web.console.libraries=" + Path.Combine(dir, "console_libraries"),
-            })
-            {
-                start.ArgumentList.Add(argument);
-            }
-
-            var process = Process.Start(start)!;
-            var prometheus = new RealPrometheus(process, dir, port);
-            process.ErrorDataReceived += (_, e) => prometheus.Log(e.Data);
-            process.OutputDataReceived += (_, e) => prometheus.Log(e.Data);
-            process.BeginErrorReadLine();
-            process.BeginOutputReadLine();
-            await prometheus.WaitReadyAsync();
-            return prometheus;
-        }
-
-        /// <summary>Polls an instant query until it has exactly one sample (the first scrapes take a second or two).</summary>
-        public async Task<double> ValueAsync(string query)
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            string last = string.Empty;
-            while (DateTime.UtcNow < deadline)
-            {
-                last = await _http.GetStringAsync("/api/v1/query?query=" + Uri.EscapeDataString(query));
-                using var document = JsonDocument.Parse(last);
-                var result = document.RootElement.GetProperty("data").GetProperty("result");
-                if (result.GetArrayLength() == 1)
-                {
-                    return double.Parse(result[0].GetProperty("value")[1].GetString()!, CultureInfo.InvariantCulture);
-                }
-
-                await Task.Delay(200);
-            }
-
-            Assert.Fail($"Prometheus had no single sample for {query} within 30s; last answer {last}; log:\n{Logged()}");
-            return double.NaN;
-        }
-
-        public async Task<string?> MetadataTypeAsync(string metric)
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (DateTime.UtcNow < deadline)
-            {
-                using var document = JsonDocument.Parse(await _http.GetStringAsync("/api/v1/metadata?metric=" + Uri.EscapeDataString(metric)));
-                if (document.RootElement.GetProperty("data").TryGetProperty(metric, out var entries))
-                {
-                    return entries[0].GetProperty("type").GetString();
-                }
-
-                await Task.Delay(200);
-            }
-
-            return null;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            _http.Dispose();
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
-
-            _process.Dispose();
-            try
-            {
-                Directory.Delete(_dir, recursive: true);
-            }
-            catch (IOException)
-            {
-                // A file still being closed by the exiting process; the temp directory is cleaned by the OS.
-            }
-        }
-
-        private async Task WaitReadyAsync()
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (DateTime.UtcNow < deadline && !_process.HasExited)
-            {
-                try
-                {
-                    using var response = await _http.GetAsync("/-/ready");
-                    if (response.IsSuccessStatusCode)
-                    {
-                        return;
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                    // Not listening yet.
-                }
-
-                await Task.Delay(100);
-            }
-
-            var exited = _process.HasExited;
-            await DisposeAsync();
-            Assert.Fail($"Prometheus did not become ready within 30s (exited: {exited}); log:\n{Logged()}");
-        }
-
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
-
-        private void Log(string? line)
-        {
-            if (line is null)
-            {
-                return;
-            }
-
-            lock (_log)
-            {
-                _log.AppendLine(line);
-            }
-        }
-
-        private string Logged()
-        {
-            lock (_log)
-            {
-                return _log.ToString();
-            }
         }
     }
 }

@@ -79,11 +79,12 @@ internal sealed record RuleSpec(
     Condition? Recover,
     TimeSpan For,
     TimeSpan KeepFiringFor,
-    TimeSpan Interval);
+    TimeSpan Interval,
+    TimeSpan Lookback = default);
 
 /// <summary>
 /// A test oracle for the default rule packs: reads rules/*.yaml and evaluates the selections the packs use
-/// (ratio, increase, last of a recorded ratio) with the documented semantics (docs/rules.md) over captured
+/// (ratio, increase, last of a recorded ratio, absent) with the documented semantics (docs/rules.md) over captured
 /// delta points, including min_samples, for, recover and keep_firing_for. It stands in for the rule engine so
 /// the demo can be checked against the thresholds the SREs actually wrote.
 /// </summary>
@@ -178,6 +179,7 @@ internal sealed class RuleOracle
         // A recorded aggregate is computed by its group's evaluation: the alert reads the one of the previous
         // evaluation, the slower of the two orders the engine may run them in.
         "last" => Recorded(rule.LastOf!, at - rule.Interval),
+        "absent" => Absent(rule, at),
         _ => throw new NotSupportedException($"{rule.Name}: selection '{rule.Kind}' is not in the oracle; extend it with the rules"),
     };
 
@@ -207,7 +209,23 @@ internal sealed class RuleOracle
             StringComparer.Ordinal);
     }
 
-    private Dictionary<string, double> Increase(Selection selection, IReadOnlyList<string> by, TimeSpan window, TimeSpan at)
+    /// <summary>docs/rules.md, "Absence": 1 for a label set with points in the lookback and none in the window, else 0.</summary>
+    private Dictionary<string, (double? Value, double Samples)> Absent(RuleSpec rule, TimeSpan at)
+    {
+        var recent = Points(rule.Of!, rule.By, rule.Window, at);
+        return Points(rule.Of!, rule.By, rule.Lookback, at).ToDictionary(
+            kv => kv.Key,
+            kv => ((double?)(recent.ContainsKey(kv.Key) ? 0 : 1), kv.Value),
+            StringComparer.Ordinal);
+    }
+
+    private Dictionary<string, double> Increase(Selection selection, IReadOnlyList<string> by, TimeSpan window, TimeSpan at) =>
+        Fold(selection, by, window, at, static point => point.Value);
+
+    private Dictionary<string, double> Points(Selection selection, IReadOnlyList<string> by, TimeSpan window, TimeSpan at) =>
+        Fold(selection, by, window, at, static _ => 1);
+
+    private Dictionary<string, double> Fold(Selection selection, IReadOnlyList<string> by, TimeSpan window, TimeSpan at, Func<CapturedPoint, double> of)
     {
         var sums = new Dictionary<string, double>(StringComparer.Ordinal);
         if (!_points.TryGetValue(selection.Metric, out var list))
@@ -239,7 +257,7 @@ internal sealed class RuleOracle
             }
 
             var key = string.Join(",", by.Select(label => $"{label}={point.Attributes.GetValueOrDefault(label, "")}"));
-            sums[key] = sums.GetValueOrDefault(key) + point.Value;
+            sums[key] = sums.GetValueOrDefault(key) + of(point);
         }
 
         return sums;
@@ -266,6 +284,11 @@ internal sealed class RuleOracle
             kind = "last";
             lastOf = last;
         }
+        else if (Scalar(node, "absent") is { } absent)
+        {
+            kind = "absent";
+            of = Selection.Parse(absent);
+        }
         else
         {
             kind = "unsupported";
@@ -280,11 +303,12 @@ internal sealed class RuleOracle
             Child(node, "by") is YamlSequenceNode by ? by.Children.Select(c => ((YamlScalarNode)c).Value!).ToList() : [],
             Duration(Scalar(node, "window") ?? "0s"),
             double.Parse(Scalar(node, "min_samples") ?? "0", CultureInfo.InvariantCulture),
-            Scalar(node, "threshold") is { } threshold ? Condition.Parse(threshold) : null,
+            Scalar(node, "threshold") is { } threshold ? Condition.Parse(threshold) : kind == "absent" ? new Condition(">", 0) : null,
             Scalar(node, "recover") is { } recover ? Condition.Parse(recover) : null,
             Duration(Scalar(node, "for") ?? "0s"),
             Duration(Scalar(node, "keep_firing_for") ?? "0s"),
-            interval);
+            interval,
+            Duration(Scalar(node, "lookback") ?? "1h"));
     }
 
     internal static TimeSpan Duration(string text)

@@ -193,8 +193,22 @@ public sealed class CounterAndGaugeQueryTests
         Assert.Equal(300, h.Vector("max_over_time(queue_depth[5m])", 180)[a]);
         Assert.Equal(600, h.Vector("sum_over_time(queue_depth[5m])", 180)[a]);
         Assert.Equal(3, h.Vector("count_over_time(queue_depth[5m])", 180)[a]);
-        Assert.Equal(200, h.Vector("last_over_time(queue_depth[5m])", 180)[a]);
+        Assert.Equal(200, h.Vector("last_over_time(queue_depth[5m])", 180)["queue_depth" + a]);
         Assert.Equal(250, h.Vector("avg_over_time(queue_depth[2m])", 180)[a]);
+    }
+
+    [Fact]
+    public void LastOverTime_KeepsTheMetricName_AsPrometheus()
+    {
+        var h = Memory();
+
+        // Prometheus drops __name__ from range functions except last_over_time, whose value is one of the series' samples
+        // (found by the differential test against a real Prometheus).
+        var last = h.Vector("last_over_time(queue_depth[5m])", 180);
+        var max = h.Vector("max_over_time(queue_depth[5m])", 180);
+
+        Assert.Equal(["queue_depth{host=\"a\"}", "queue_depth{host=\"b\"}"], last.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["{host=\"a\"}", "{host=\"b\"}"], max.Keys.Order(StringComparer.Ordinal));
     }
 
     [Fact]

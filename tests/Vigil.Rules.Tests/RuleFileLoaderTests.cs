@@ -189,7 +189,7 @@ public sealed class RuleFileLoaderTests
 
         var problem = Assert.Single(RuleFileLoader.Load("t.yaml", yaml).Problems);
 
-        Assert.Equal(new RuleProblem("t.yaml", 6, 20, "summary: unknown template variable '$valeu' (use $value, $threshold, $samples or $labels.NAME)",
+        Assert.Equal(new RuleProblem("t.yaml", 6, 20, "summary: unknown template variable '$valeu' (use $value, $threshold, $samples, $activeAt, $for, $window or $labels.NAME)",
             "example: \"{{ $value | percent }} for {{ $labels.tenant.id }}\""), problem);
     }
 

@@ -11,7 +11,7 @@ public sealed class RulePackTests
 
         var exit = RulesCli.Check([Packs], output);
 
-        Assert.Equal("OK: 3 files, 3 groups, 10 alert rules, 1 aggregate" + Environment.NewLine, output.ToString());
+        Assert.Equal("OK: 3 files, 3 groups, 13 alert rules, 1 aggregate" + Environment.NewLine, output.ToString());
         Assert.Equal(0, exit);
     }
 
@@ -23,13 +23,13 @@ public sealed class RulePackTests
         var exit = RulesCli.Test([Path.Combine(Packs, "tests")], output);
 
         Assert.True(exit == 0, output.ToString());
-        Assert.Equal("PASS: 20 tests in 3 files" + Environment.NewLine, output.ToString());
+        Assert.Equal("PASS: 44 tests in 3 files" + Environment.NewLine, output.ToString());
     }
 
     [Theory]
-    [InlineData("auth.yaml", new[] { "AuthFailureRateHigh", "AuthUnauthorizedSpike" })]
-    [InlineData("tenant.yaml", new[] { "TenantCrossTenantDenied", "TenantUnauthorizedRateHigh", "WorkspaceLifecycleAnomalyRateHigh", "TenantMembershipDenialSpike" })]
-    [InlineData("ai.yaml", new[] { "AiRunFailureRateHigh", "AiPolicyBlockRateHigh", "AiValidationMismatchRateHigh", "AiAverageCostPerRunHigh" })]
+    [InlineData("auth.yaml", new[] { "AuthFailureRateHigh", "AuthUnauthorizedSpike", "AuthTelemetryMissing" })]
+    [InlineData("tenant.yaml", new[] { "TenantCrossTenantDenied", "TenantUnauthorizedRateHigh", "WorkspaceLifecycleAnomalyRateHigh", "TenantMembershipDenialSpike", "TenantTelemetryMissing" })]
+    [InlineData("ai.yaml", new[] { "AiRunFailureRateHigh", "AiPolicyBlockRateHigh", "AiValidationMismatchRateHigh", "AiAverageCostPerRunHigh", "AiTelemetryMissing" })]
     public void EveryDefaultRule_HasARunbookSummaryAndTests(string file, string[] alerts)
     {
         var loaded = RuleFileLoader.LoadFile(Path.Combine(Packs, file));

@@ -41,6 +41,7 @@ public sealed class OtlpMetricsReader
     private int _metric;
     private int _point;
     private OtlpMetricType _type;
+    private IPointTenantTally? _tenants;
     private string? _firstRefusal;
     private (int Resource, int Scope, int Metric, OtlpMetricType Type, int Point) _firstRefusalAt;
 
@@ -70,8 +71,16 @@ public sealed class OtlpMetricsReader
     /// text is then the sink's to refuse: see <see cref="PointHeader"/>).
     /// </summary>
     /// <exception cref="OtlpFormatException">The body is not a valid OTLP metrics request; the message names the field path.</exception>
-    public void Read(ReadOnlySpan<byte> request, IOtlpPointSink? sink)
+    public void Read(ReadOnlySpan<byte> request, IOtlpPointSink? sink) => Read(request, sink, tenants: null);
+
+    /// <summary>
+    /// As <see cref="Read(ReadOnlySpan{byte}, IOtlpPointSink?)"/>; a check pass (null sink) also tells
+    /// <paramref name="tenants"/> each resource and each point that passes the content rules, so a
+    /// caller can count points per tenant without another walk of the request.
+    /// </summary>
+    public void Read(ReadOnlySpan<byte> request, IOtlpPointSink? sink, IPointTenantTally? tenants)
     {
+        _tenants = sink is null ? tenants : null;
         PointCount = 0;
         RefusedPointCount = 0;
         _firstRefusal = null;
@@ -122,6 +131,7 @@ public sealed class OtlpMetricsReader
         if (sink is null)
         {
             clean = ValidateAttributes(resource, ResourceAttributes, "resource.attributes");
+            _tenants?.BeginResource(new AttributeList(resource, ResourceAttributes));
         }
         else
         {
@@ -381,6 +391,7 @@ public sealed class OtlpMetricsReader
 
         if (sink is null)
         {
+            _tenants?.Point(header.Attributes);
             return;
         }
 
@@ -470,6 +481,7 @@ public sealed class OtlpMetricsReader
 
         if (sink is null)
         {
+            _tenants?.Point(header.Attributes);
             return;
         }
 
@@ -585,6 +597,7 @@ public sealed class OtlpMetricsReader
 
         if (sink is null)
         {
+            _tenants?.Point(header.Attributes);
             return;
         }
 
@@ -686,6 +699,7 @@ public sealed class OtlpMetricsReader
 
         if (sink is null)
         {
+            _tenants?.Point(header.Attributes);
             return;
         }
 

@@ -275,7 +275,9 @@ internal sealed class Evaluator
                 ("last_over_time", SeriesRole.Gauge) => (AggregateFunction.Last, null),
                 _ => throw NotApplicable(function, target),
             };
-            result.AddRange(Fetch(target, plan.Fn, window, matrix.Vector.Matchers, at, null, null, transform: plan.Transform));
+            // Prometheus drops the metric name from every range function's result but last_over_time's: its value is a sample of the series.
+            var name = function == "last_over_time" ? target.Name : null;
+            result.AddRange(Fetch(target, plan.Fn, window, matrix.Vector.Matchers, at, null, name, transform: plan.Transform));
         }
 
         return result;

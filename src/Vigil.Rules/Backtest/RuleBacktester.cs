@@ -39,7 +39,7 @@ public sealed class RuleBacktester(IWindowReader reader)
                 : $"no alert rule '{alert}' to backtest; GET /api/v1/rules lists the loaded ones");
         }
 
-        var window = selected.SelectMany(g => g.Alerts).Max(a => WindowOf(a, aggregates));
+        var window = selected.Max(g => g.QueryOffset + g.Alerts.Max(a => WindowOf(a, aggregates)));
         var earliest = Earliest(bounds, window);
         var end = to ?? bounds.Now;
         var start = from ?? earliest;
@@ -126,15 +126,16 @@ public sealed class RuleBacktester(IWindowReader reader)
         return bounds.Now - bounds.Retention + TimeSpan.FromTicks(buckets * bounds.Resolution.Ticks);
     }
 
+    /// <summary>
+    /// How far back one evaluation reads (the group adds its query_offset). An absence rule's lookback is not
+    /// counted: it would narrow every replay to nothing with the default 1h lookback and retention; early in a replay
+    /// such a rule knows only the label sets the retention still holds (decision 022).
+    /// </summary>
     private static TimeSpan WindowOf(AlertRule rule, IReadOnlyDictionary<string, AggregateRule> aggregates) =>
         RuleSetValidator.ReferencedAggregate(rule, aggregates)?.Window ?? rule.Window;
 
-    private static RuleGroup Only(RuleGroup group, string? alert) => new()
+    private static RuleGroup Only(RuleGroup group, string? alert) => group with
     {
-        Name = group.Name,
-        File = group.File,
-        Interval = group.Interval,
-        Position = group.Position,
         Alerts = alert is null ? group.Alerts : [.. group.Alerts.Where(a => a.Name == alert)],
 
         // Recorded aggregates are read through the aggregates map when an alert refers to one; a replay records nothing.
