@@ -153,6 +153,12 @@ public sealed class BacktestTests : IDisposable
         Assert.Contains("over rules.backtest_max_evaluations (10)", budget.Refusal, StringComparison.Ordinal);
         Assert.Contains("?group=G&alert=A", budget.Refusal, StringComparison.Ordinal);
 
+        // A group that reads 1m in the past needs its window 1m further from the retention's edge.
+        var offset = RuleFileLoader.Load("auth.yaml", Rules.Replace("interval: 30s", "interval: 30s\nquery_offset: 1m", StringComparison.Ordinal)).File.Groups;
+        Assert.Equal(TimeSpan.FromMinutes(1), offset[0].QueryOffset);
+        var offsetEarly = backtester.Run(offset, new Dictionary<string, AggregateRule>(), now.AddMinutes(-58), null, null, Bounds(now));
+        Assert.Contains($"pass from at or after {now.AddMinutes(-57):O}", offsetEarly.Refusal, StringComparison.Ordinal);
+
         // By default the whole retention: from 58m ago to now, one evaluation per 30 s slot (116 in 58m, as the
         // group's phase is off the minute's 30 s grid).
         Assert.Equal((now.AddMinutes(-58), now), (whole.Result!.From, whole.Result.To));
