@@ -15,7 +15,7 @@ namespace Vigil.Collector.Api;
 /// <summary>
 /// Vigil as a Prometheus data source (DESIGN §9): <c>GET /metrics</c> (text 0.0.4 or OpenMetrics by Accept) and the
 /// query API Grafana calls — query, query_range (GET and form POST), series with <c>match[]</c>, labels, label values,
-/// metadata, buildinfo. Errors use Prometheus' shape. The PromQL subset is in docs/query.md.
+/// metadata, buildinfo, <c>/federate</c> and the per-tenant status. Errors use Prometheus' shape. The PromQL subset is in docs/query.md.
 /// </summary>
 public static class PrometheusEndpoints
 {
@@ -42,6 +42,8 @@ public static class PrometheusEndpoints
         app.MapGet("/api/v1/label/{name}/values", LabelValues).WithMetadata(http).ReadScoped();
         app.MapGet("/api/v1/metadata", Metadata).WithMetadata(http).ReadScoped();
         app.MapGet("/api/v1/status/buildinfo", BuildInfo).WithMetadata(http).Public();
+        app.MapGet("/api/v1/status/tenants", Tenants).WithMetadata(http).ReadScoped();
+        app.MapGet("/federate", Federate).WithMetadata(http).ReadScoped();
     }
 
     /// <summary>True when <c>/api/v1/series</c> is a Prometheus request (Grafana sends <c>match[]</c>).</summary>
@@ -118,6 +120,29 @@ public static class PrometheusEndpoints
         }
 
         return Answer(() => PromApi.MetadataJson(PromApi.Metadata(engine, metric.Length == 0 ? null : metric, limit)));
+    }
+
+    /// <summary>Series and traffic per tenant, most series first, for moving tenants between shards; a tenant's read key sees its own line.</summary>
+    private static IResult Tenants(HttpRequest request, WindowStore store)
+    {
+        var scope = ReadScope.Of(request.HttpContext);
+        var tenants = store.TenantStatus().Where(t => scope.IsEverything || t.Tenant == scope.Tenant);
+        return Results.Bytes(PromApi.TenantsJson(tenants), "application/json");
+    }
+
+    /// <summary>Prometheus' federation contract; errors are plain text, as Prometheus answers them.</summary>
+    private static IResult Federate(HttpRequest request, PromQueryEngine engine, TimeProvider time)
+    {
+        engine = ReadScope.Of(request.HttpContext).Engine(engine);
+        try
+        {
+            return Results.Text(PromApi.FederateText(engine, Values(request.Query, "match[]"), time.GetUtcNow()), ExpositionWriter.PrometheusTextContentType);
+        }
+        catch (PromQLException e)
+        {
+            var status = e.ErrorType == PromQLException.Execution ? StatusCodes.Status422UnprocessableEntity : StatusCodes.Status400BadRequest;
+            return Results.Text(e.Message + "\n", "text/plain; charset=utf-8", Encoding.UTF8, status);
+        }
     }
 
     private static IResult BuildInfo() => Results.Bytes(PromApi.BuildInfoJson(VigilVersion), "application/json");

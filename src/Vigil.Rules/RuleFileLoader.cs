@@ -16,7 +16,7 @@ public sealed record RuleLoadResult(RuleFile File, IReadOnlyList<RuleProblem> Pr
 /// <summary>Parses and validates one rule file, keeping the line and column of every node for its problems.</summary>
 public static partial class RuleFileLoader
 {
-    internal static readonly string[] GroupFields = ["group", "interval", "query_offset", "labels", "rules", "aggregates"];
+    internal static readonly string[] GroupFields = ["group", "interval", "query_offset", "query_offset_max", "labels", "rules", "aggregates"];
     internal static readonly string[] FileFields = ["groups", .. GroupFields];
     internal static readonly string[] SelectionFields = ["ratio", "increase", "rate", "avg", "min", "max", "last", "quantile", "absent"];
 
@@ -235,7 +235,13 @@ public static partial class RuleFileLoader
         }
 
         var interval = fields["interval"] is { } i ? ctx.Duration(i, "interval", allowZero: false) : RuleDefaults.Interval;
-        var queryOffset = fields["query_offset"] is { } qo ? ctx.Duration(qo, "query_offset") : TimeSpan.Zero;
+        var autoOffset = fields["query_offset"] is YamlScalarNode { Value: "auto" };
+        var queryOffset = autoOffset ? TimeSpan.Zero : fields["query_offset"] is { } qo ? ctx.Duration(qo, "query_offset") : TimeSpan.Zero;
+        var queryOffsetMax = fields["query_offset_max"] is { } qm ? ctx.Duration(qm, "query_offset_max", allowZero: false) : RuleDefaults.QueryOffsetMax;
+        if (fields["query_offset_max"] is { } qmNode && !autoOffset)
+        {
+            ctx.Report(qmNode, "query_offset_max bounds query_offset: auto only", "remove it, or write query_offset: auto");
+        }
         var groupLabels = fields["labels"] is { } gl ? ctx.TextMap(gl, "labels") : new Dictionary<string, string>();
         var alerts = new List<AlertRule>();
         var aggregates = new List<AggregateRule>();
@@ -294,7 +300,7 @@ public static partial class RuleFileLoader
 
         CheckDuplicates(ctx, alerts.Select(a => (a.Name, a.Position)), name, "alert");
         CheckDuplicates(ctx, aggregates.Select(a => (a.Record, a.Position)), name, "record");
-        if (name is null || interval is null || queryOffset is null || groupLabels is null)
+        if (name is null || interval is null || queryOffset is null || queryOffsetMax is null || groupLabels is null)
         {
             return null;
         }
@@ -305,6 +311,8 @@ public static partial class RuleFileLoader
             File = ctx.File,
             Interval = interval.Value,
             QueryOffset = queryOffset.Value,
+            QueryOffsetAuto = autoOffset,
+            QueryOffsetMax = queryOffsetMax.Value,
             Alerts = alerts,
             Aggregates = aggregates,
             Position = fields.KeyOf("group") is { } key ? YamlReadContext.At(key) : fields.Position,

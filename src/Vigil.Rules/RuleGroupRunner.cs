@@ -75,6 +75,32 @@ internal sealed class RuleGroupRunner
 
     public RuleGroup Group { get; }
 
+    /// <summary>The offset the last evaluation read with: the group's query_offset, or what auto derived.</summary>
+    public TimeSpan QueryOffset { get; private set; }
+
+    /// <summary>
+    /// query_offset: auto — the latest p99 arrival lag of the metrics the group reads, so a window is read once the
+    /// points that arrive late have arrived, at most the group's query_offset_max. Unknown lags count as none.
+    /// </summary>
+    private TimeSpan AutoOffset()
+    {
+        var lag = TimeSpan.Zero;
+        foreach (var metric in Metrics)
+        {
+            if (_evaluator.ArrivalLagOf(metric) is { } l && l > lag)
+            {
+                lag = l;
+            }
+        }
+
+        return lag < Group.QueryOffsetMax ? lag : Group.QueryOffsetMax;
+    }
+
+    private IEnumerable<string> Metrics =>
+        Group.Alerts.Select(a => a.Selection).Concat(Group.Aggregates.Select(a => a.Selection))
+            .SelectMany(s => s.To is null ? [s.Of.Metric] : new[] { s.Of.Metric, s.To.Metric })
+            .Distinct(StringComparer.Ordinal);
+
     /// <summary>Held while evaluating or moving state; the timer skips a tick rather than queue behind it.</summary>
     public Lock Gate { get; } = new();
 
@@ -98,13 +124,14 @@ internal sealed class RuleGroupRunner
     public List<AlertTransition> Evaluate(DateTimeOffset now)
     {
         var groupStart = _time.GetTimestamp();
+        QueryOffset = Group.QueryOffsetAuto ? AutoOffset() : Group.QueryOffset;
         var transitions = new List<AlertTransition>();
         foreach (var aggregate in Aggregates)
         {
             var start = _time.GetTimestamp();
             try
             {
-                aggregate.Last = _evaluator.Record(aggregate.Rule, now - Group.QueryOffset);
+                aggregate.Last = _evaluator.Record(aggregate.Rule, now - QueryOffset);
                 (aggregate.Health, aggregate.LastError) = ("ok", null);
             }
             catch (Exception ex) when (ex is QueryException or RegexMatchTimeoutException)
@@ -134,7 +161,7 @@ internal sealed class RuleGroupRunner
         IReadOnlyList<InstanceObservation> observations;
         try
         {
-            observations = _evaluator.Observe(runtime.Rule, now - Group.QueryOffset, _aggregates);
+            observations = _evaluator.Observe(runtime.Rule, now - QueryOffset, _aggregates);
             (runtime.Health, runtime.LastError) = ("ok", null);
         }
         catch (Exception ex) when (ex is QueryException or RegexMatchTimeoutException)

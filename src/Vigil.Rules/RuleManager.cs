@@ -203,7 +203,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
                 }
 
                 groups.Add(new RuleGroupInfo(runner.Group.Name, runner.Group.File, rules, runner.Group.Interval.TotalSeconds, 0,
-                    runner.EvaluationTime.TotalSeconds, runner.LastEvaluation));
+                    runner.EvaluationTime.TotalSeconds, runner.LastEvaluation, runner.QueryOffset.TotalSeconds));
             }
         }
 
@@ -559,7 +559,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
                 evaluated = new GroupEvaluation(
                     runner.Group.Name,
                     now,
-                    [.. runner.Aggregates.SelectMany(a => a.Last.Select(s => new RecordedSample(a.Rule.Record, Merge(a.Rule.Labels, s.Labels), s.Value, s.Samples, now - runner.Group.QueryOffset)))],
+                    [.. runner.Aggregates.SelectMany(a => a.Last.Select(s => new RecordedSample(a.Rule.Record, Merge(a.Rule.Labels, s.Labels), s.Value, s.Samples, now - runner.QueryOffset)))],
                     [.. runner.Alerts.SelectMany(ActiveAlerts)]);
             }
 

@@ -90,6 +90,16 @@ public sealed class ExpositionTests
             ExpositionWriter.Write(families, ExpositionFormat.PrometheusText));
     }
 
+    [Fact]
+    public void StampedSamples_CarryMillisecondsInText_AndSecondsInOpenMetrics()
+    {
+        // 2025-06-01T12:00:00.250Z: 1748779200250 ms.
+        MetricFamily[] families = [new("up", FamilyType.Unknown, string.Empty, string.Empty, [new(string.Empty, [new("job", "a")], 1, 1_748_779_200_250)])];
+
+        Assert.Equal("# TYPE up untyped\nup{job=\"a\"} 1 1748779200250\n", ExpositionWriter.Write(families, ExpositionFormat.PrometheusText));
+        Assert.Equal("# TYPE up unknown\nup{job=\"a\"} 1 1748779200.25\n# EOF\n", ExpositionWriter.Write(families, ExpositionFormat.OpenMetrics));
+    }
+
     [Theory]
     [InlineData("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", ExpositionFormat.OpenMetrics)]
     [InlineData("application/openmetrics-text", ExpositionFormat.OpenMetrics)]

@@ -22,7 +22,8 @@ public sealed record RuleGroupInfo(
     [property: JsonPropertyName("interval")] double Interval,
     [property: JsonPropertyName("limit")] int Limit,
     [property: JsonPropertyName("evaluationTime")] double EvaluationTime,
-    [property: JsonPropertyName("lastEvaluation")] DateTimeOffset LastEvaluation);
+    [property: JsonPropertyName("lastEvaluation")] DateTimeOffset LastEvaluation,
+    [property: JsonPropertyName("queryOffset")] double QueryOffsetSeconds = 0);
 
 /// <summary>An alerting or recording rule; serialized with the fields of its concrete type.</summary>
 [JsonDerivedType(typeof(AlertingRuleInfo))]
