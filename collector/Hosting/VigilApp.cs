@@ -167,6 +167,8 @@ public static class VigilApp
         PrometheusEndpoints.Map(app);
         HealthEndpoints.Map(app);
         RulesEndpoints.Map(app);
+        BacktestEndpoints.Map(app);
+        GateEndpoints.Map(app);
         AlertingEndpoints.Map(app);
 
         var readiness = app.Services.GetRequiredService<Readiness>();

@@ -50,6 +50,9 @@ public sealed class RulesHost : IHostedService, IAsyncDisposable
 
     public string Directory => _options.RulesDirectory!;
 
+    /// <summary>How long a resolved instance is remembered; a backtest forgets resolved instances as the live engine does.</summary>
+    public TimeSpan ResolvedRetention => _options.ResolvedRetention;
+
     public RuleReloadResult Reload(string trigger)
     {
         var result = Manager.Reload();
