@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Reflection;
 using System.Text;
 using Microsoft.Extensions.Primitives;
@@ -22,10 +23,20 @@ public static class PrometheusEndpoints
     private static readonly string VigilVersion =
         typeof(PrometheusEndpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
-    /// <summary>The query engine and the /metrics sources: ingest self-metrics and the rule engine (ALERTS and recorded aggregates of the RulesHost's manager, when rules run).</summary>
+    /// <summary>
+    /// The query engine and the /metrics sources: the self-metrics (every instrument on this host's "Vigil" meters, the
+    /// ones the OTLP self-export reads) and the rule engine (ALERTS and recorded aggregates of the RulesHost's manager,
+    /// when rules run).
+    /// </summary>
     public static void AddServices(IServiceCollection services, VigilOptions options, TimeProvider time)
     {
-        services.AddSingleton<IExpositionSource>(sp => new IngestStatsExpositionSource(sp.GetRequiredService<WindowStore>()));
+        services.AddSingleton(sp =>
+        {
+            // By factory: other hosts in the same process (tests) have "Vigil" meters of their own.
+            var factory = sp.GetRequiredService<IMeterFactory>();
+            return new MeterExpositionSource(meter => meter.Name == VigilMetrics.MeterName && ReferenceEquals(meter.Scope, factory));
+        });
+        services.AddSingleton<IExpositionSource>(sp => sp.GetRequiredService<MeterExpositionSource>());
         services.AddSingleton<IExpositionSource>(sp => RulesExpositionSource.For(() => sp.GetService<RuleManager>() ?? sp.GetService<RulesHost>()?.Manager));
         services.AddSingleton(sp => new PromQueryEngine(
             sp.GetRequiredService<WindowStore>(), PromQueryOptions.From(options.Storage), time, sp.GetServices<IExpositionSource>()));

@@ -24,6 +24,7 @@ public static partial class RuleFileLoader
     [
         "alert", "severity", "runbook_url", "summary", "description", .. SelectionFields, "by", "window", "lookback", "min_samples",
         "threshold", "recover", "for", "keep_firing_for", "no_data", "on_missing", "missing_for", "overrides", "labels", "annotations",
+        "max_instances",
     ];
 
     internal static readonly string[] AggregateFields = ["record", .. SelectionFields, "by", "window", "min_samples", "labels"];
@@ -423,6 +424,7 @@ public static partial class RuleFileLoader
         var noData = fields["no_data"] is { } nd ? ParseNoData(ctx, nd) : NoDataPolicy.Ok;
         var onMissing = fields["on_missing"] is { } om ? ParseOnMissing(ctx, om) : OnMissingPolicy.Resolve;
         var missingFor = fields["missing_for"] is { } mf ? ctx.Duration(mf, "missing_for") : TimeSpan.Zero;
+        var maxInstances = fields["max_instances"] is { } mi ? MaxInstances(ctx, mi) : null;
         var labels = fields["labels"] is { } l ? ctx.TextMap(l, "labels") : new Dictionary<string, string>();
         var annotations = fields["annotations"] is { } an ? ctx.TextMap(an, "annotations") : new Dictionary<string, string>();
         if (annotations is not null && fields["annotations"] is YamlMappingNode annotationMap)
@@ -467,6 +469,7 @@ public static partial class RuleFileLoader
             OnMissing = onMissing.Value,
             MissingFor = missingFor.Value,
             Overrides = overrides,
+            MaxInstances = maxInstances,
             Labels = WithGroupLabels(groupLabels, labels),
             Annotations = annotations,
             Position = position,
@@ -701,6 +704,24 @@ public static partial class RuleFileLoader
         }
 
         return value;
+    }
+
+    private static int? MaxInstances(YamlReadContext ctx, YamlNode node)
+    {
+        var value = ctx.Number(node, "max_instances");
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (value < 1 || value > int.MaxValue || Math.Floor(value.Value) != value)
+        {
+            ctx.Report(node, $"'max_instances' must be a whole number of at least 1, not '{ctx.Text(node, "max_instances")}'",
+                "it caps the instances (label sets of 'by') the rule may hold; leave it out for rules.max_instances_per_rule");
+            return null;
+        }
+
+        return (int)value.Value;
     }
 
     private static Threshold? ParseThreshold(YamlReadContext ctx, YamlNode node, string field)

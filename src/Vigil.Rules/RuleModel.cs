@@ -151,6 +151,9 @@ public sealed record AlertRule
 
     public IReadOnlyList<RuleOverride> Overrides { get; init; } = [];
 
+    /// <summary><c>max_instances</c>: instances the rule may hold; null takes <c>rules.max_instances_per_rule</c>.</summary>
+    public int? MaxInstances { get; init; }
+
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 
     public IReadOnlyDictionary<string, string> Annotations { get; init; } = new Dictionary<string, string>();

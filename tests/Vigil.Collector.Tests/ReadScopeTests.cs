@@ -45,7 +45,7 @@ public sealed class ReadScopeTests
         return JsonDocument.Parse(body).RootElement.Clone();
     }
 
-    private static ExportMetricsServiceRequest Requests(DateTimeOffset at, params (string Tenant, long Count)[] tenants)
+    internal static ExportMetricsServiceRequest Requests(DateTimeOffset at, params (string Tenant, long Count)[] tenants)
     {
         var requests = tenants.Select(t =>
         {

@@ -73,7 +73,8 @@ public sealed class RuleBacktester(IWindowReader reader)
         long spent = 0;
         foreach (var group in selected)
         {
-            var runner = new RuleGroupRunner(group, _evaluator, aggregates, TimeProvider.System, bounds.ResolvedRetention);
+            // No explain history in a replay; the instance limit is the default (rules.max_instances_per_rule is not passed in yet).
+            var runner = new RuleGroupRunner(group, _evaluator, aggregates, TimeProvider.System, bounds.ResolvedRetention, RuleLimits.Default with { ExplainHistory = 0 });
             var transitions = new List<AlertTransition>();
             var evaluations = 0;
             var errors = new Dictionary<string, string>(StringComparer.Ordinal);
