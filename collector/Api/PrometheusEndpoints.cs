@@ -53,6 +53,8 @@ public static class PrometheusEndpoints
         app.MapGet("/api/v1/label/{name}/values", LabelValues).WithMetadata(http).ReadScoped();
         app.MapGet("/api/v1/metadata", Metadata).WithMetadata(http).ReadScoped();
         app.MapGet("/api/v1/status/buildinfo", BuildInfo).WithMetadata(http).Public();
+        app.MapMethods("/api/v1/query_exemplars", ["GET", "POST"], QueryExemplars).WithMetadata(http).ReadScoped();
+        app.MapMethods("/api/v1/format_query", ["GET", "POST"], FormatQuery).WithMetadata(http).ReadScoped();
         app.MapGet("/api/v1/status/tenants", Tenants).WithMetadata(http).ReadScoped();
         app.MapGet("/federate", Federate).WithMetadata(http).ReadScoped();
     }
@@ -154,6 +156,38 @@ public static class PrometheusEndpoints
             var status = e.ErrorType == PromQLException.Execution ? StatusCodes.Status422UnprocessableEntity : StatusCodes.Status400BadRequest;
             return Results.Text(e.Message + "\n", "text/plain; charset=utf-8", Encoding.UTF8, status);
         }
+    }
+
+    /// <summary>
+    /// Vigil keeps no exemplars, so the answer is always empty, as Prometheus' is for data without any; the query and
+    /// times are still checked, so Grafana's exemplar toggle shows the same errors as the query.
+    /// </summary>
+    private static async Task<IResult> QueryExemplars(HttpRequest request, TimeProvider time)
+    {
+        var parameters = await ParametersAsync(request);
+        return Answer(() =>
+        {
+            Vigil.Query.Parsing.Parser.Parse(Required(parameters, "query"));
+            var start = PromApi.ParseTime(Value(parameters, "start"), "start", DateTimeOffset.UnixEpoch);
+            var end = PromApi.ParseTime(Value(parameters, "end"), "end", time.GetUtcNow());
+            if (end < start)
+            {
+                throw new PromQLException("invalid parameter \"end\": end timestamp must not be before start time");
+            }
+
+            return System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new { status = "success", data = Array.Empty<object>() });
+        });
+    }
+
+    /// <summary>The query as Vigil reads it back (its canonical printing), for Grafana's "format query" button.</summary>
+    private static async Task<IResult> FormatQuery(HttpRequest request)
+    {
+        var parameters = await ParametersAsync(request);
+        return Answer(() => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            status = "success",
+            data = Vigil.Query.Parsing.Parser.Parse(Required(parameters, "query")).ToString(),
+        }));
     }
 
     private static IResult BuildInfo() => Results.Bytes(PromApi.BuildInfoJson(VigilVersion), "application/json");
