@@ -8,10 +8,16 @@ using Vigil.Demo;
 
 // vigil [--config FILE] [--otlp-grpc HOST:PORT] [--otlp-http HOST:PORT] [--http HOST:PORT] [--data-dir DIR] [--rules DIR]
 // vigil rules check FILE|DIR...     vigil rules test FILE...     vigil keys add --tenant NAME [--admin | --read]
+// vigil rules backtest FILE... --server URL [--from T] [--to T]     vigil gate --server URL [--severity P1] [--match L=V] [--quiet-for 10m]
 // vigil --demo [--demo-scenario-length SECONDS]     vigil --demo-emit URL [--demo-scenario-length SECONDS]
 if (args.Length > 0 && args[0] == "rules")
 {
     return RulesCommand.Run(args[1..], Console.Out, Console.Error);
+}
+
+if (args.Length > 0 && args[0] == "gate")
+{
+    return await GateCommand.RunAsync(args[1..], Console.Out, Console.Error);
 }
 
 if (args.Length > 0 && args[0] == "keys")

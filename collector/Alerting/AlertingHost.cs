@@ -34,7 +34,7 @@ public sealed class AlertingHost : IHostedService, IAlertTransitionSink, IAsyncD
         var rules = _services.GetRequiredService<RulesHost>();
         // Subscribed before the seed is taken: an evaluation between the two is seen, and Seed never overrides it.
         rules.Manager.Evaluated += Service.OnEvaluated;
-        Service.Seed(Service.Factory.FiringFromRules(rules.Manager.GetRules()));
+        Service.Seed(Service.Factory.FiringFrom(rules.Manager.ActiveAlerts()));
         await Service.StartAsync(cancellationToken);
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Reflection;
 using System.Text;
 using Microsoft.Extensions.Primitives;
@@ -15,17 +16,27 @@ namespace Vigil.Collector.Api;
 /// <summary>
 /// Vigil as a Prometheus data source (DESIGN §9): <c>GET /metrics</c> (text 0.0.4 or OpenMetrics by Accept) and the
 /// query API Grafana calls — query, query_range (GET and form POST), series with <c>match[]</c>, labels, label values,
-/// metadata, buildinfo. Errors use Prometheus' shape. The PromQL subset is in docs/query.md.
+/// metadata, buildinfo, <c>/federate</c> and the per-tenant status. Errors use Prometheus' shape. The PromQL subset is in docs/query.md.
 /// </summary>
 public static class PrometheusEndpoints
 {
     private static readonly string VigilVersion =
         typeof(PrometheusEndpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
-    /// <summary>The query engine and the /metrics sources: ingest self-metrics and the rule engine (ALERTS and recorded aggregates of the RulesHost's manager, when rules run).</summary>
+    /// <summary>
+    /// The query engine and the /metrics sources: the self-metrics (every instrument on this host's "Vigil" meters, the
+    /// ones the OTLP self-export reads) and the rule engine (ALERTS and recorded aggregates of the RulesHost's manager,
+    /// when rules run).
+    /// </summary>
     public static void AddServices(IServiceCollection services, VigilOptions options, TimeProvider time)
     {
-        services.AddSingleton<IExpositionSource>(sp => new IngestStatsExpositionSource(sp.GetRequiredService<WindowStore>()));
+        services.AddSingleton(sp =>
+        {
+            // By factory: other hosts in the same process (tests) have "Vigil" meters of their own.
+            var factory = sp.GetRequiredService<IMeterFactory>();
+            return new MeterExpositionSource(meter => meter.Name == VigilMetrics.MeterName && ReferenceEquals(meter.Scope, factory));
+        });
+        services.AddSingleton<IExpositionSource>(sp => sp.GetRequiredService<MeterExpositionSource>());
         services.AddSingleton<IExpositionSource>(sp => RulesExpositionSource.For(() => sp.GetService<RuleManager>() ?? sp.GetService<RulesHost>()?.Manager));
         services.AddSingleton(sp => new PromQueryEngine(
             sp.GetRequiredService<WindowStore>(), PromQueryOptions.From(options.Storage), time, sp.GetServices<IExpositionSource>()));
@@ -42,6 +53,10 @@ public static class PrometheusEndpoints
         app.MapGet("/api/v1/label/{name}/values", LabelValues).WithMetadata(http).ReadScoped();
         app.MapGet("/api/v1/metadata", Metadata).WithMetadata(http).ReadScoped();
         app.MapGet("/api/v1/status/buildinfo", BuildInfo).WithMetadata(http).Public();
+        app.MapMethods("/api/v1/query_exemplars", ["GET", "POST"], QueryExemplars).WithMetadata(http).ReadScoped();
+        app.MapMethods("/api/v1/format_query", ["GET", "POST"], FormatQuery).WithMetadata(http).ReadScoped();
+        app.MapGet("/api/v1/status/tenants", Tenants).WithMetadata(http).ReadScoped();
+        app.MapGet("/federate", Federate).WithMetadata(http).ReadScoped();
     }
 
     /// <summary>True when <c>/api/v1/series</c> is a Prometheus request (Grafana sends <c>match[]</c>).</summary>
@@ -118,6 +133,61 @@ public static class PrometheusEndpoints
         }
 
         return Answer(() => PromApi.MetadataJson(PromApi.Metadata(engine, metric.Length == 0 ? null : metric, limit)));
+    }
+
+    /// <summary>Series and traffic per tenant, most series first, for moving tenants between shards; a tenant's read key sees its own line.</summary>
+    private static IResult Tenants(HttpRequest request, WindowStore store)
+    {
+        var scope = ReadScope.Of(request.HttpContext);
+        var tenants = store.TenantStatus().Where(t => scope.IsEverything || t.Tenant == scope.Tenant);
+        return Results.Bytes(PromApi.TenantsJson(tenants), "application/json");
+    }
+
+    /// <summary>Prometheus' federation contract; errors are plain text, as Prometheus answers them.</summary>
+    private static IResult Federate(HttpRequest request, PromQueryEngine engine, TimeProvider time)
+    {
+        engine = ReadScope.Of(request.HttpContext).Engine(engine);
+        try
+        {
+            return Results.Text(PromApi.FederateText(engine, Values(request.Query, "match[]"), time.GetUtcNow()), ExpositionWriter.PrometheusTextContentType);
+        }
+        catch (PromQLException e)
+        {
+            var status = e.ErrorType == PromQLException.Execution ? StatusCodes.Status422UnprocessableEntity : StatusCodes.Status400BadRequest;
+            return Results.Text(e.Message + "\n", "text/plain; charset=utf-8", Encoding.UTF8, status);
+        }
+    }
+
+    /// <summary>
+    /// Vigil keeps no exemplars, so the answer is always empty, as Prometheus' is for data without any; the query and
+    /// times are still checked, so Grafana's exemplar toggle shows the same errors as the query.
+    /// </summary>
+    private static async Task<IResult> QueryExemplars(HttpRequest request, TimeProvider time)
+    {
+        var parameters = await ParametersAsync(request);
+        return Answer(() =>
+        {
+            Vigil.Query.Parsing.Parser.Parse(Required(parameters, "query"));
+            var start = PromApi.ParseTime(Value(parameters, "start"), "start", DateTimeOffset.UnixEpoch);
+            var end = PromApi.ParseTime(Value(parameters, "end"), "end", time.GetUtcNow());
+            if (end < start)
+            {
+                throw new PromQLException("invalid parameter \"end\": end timestamp must not be before start time");
+            }
+
+            return System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new { status = "success", data = Array.Empty<object>() });
+        });
+    }
+
+    /// <summary>The query as Vigil reads it back (its canonical printing), for Grafana's "format query" button.</summary>
+    private static async Task<IResult> FormatQuery(HttpRequest request)
+    {
+        var parameters = await ParametersAsync(request);
+        return Answer(() => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            status = "success",
+            data = Vigil.Query.Parsing.Parser.Parse(Required(parameters, "query")).ToString(),
+        }));
     }
 
     private static IResult BuildInfo() => Results.Bytes(PromApi.BuildInfoJson(VigilVersion), "application/json");

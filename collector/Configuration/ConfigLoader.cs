@@ -33,7 +33,7 @@ public static class ConfigLoader
     private static readonly string[] StorageKeys = ["resolution", "retention", "future_tolerance", "resource_attributes", "max_series", "max_series_per_metric", "max_series_per_tenant", "tenant_attribute", "max_attributes_per_point", "max_attribute_value_length", "max_attribute_key_length", "max_metric_name_length"];
     private static readonly string[] IngestKeys = ["max_request_size", "max_decompression_ratio", "max_inflight_size", "memory_limit", "memory_spike_limit", "memory_check_interval", "retry_after", "max_requests_in_flight", "tenant_rate_limit", "tenant_rate_burst", "tenant_rate_limits"];
     private static readonly string[] TelemetryKeys = ["otlp_endpoint", "otlp_protocol", "export_interval"];
-    private static readonly string[] RulesKeys = ["dir", "max_file_size", "max_string_length", "max_rules_per_file", "max_rules"];
+    private static readonly string[] RulesKeys = ["dir", "max_file_size", "max_string_length", "max_rules_per_file", "max_rules", "max_instances_per_rule", "explain_history", "backtest_max_evaluations"];
     private static readonly string[] AuthKeys = ["ingest_keys", "ingest_keys_file", "read_keys", "read_keys_file"];
     private static readonly string[] KeyFields = ["tenant", "key_sha256", "admin"];
 
@@ -390,6 +390,15 @@ public static class ConfigLoader
                                 break;
                             case "max_rules_per_file":
                                 limits = limits with { MaxRulesPerFile = Integer(path, value, at, problems) ?? limits.MaxRulesPerFile };
+                                break;
+                            case "max_instances_per_rule":
+                                limits = limits with { MaxInstancesPerRule = Integer(path, value, at, problems) ?? limits.MaxInstancesPerRule };
+                                break;
+                            case "explain_history":
+                                limits = limits with { ExplainHistory = Integer(path, value, at, problems) ?? limits.ExplainHistory };
+                                break;
+                            case "backtest_max_evaluations":
+                                options = options with { BacktestMaxEvaluations = Integer(path, value, at, problems) ?? options.BacktestMaxEvaluations };
                                 break;
                             default:
                                 limits = limits with { MaxRules = Integer(path, value, at, problems) ?? limits.MaxRules };

@@ -27,6 +27,9 @@ public sealed record VigilOptions
     /// <summary>What rule files may hold (<c>rules.max_file_size</c>, <c>rules.max_rules</c>…).</summary>
     public RuleLimits RuleLimits { get; init; } = RuleLimits.Default;
 
+    /// <summary><c>rules.backtest_max_evaluations</c>: instance evaluations one backtest may run (each evaluation of a rule counts its instances, at least 1).</summary>
+    public long BacktestMaxEvaluations { get; init; } = 100_000;
+
     public WindowStoreOptions Storage { get; init; } = new();
 
     public IngestOptions Ingest { get; init; } = new();
@@ -55,6 +58,10 @@ public sealed record VigilOptions
         problems.AddRange(Telemetry.Validate());
         problems.AddRange(Auth.Validate());
         problems.AddRange(RuleLimits.Validate());
+        if (BacktestMaxEvaluations < 1)
+        {
+            problems.Add("rules.backtest_max_evaluations: must be at least 1");
+        }
         problems.AddRange(RemoteWriteOptions.ValidateAll(RemoteWrite));
         problems.AddRange(Tls.Validate());
         if (AdminToken is { Length: < 16 })

@@ -167,6 +167,8 @@ public static class VigilApp
         PrometheusEndpoints.Map(app);
         HealthEndpoints.Map(app);
         RulesEndpoints.Map(app);
+        BacktestEndpoints.Map(app);
+        GateEndpoints.Map(app);
         AlertingEndpoints.Map(app);
 
         var readiness = app.Services.GetRequiredService<Readiness>();
@@ -212,6 +214,10 @@ public static class VigilApp
                 "No memory limit (ingest.memory_limit: 0): only storage.max_series ({MaxSeries}) bounds the series held", options.Storage.MaxSeries);
         }
 
+        // Both readers of the "Vigil" meter start now, before any measurement, so /metrics and the OTLP export count
+        // from the same instant and show the same values.
+        _ = app.Services.GetRequiredService<MeterExpositionSource>();
+        _ = app.Services.GetService<MeterProvider>();
         _ = app.Services.GetRequiredService<VigilMetrics>();
         _ = metrics;
         return app;

@@ -15,6 +15,9 @@ public static class OtlpHttpEndpoints
     public static void Map(IEndpointRouteBuilder app, string listener)
     {
         app.MapPost("/v1/metrics", HandleAsync).WithMetadata(new ListenerAttribute(listener));
+
+        // Prometheus 3's OTLP receiver path: an exporter set up for a Prometheus endpoint only changes host and port.
+        app.MapPost("/api/v1/otlp/v1/metrics", HandleAsync).WithMetadata(new ListenerAttribute(listener));
         app.MapMethods("/v1/metrics", ["GET", "PUT", "DELETE", "PATCH"], (HttpContext context) =>
         {
             context.Response.Headers.Allow = "POST";

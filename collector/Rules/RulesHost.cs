@@ -35,8 +35,11 @@ public sealed class RulesHost : IHostedService, IAsyncDisposable
         _readiness = readiness;
         _time = time;
         _options = new RuleManagerOptions { RulesDirectory = location.Directory, DataDirectory = location.DataDirectory, Limits = vigil.RuleLimits };
-        Manager = new RuleManager(_options, store, time, sink);
         _meter = meters.Create(VigilMetrics.MeterName);
+        Manager = new RuleManager(_options, store, time, sink, _meter);
+        Manager.IterationMissed += (group, slot) => _logger.LogWarning(
+            "Rule group {Group} was still evaluating at its tick for {Slot:O}; the tick is skipped (counted in vigil.rules.group.iterations_missed, logged once until the group keeps up again)",
+            group, slot);
         _reloads = _meter.CreateCounter<long>("vigil.rules.reloads", "{reload}", "Rule reloads by outcome (success | failure)");
         _meter.CreateObservableGauge("vigil.rules.last_reload_success", () => Manager.LastReload?.Success == false ? 0 : 1, description: "1 when the last rule reload succeeded; 0 while the last good rules run because of a bad file");
         _meter.CreateObservableGauge("vigil.rules.loaded", () => Manager.Groups.Sum(g => g.Alerts.Count), "{rule}", "Alert rules running");
@@ -46,6 +49,9 @@ public sealed class RulesHost : IHostedService, IAsyncDisposable
     public RuleManager Manager { get; }
 
     public string Directory => _options.RulesDirectory!;
+
+    /// <summary>How long a resolved instance is remembered; a backtest forgets resolved instances as the live engine does.</summary>
+    public TimeSpan ResolvedRetention => _options.ResolvedRetention;
 
     public RuleReloadResult Reload(string trigger)
     {

@@ -60,42 +60,36 @@ public sealed class AlertEventFactory
     }
 
     /// <summary>
-    /// Firing events for every alert the rule engine reports as firing (<c>RuleManager.GetRules()</c> after it restored
-    /// its state): what <see cref="AlertmanagerResender.Seed"/> needs after a restart. startsAt is the instance's activeAt.
+    /// Firing events for every alert the rule engine reports as firing (<see cref="IAlertStateReader.ActiveAlerts"/>
+    /// after it restored its state): what <see cref="AlertmanagerResender.Seed"/> needs after a restart. startsAt is
+    /// the instance's activeAt.
     /// </summary>
-    public IReadOnlyList<AlertEvent> FiringFromRules(RuleDiscovery rules)
+    public IReadOnlyList<AlertEvent> FiringFrom(IEnumerable<ActiveAlert> alerts)
     {
         var now = _time.GetUtcNow();
         var events = new List<AlertEvent>();
-        foreach (var group in rules.Groups)
+        foreach (var alert in alerts.Where(a => a.State == AlertState.Firing))
         {
-            foreach (var rule in group.Rules.OfType<AlertingRuleInfo>())
+            var labels = LabelSet.Sorted(alert.Labels);
+            var annotations = LabelSet.Sorted(alert.Annotations);
+            annotations.TryAdd("runbook_url", alert.RunbookUrl);
+            events.Add(new AlertEvent
             {
-                foreach (var alert in rule.Alerts.Where(a => a.State == "firing"))
-                {
-                    var labels = LabelSet.Sorted(alert.Labels);
-                    var annotations = LabelSet.Sorted(alert.Annotations);
-                    annotations.TryAdd("runbook_url", alert.RunbookUrl);
-                    _ = Enum.TryParse<Severity>(alert.Severity, out var severity);
-                    events.Add(new AlertEvent
-                    {
-                        Id = NewId(),
-                        Rule = rule.Name,
-                        Group = group.Name,
-                        Fingerprint = AlertFingerprint.Compute(labels),
-                        Severity = severity,
-                        Status = AlertStatus.Firing,
-                        Labels = labels,
-                        Annotations = annotations,
-                        Value = double.TryParse(alert.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : null,
-                        Threshold = alert.Threshold,
-                        Window = rule.Window,
-                        StartsAt = alert.ActiveAt ?? now,
-                        Timestamp = now,
-                        GeneratorUrl = GeneratorUrl(group.Name, rule.Name),
-                    });
-                }
-            }
+                Id = NewId(),
+                Rule = alert.Rule,
+                Group = alert.Group,
+                Fingerprint = AlertFingerprint.Compute(labels),
+                Severity = alert.Severity,
+                Status = AlertStatus.Firing,
+                Labels = labels,
+                Annotations = annotations,
+                Value = alert.Value,
+                Threshold = alert.Threshold,
+                Window = PromDuration.Format(alert.Window),
+                StartsAt = alert.ActiveAt ?? now,
+                Timestamp = now,
+                GeneratorUrl = GeneratorUrl(alert.Group, alert.Rule),
+            });
         }
 
         return events;

@@ -4,8 +4,9 @@ namespace Vigil.Alerting;
 
 /// <summary>
 /// Alertmanager's (and Prometheus') label-set fingerprint: FNV-1a 64 over each label, sorted by name, as
-/// name 0xFF value 0xFF, printed as 16 lower-case hex digits. The same labels give the same fingerprint here, in
-/// Alertmanager's API and across restarts.
+/// name 0xFF value 0xFF, printed as 16 lower-case hex digits. It is computed over the labels as Alertmanager receives
+/// them (names translated as the Alertmanager receiver sends them: <c>tenant.id</c> → <c>tenant_id</c>), so the
+/// fingerprint in Vigil's events, history and deliveries is the one Alertmanager shows, here and across restarts.
 /// </summary>
 public static class AlertFingerprint
 {
@@ -17,7 +18,8 @@ public static class AlertFingerprint
     {
         var hash = OffsetBasis;
         Span<byte> buffer = stackalloc byte[256];
-        foreach (var (name, value) in labels.OrderBy(p => p.Key, StringComparer.Ordinal))
+        var sent = labels as IReadOnlyDictionary<string, string> ?? labels.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        foreach (var (name, value) in Implementation.HttpDelivery.PrometheusNames(sent))
         {
             hash = Add(hash, name, buffer);
             hash = Add(hash, Separator);

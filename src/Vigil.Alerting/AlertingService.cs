@@ -121,7 +121,7 @@ public sealed class AlertingService : IAlertTransitionSink, IAsyncDisposable
             return;
         }
 
-        var firing = evaluation.Alerts.Where(a => a.State == "firing").Select(a => AlertFingerprint.Compute(a.Labels)).ToHashSet(StringComparer.Ordinal);
+        var firing = evaluation.Active.Where(a => a.State == AlertState.Firing).Select(a => AlertFingerprint.Compute(a.Labels)).ToHashSet(StringComparer.Ordinal);
         foreach (var (resender, _) in _resenders)
         {
             resender.OnEvaluated(evaluation.Group, firing);

@@ -108,6 +108,25 @@ public sealed class PromQueryEngine
     }
 
     /// <summary>
+    /// <c>/federate</c>: the latest value at <paramref name="at"/> of each series any selector matches, once each, sorted by
+    /// name and labels (docs/query.md, "Federation").
+    /// </summary>
+    public IReadOnlyList<Sample> Federate(IReadOnlyList<VectorSelector> selectors, DateTimeOffset at)
+    {
+        var evaluator = NewEvaluator();
+        var result = new SortedDictionary<string, Sample>(StringComparer.Ordinal);
+        foreach (var selector in selectors)
+        {
+            foreach (var sample in evaluator.Federate(selector, at))
+            {
+                result.TryAdd(sample.Labels.Key, sample);
+            }
+        }
+
+        return [.. result.Values];
+    }
+
+    /// <summary>
     /// The same engine over one tenant's data only: every selector gets the tenant matcher (in the store,
     /// before aggregation), listings and live families (ALERTS, recorded aggregates) keep only samples
     /// labelled with the tenant, and self-metrics without a tenant label are not visible.

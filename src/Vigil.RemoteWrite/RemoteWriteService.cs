@@ -52,7 +52,7 @@ public sealed class RemoteWriteService : IAsyncDisposable
 
         var at = evaluation.At.ToUnixTimeMilliseconds();
         var samples = new List<(long, IReadOnlyList<KeyValuePair<string, string>>, double)>();
-        foreach (var family in RulesExpositionSource.ToFamilies(evaluation.Recorded, evaluation.Alerts))
+        foreach (var family in RulesExpositionSource.ToFamilies(evaluation.Recorded, evaluation.Active))
         {
             foreach (var sample in family.Samples)
             {

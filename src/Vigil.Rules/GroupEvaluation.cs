@@ -7,4 +7,8 @@ namespace Vigil.Rules;
 /// alerts, all at <see cref="At"/>. Remote write journals these as samples (recording-rule outputs, ALERTS,
 /// ALERTS_FOR_STATE).
 /// </summary>
-public sealed record GroupEvaluation(string Group, DateTimeOffset At, IReadOnlyList<RecordedSample> Recorded, IReadOnlyList<AlertInfo> Alerts);
+public sealed record GroupEvaluation(string Group, DateTimeOffset At, IReadOnlyList<RecordedSample> Recorded, IReadOnlyList<AlertInfo> Alerts)
+{
+    /// <summary>The same alerts, typed (<see cref="IAlertStateReader"/>'s model).</summary>
+    public IReadOnlyList<ActiveAlert> Active { get; init; } = [];
+}

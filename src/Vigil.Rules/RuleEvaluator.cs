@@ -36,6 +36,9 @@ public sealed class RuleEvaluator(IWindowReader reader)
         return result;
     }
 
+    /// <summary>How late <paramref name="metric"/>'s points have been arriving (query_offset: auto), or null when unknown.</summary>
+    public TimeSpan? ArrivalLagOf(string metric) => reader.ArrivalLagOf(metric);
+
     /// <summary>A recorded aggregate's current value per label set; instances below its min_samples have no value.</summary>
     public IReadOnlyList<SelectionSample> Record(AggregateRule aggregate, DateTimeOffset now) =>
         Select(aggregate.Selection, aggregate.By, aggregate.Window, now)

@@ -16,7 +16,7 @@ public sealed record RuleLoadResult(RuleFile File, IReadOnlyList<RuleProblem> Pr
 /// <summary>Parses and validates one rule file, keeping the line and column of every node for its problems.</summary>
 public static partial class RuleFileLoader
 {
-    internal static readonly string[] GroupFields = ["group", "interval", "query_offset", "labels", "rules", "aggregates"];
+    internal static readonly string[] GroupFields = ["group", "interval", "query_offset", "query_offset_max", "labels", "rules", "aggregates"];
     internal static readonly string[] FileFields = ["groups", .. GroupFields];
     internal static readonly string[] SelectionFields = ["ratio", "increase", "rate", "avg", "min", "max", "last", "quantile", "absent"];
 
@@ -24,6 +24,7 @@ public static partial class RuleFileLoader
     [
         "alert", "severity", "runbook_url", "summary", "description", .. SelectionFields, "by", "window", "lookback", "min_samples",
         "threshold", "recover", "for", "keep_firing_for", "no_data", "on_missing", "missing_for", "overrides", "labels", "annotations",
+        "max_instances",
     ];
 
     internal static readonly string[] AggregateFields = ["record", .. SelectionFields, "by", "window", "min_samples", "labels"];
@@ -235,7 +236,13 @@ public static partial class RuleFileLoader
         }
 
         var interval = fields["interval"] is { } i ? ctx.Duration(i, "interval", allowZero: false) : RuleDefaults.Interval;
-        var queryOffset = fields["query_offset"] is { } qo ? ctx.Duration(qo, "query_offset") : TimeSpan.Zero;
+        var autoOffset = fields["query_offset"] is YamlScalarNode { Value: "auto" };
+        var queryOffset = autoOffset ? TimeSpan.Zero : fields["query_offset"] is { } qo ? ctx.Duration(qo, "query_offset") : TimeSpan.Zero;
+        var queryOffsetMax = fields["query_offset_max"] is { } qm ? ctx.Duration(qm, "query_offset_max", allowZero: false) : RuleDefaults.QueryOffsetMax;
+        if (fields["query_offset_max"] is { } qmNode && !autoOffset)
+        {
+            ctx.Report(qmNode, "query_offset_max bounds query_offset: auto only", "remove it, or write query_offset: auto");
+        }
         var groupLabels = fields["labels"] is { } gl ? ctx.TextMap(gl, "labels") : new Dictionary<string, string>();
         var alerts = new List<AlertRule>();
         var aggregates = new List<AggregateRule>();
@@ -294,7 +301,7 @@ public static partial class RuleFileLoader
 
         CheckDuplicates(ctx, alerts.Select(a => (a.Name, a.Position)), name, "alert");
         CheckDuplicates(ctx, aggregates.Select(a => (a.Record, a.Position)), name, "record");
-        if (name is null || interval is null || queryOffset is null || groupLabels is null)
+        if (name is null || interval is null || queryOffset is null || queryOffsetMax is null || groupLabels is null)
         {
             return null;
         }
@@ -305,6 +312,8 @@ public static partial class RuleFileLoader
             File = ctx.File,
             Interval = interval.Value,
             QueryOffset = queryOffset.Value,
+            QueryOffsetAuto = autoOffset,
+            QueryOffsetMax = queryOffsetMax.Value,
             Alerts = alerts,
             Aggregates = aggregates,
             Position = fields.KeyOf("group") is { } key ? YamlReadContext.At(key) : fields.Position,
@@ -415,6 +424,7 @@ public static partial class RuleFileLoader
         var noData = fields["no_data"] is { } nd ? ParseNoData(ctx, nd) : NoDataPolicy.Ok;
         var onMissing = fields["on_missing"] is { } om ? ParseOnMissing(ctx, om) : OnMissingPolicy.Resolve;
         var missingFor = fields["missing_for"] is { } mf ? ctx.Duration(mf, "missing_for") : TimeSpan.Zero;
+        var maxInstances = fields["max_instances"] is { } mi ? MaxInstances(ctx, mi) : null;
         var labels = fields["labels"] is { } l ? ctx.TextMap(l, "labels") : new Dictionary<string, string>();
         var annotations = fields["annotations"] is { } an ? ctx.TextMap(an, "annotations") : new Dictionary<string, string>();
         if (annotations is not null && fields["annotations"] is YamlMappingNode annotationMap)
@@ -459,6 +469,7 @@ public static partial class RuleFileLoader
             OnMissing = onMissing.Value,
             MissingFor = missingFor.Value,
             Overrides = overrides,
+            MaxInstances = maxInstances,
             Labels = WithGroupLabels(groupLabels, labels),
             Annotations = annotations,
             Position = position,
@@ -693,6 +704,24 @@ public static partial class RuleFileLoader
         }
 
         return value;
+    }
+
+    private static int? MaxInstances(YamlReadContext ctx, YamlNode node)
+    {
+        var value = ctx.Number(node, "max_instances");
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (value < 1 || value > int.MaxValue || Math.Floor(value.Value) != value)
+        {
+            ctx.Report(node, $"'max_instances' must be a whole number of at least 1, not '{ctx.Text(node, "max_instances")}'",
+                "it caps the instances (label sets of 'by') the rule may hold; leave it out for rules.max_instances_per_rule");
+            return null;
+        }
+
+        return (int)value.Value;
     }
 
     private static Threshold? ParseThreshold(YamlReadContext ctx, YamlNode node, string field)

@@ -5,7 +5,7 @@ using Vigil.Storage.Query;
 namespace Vigil.Rules;
 
 /// <summary>One alert instance (rule + group-by labels) and what its last evaluation saw.</summary>
-internal sealed class AlertInstance(IReadOnlyDictionary<string, string> labels, string key)
+internal sealed class AlertInstance(IReadOnlyDictionary<string, string> labels, string key, int historyCapacity)
 {
     public IReadOnlyDictionary<string, string> Labels { get; } = labels;
 
@@ -20,6 +20,9 @@ internal sealed class AlertInstance(IReadOnlyDictionary<string, string> labels, 
     public bool Guarded { get; set; }
 
     public IReadOnlyDictionary<string, string> Annotations { get; set; } = LabelSet.Empty;
+
+    /// <summary>Its last evaluations, for explain.</summary>
+    public EvaluationHistory History { get; } = new(historyCapacity);
 }
 
 internal sealed class AlertRuleRuntime(AlertRule rule)
@@ -37,6 +40,9 @@ internal sealed class AlertRuleRuntime(AlertRule rule)
     public DateTimeOffset LastEvaluation { get; set; }
 
     public TimeSpan EvaluationTime { get; set; }
+
+    /// <summary>New instances the last evaluation refused because the rule was at its instance limit.</summary>
+    public int LastRefused { get; set; }
 }
 
 internal sealed class AggregateRuntime(AggregateRule rule)
@@ -61,9 +67,12 @@ internal sealed class RuleGroupRunner
     private readonly IReadOnlyDictionary<string, AggregateRule> _aggregates;
     private readonly TimeProvider _time;
     private readonly TimeSpan _resolvedRetention;
+    private readonly RuleLimits _limits;
+    private volatile GroupSnapshot? _published;
 
-    public RuleGroupRunner(RuleGroup group, RuleEvaluator evaluator, IReadOnlyDictionary<string, AggregateRule> aggregates, TimeProvider time, TimeSpan resolvedRetention)
+    public RuleGroupRunner(RuleGroup group, RuleEvaluator evaluator, IReadOnlyDictionary<string, AggregateRule> aggregates, TimeProvider time, TimeSpan resolvedRetention, RuleLimits limits)
     {
+        _limits = limits;
         Group = group;
         _evaluator = evaluator;
         _aggregates = aggregates;
@@ -74,6 +83,32 @@ internal sealed class RuleGroupRunner
     }
 
     public RuleGroup Group { get; }
+
+    /// <summary>The offset the last evaluation read with: the group's query_offset, or what auto derived.</summary>
+    public TimeSpan QueryOffset { get; private set; }
+
+    /// <summary>
+    /// query_offset: auto — the latest p99 arrival lag of the metrics the group reads, so a window is read once the
+    /// points that arrive late have arrived, at most the group's query_offset_max. Unknown lags count as none.
+    /// </summary>
+    private TimeSpan AutoOffset()
+    {
+        var lag = TimeSpan.Zero;
+        foreach (var metric in Metrics)
+        {
+            if (_evaluator.ArrivalLagOf(metric) is { } l && l > lag)
+            {
+                lag = l;
+            }
+        }
+
+        return lag < Group.QueryOffsetMax ? lag : Group.QueryOffsetMax;
+    }
+
+    private IEnumerable<string> Metrics =>
+        Group.Alerts.Select(a => a.Selection).Concat(Group.Aggregates.Select(a => a.Selection))
+            .SelectMany(s => s.To is null ? [s.Of.Metric] : new[] { s.Of.Metric, s.To.Metric })
+            .Distinct(StringComparer.Ordinal);
 
     /// <summary>Held while evaluating or moving state; the timer skips a tick rather than queue behind it.</summary>
     public Lock Gate { get; } = new();
@@ -88,6 +123,12 @@ internal sealed class RuleGroupRunner
 
     public ITimer? Timer { get; set; }
 
+    /// <summary>What readers see (decision 020): replaced by <see cref="Publish"/>, read without <see cref="Gate"/>.</summary>
+    public GroupSnapshot Published => _published ?? throw new InvalidOperationException("a group is published before it is shared");
+
+    /// <summary>Publishes the group's current state to readers; the caller holds <see cref="Gate"/>.</summary>
+    public GroupSnapshot Publish() => _published = GroupSnapshot.Of(this);
+
     /// <summary>
     /// Transitions whose commit failed (the disk refused it): the in-memory state has moved past them, so they are
     /// committed with the group's next save instead of being forgotten. Touched under <see cref="Gate"/>.
@@ -98,13 +139,14 @@ internal sealed class RuleGroupRunner
     public List<AlertTransition> Evaluate(DateTimeOffset now)
     {
         var groupStart = _time.GetTimestamp();
+        QueryOffset = Group.QueryOffsetAuto ? AutoOffset() : Group.QueryOffset;
         var transitions = new List<AlertTransition>();
         foreach (var aggregate in Aggregates)
         {
             var start = _time.GetTimestamp();
             try
             {
-                aggregate.Last = _evaluator.Record(aggregate.Rule, now - Group.QueryOffset);
+                aggregate.Last = _evaluator.Record(aggregate.Rule, now - QueryOffset);
                 (aggregate.Health, aggregate.LastError) = ("ok", null);
             }
             catch (Exception ex) when (ex is QueryException or RegexMatchTimeoutException)
@@ -134,7 +176,7 @@ internal sealed class RuleGroupRunner
         IReadOnlyList<InstanceObservation> observations;
         try
         {
-            observations = _evaluator.Observe(runtime.Rule, now - Group.QueryOffset, _aggregates);
+            observations = _evaluator.Observe(runtime.Rule, now - QueryOffset, _aggregates);
             (runtime.Health, runtime.LastError) = ("ok", null);
         }
         catch (Exception ex) when (ex is QueryException or RegexMatchTimeoutException)
@@ -144,13 +186,19 @@ internal sealed class RuleGroupRunner
             return;
         }
 
+        var admitted = Admit(runtime, observations);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var observation in observations)
         {
             seen.Add(observation.Key);
             if (!runtime.Instances.TryGetValue(observation.Key, out var instance))
             {
-                instance = new AlertInstance(LabelSet.Sorted(observation.Labels), observation.Key);
+                if (admitted is not null && !admitted.Contains(observation.Key))
+                {
+                    continue;
+                }
+
+                instance = new AlertInstance(LabelSet.Sorted(observation.Labels), observation.Key, _limits.ExplainHistory);
                 runtime.Instances[observation.Key] = instance;
             }
 
@@ -174,6 +222,33 @@ internal sealed class RuleGroupRunner
         }
     }
 
+    /// <summary>The instance limit of <paramref name="rule"/>: its max_instances, else rules.max_instances_per_rule.</summary>
+    public int MaxInstances(AlertRule rule) => rule.MaxInstances ?? _limits.MaxInstancesPerRule;
+
+    /// <summary>
+    /// Which new instances fit under the rule's limit (null: all of them). Instances the rule holds keep their state;
+    /// new ones are admitted in label order while there is room, so the same ones win at every evaluation. The rest
+    /// are not evaluated (no state, nothing sent), and the rule's health says so.
+    /// </summary>
+    private HashSet<string>? Admit(AlertRuleRuntime runtime, IReadOnlyList<InstanceObservation> observations)
+    {
+        runtime.LastRefused = 0;
+        var limit = MaxInstances(runtime.Rule);
+        var fresh = observations.Select(o => o.Key).Where(k => !runtime.Instances.ContainsKey(k)).Distinct(StringComparer.Ordinal).ToList();
+        var room = Math.Max(0, limit - runtime.Instances.Count);
+        if (fresh.Count <= room)
+        {
+            return null;
+        }
+
+        runtime.LastRefused = fresh.Count - room;
+        var source = runtime.Rule.MaxInstances is null ? "rules.max_instances_per_rule" : "max_instances";
+        (runtime.Health, runtime.LastError) = ("err",
+            $"{runtime.LastRefused} new instance(s) refused: the rule is at its limit of {limit} instances ({source}); " +
+            "narrow 'by' or raise the limit");
+        return [.. fresh.Order(StringComparer.Ordinal).Take(room)];
+    }
+
     private void Step(AlertRuleRuntime runtime, AlertInstance instance, Observation observation, DateTimeOffset now, List<AlertTransition> transitions)
     {
         var effective = RuleEvaluator.Resolve(runtime.Rule, instance.Labels);
@@ -183,6 +258,7 @@ internal sealed class RuleGroupRunner
         instance.Reason = step.Reason;
         instance.Guarded = step.Guarded;
         instance.Annotations = RenderAnnotations(runtime.Rule, instance, effective);
+        instance.History.Add(new EvaluationRecord(now, observation.Value, observation.Samples, observation.Absent, effective, step.State.State, step.Reason));
         if (step.Change is { } change)
         {
             transitions.Add(BuildTransition(runtime.Rule, instance, effective, change.From, change.To, change.At, step.Reason));

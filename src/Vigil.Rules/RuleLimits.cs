@@ -3,8 +3,9 @@ using System.Globalization;
 namespace Vigil.Rules;
 
 /// <summary>
-/// What a rule file may hold. A file over a limit is refused with a file:line:col problem and its last good rules
-/// keep running; see docs/rules.md ("Limits") and docs/decisions/011-hostile-rule-files.md.
+/// What a rule file may hold, and what the rule engine keeps per rule. A file over a limit is refused with a
+/// file:line:col problem and its last good rules keep running; see docs/rules.md ("Limits") and
+/// docs/decisions/011-hostile-rule-files.md and 020-rule-engine-reads-limits-history.md.
 /// </summary>
 public sealed record RuleLimits
 {
@@ -21,6 +22,15 @@ public sealed record RuleLimits
 
     /// <summary><c>rules.max_rules</c>: alert rules and aggregates over every file.</summary>
     public int MaxRules { get; init; } = 50_000;
+
+    /// <summary>
+    /// <c>rules.max_instances_per_rule</c>: instances one alert rule may hold (inactive ones included) unless the rule
+    /// sets <c>max_instances</c>; past it new instances are refused and the rule's health is err.
+    /// </summary>
+    public int MaxInstancesPerRule { get; init; } = 10_000;
+
+    /// <summary><c>rules.explain_history</c>: evaluations explain keeps per instance (0 keeps none).</summary>
+    public int ExplainHistory { get; init; } = 20;
 
     /// <summary>
     /// Nodes that aliases may add to a file (each alias counts the nodes of what it refers to): at most as many as
@@ -50,6 +60,16 @@ public sealed record RuleLimits
         if (MaxRules < 1)
         {
             problems.Add("rules.max_rules: must be at least 1");
+        }
+
+        if (MaxInstancesPerRule < 1)
+        {
+            problems.Add("rules.max_instances_per_rule: must be at least 1");
+        }
+
+        if (ExplainHistory is < 0 or > 1000)
+        {
+            problems.Add("rules.explain_history: must be between 0 and 1000");
         }
 
         if (AliasNodeBudget < 0)

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Vigil.Rules.Api;
 using Vigil.Storage.Query;
 
@@ -10,7 +11,7 @@ namespace Vigil.Rules;
 /// directory, every transition is journaled in the same commit as the state it leads to and handed to the sink from
 /// that journal, in order, until the sink takes it — across crashes and restarts (decision 007).
 /// </summary>
-public sealed class RuleManager : IDisposable, IAsyncDisposable
+public sealed class RuleManager : IAlertStateReader, IDisposable, IAsyncDisposable
 {
     private const int RelayBatch = 256;
 
@@ -20,6 +21,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
     private readonly IAlertTransitionSink? _sink;
     private readonly RuleEvaluator _evaluator;
     private readonly AlertStateStore? _store;
+    private readonly RuleEngineMetrics _metrics;
     private readonly Lock _reloadLock = new();
     private readonly Lock _relayLock = new();
     private readonly List<AlertTransition> _uncommittedOrphans = [];
@@ -30,7 +32,8 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
     private bool _started;
     private bool _disposed;
 
-    public RuleManager(RuleManagerOptions options, IWindowReader reader, TimeProvider timeProvider, IAlertTransitionSink? sink = null)
+    /// <param name="meter">Where the engine's self-metrics go (the host's "Vigil" meter); none without it.</param>
+    public RuleManager(RuleManagerOptions options, IWindowReader reader, TimeProvider timeProvider, IAlertTransitionSink? sink = null, Meter? meter = null)
     {
         var problems = options.Validate();
         if (problems.Count > 0)
@@ -44,6 +47,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         _sink = sink;
         _evaluator = new RuleEvaluator(reader);
         _store = options.DataDirectory is { } dir ? new AlertStateStore(dir) : null;
+        _metrics = new RuleEngineMetrics(meter, () => _runners);
     }
 
     /// <summary>The last reload's outcome (null before the first); its <see cref="RuleReloadResult.Error"/> is the API's reload error.</summary>
@@ -51,6 +55,9 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
 
     /// <summary>Why the sink last refused a journaled transition (null once it has taken them all); it is offered again on the next evaluation.</summary>
     public string? LastRelayError { get; private set; }
+
+    /// <summary>Evaluations explain retains over every instance: at most instances × <c>rules.explain_history</c>.</summary>
+    internal long ExplainHistoryEntries => _runners.Sum(r => r.Published.Rules.Values.Sum(a => a.Instances.Sum(i => (long)i.History.Count)));
 
     /// <summary>Test seam: the state store, to inject faults around its commits.</summary>
     internal AlertStateStore? Store => _store;
@@ -60,6 +67,16 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
     /// group's active alerts. A handler that throws does not stop the evaluation; keep handlers short.
     /// </summary>
     public event Action<GroupEvaluation>? Evaluated;
+
+    /// <summary>
+    /// Raised when grid instants of a group pass without an evaluation (counted in
+    /// <c>vigil.rules.group.iterations_missed</c>): a tick found the group still evaluating, or an evaluation outlasted
+    /// the next instants. Once per run of misses, with the group and the slot at which the miss was seen.
+    /// </summary>
+    public event Action<string, DateTimeOffset>? IterationMissed;
+
+    /// <summary>Test seam: raised inside a group's evaluation, holding its lock, before any rule is evaluated.</summary>
+    internal event Action<string>? EvaluationStarting;
 
     /// <summary>The groups running now.</summary>
     public IReadOnlyList<RuleGroup> Groups => _runners.Select(r => r.Group).ToList();
@@ -79,7 +96,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             var aggregates = files.SelectMany(f => f.Groups).SelectMany(g => g.Aggregates)
                 .GroupBy(a => a.Record, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
             var runners = files.SelectMany(f => f.Groups)
-                .Select(g => new RuleGroupRunner(g, _evaluator, aggregates, _time, _options.ResolvedRetention))
+                .Select(g => new RuleGroupRunner(g, _evaluator, aggregates, _time, _options.ResolvedRetention, _options.Limits))
                 .ToList();
 
             var transitions = new List<AlertTransition>();
@@ -92,6 +109,14 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             else
             {
                 CarryOver(_runners, runners, transitions, now);
+            }
+
+            foreach (var runner in runners)
+            {
+                lock (runner.Gate)
+                {
+                    runner.Publish();
+                }
             }
 
             var old = _runners;
@@ -155,7 +180,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         foreach (var runner in _runners)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            all.AddRange(EvaluateRunner(runner, now, wait: true));
+            all.AddRange(EvaluateRunner(runner, now, wait: true)!);
         }
 
         return Task.FromResult<IReadOnlyList<AlertTransition>>(all);
@@ -166,82 +191,27 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
     {
         cancellationToken.ThrowIfCancellationRequested();
         var runner = _runners.FirstOrDefault(r => r.Group.Name == group) ?? throw new ArgumentException($"no rule group '{group}'", nameof(group));
-        return Task.FromResult(EvaluateRunner(runner, now, wait: true));
+        return Task.FromResult(EvaluateRunner(runner, now, wait: true)!);
     }
 
     /// <summary>The state of every instance of an alert rule (inactive ones included), by group-by labels.</summary>
     public IReadOnlyList<(IReadOnlyDictionary<string, string> Labels, AlertInstanceState State)> GetInstances(string group, string alert)
     {
         var (runner, runtime) = Find(group, alert);
-        lock (runner.Gate)
-        {
-            return runtime.Instances.Values.OrderBy(i => i.Key, StringComparer.Ordinal).Select(i => (i.Labels, i.State)).ToList();
-        }
+        return runner.Published.Rules[runtime.Rule.Name].Instances.Select(i => (i.Labels, i.State)).ToList();
     }
 
-    /// <summary><c>GET /api/v1/rules</c>: <c>ApiResponse.Success(manager.GetRules())</c>.</summary>
-    public RuleDiscovery GetRules()
-    {
-        var groups = new List<RuleGroupInfo>();
-        foreach (var runner in _runners)
-        {
-            lock (runner.Gate)
-            {
-                var rules = new List<RuleInfo>();
-                foreach (var a in runner.Aggregates)
-                {
-                    rules.Add(new RecordingRuleInfo(a.Rule.Record, a.Rule.Query, LabelSet.Sorted(a.Rule.Labels), a.Health, a.LastError,
-                        a.EvaluationTime.TotalSeconds, a.LastEvaluation, PromDuration.Format(a.Rule.Window)));
-                }
+    /// <summary><c>GET /api/v1/rules</c>: <c>ApiResponse.Success(manager.GetRules())</c>, from each group's last published snapshot.</summary>
+    public RuleDiscovery GetRules() => new([.. _runners.Select(r => r.Published.Info)]);
 
-                foreach (var r in runner.Alerts)
-                {
-                    var alerts = ActiveAlerts(r).ToList();
-                    rules.Add(new AlertingRuleInfo(r.Rule.Name, r.Rule.Query, AlertingRuleInfo.StateOf(alerts), r.Rule.For.TotalSeconds, r.Rule.KeepFiringFor.TotalSeconds,
-                        LabelSet.Sorted(r.Rule.Labels), RuleAnnotations(r.Rule), alerts, r.Health, r.LastError, r.EvaluationTime.TotalSeconds,
-                        r.LastEvaluation, r.Rule.Severity.ToString(), r.Rule.RunbookUrl, r.Rule.Threshold.ToString(), PromDuration.Format(r.Rule.Window)));
-                }
+    /// <summary><c>GET /api/v1/alerts</c>: every pending and firing instance, from each group's last published snapshot.</summary>
+    public AlertDiscovery GetAlerts() => new([.. _runners.SelectMany(r => r.Published.Alerts)]);
 
-                groups.Add(new RuleGroupInfo(runner.Group.Name, runner.Group.File, rules, runner.Group.Interval.TotalSeconds, 0,
-                    runner.EvaluationTime.TotalSeconds, runner.LastEvaluation));
-            }
-        }
-
-        return new RuleDiscovery(groups);
-    }
-
-    /// <summary><c>GET /api/v1/alerts</c>: every pending and firing instance.</summary>
-    public AlertDiscovery GetAlerts()
-    {
-        var alerts = new List<AlertInfo>();
-        foreach (var runner in _runners)
-        {
-            lock (runner.Gate)
-            {
-                alerts.AddRange(runner.Alerts.SelectMany(ActiveAlerts));
-            }
-        }
-
-        return new AlertDiscovery(alerts);
-    }
+    /// <inheritdoc />
+    public IReadOnlyList<ActiveAlert> ActiveAlerts() => [.. _runners.SelectMany(r => r.Published.Active)];
 
     /// <summary>The latest values of every recorded aggregate.</summary>
-    public IReadOnlyList<RecordedSample> GetRecorded()
-    {
-        var result = new List<RecordedSample>();
-        foreach (var runner in _runners)
-        {
-            lock (runner.Gate)
-            {
-                foreach (var a in runner.Aggregates)
-                {
-                    result.AddRange(a.Last.Select(s => new RecordedSample(a.Rule.Record, Merge(a.Rule.Labels, s.Labels), s.Value, s.Samples, a.LastEvaluation)));
-                }
-            }
-        }
-
-        return result;
-    }
+    public IReadOnlyList<RecordedSample> GetRecorded() => [.. _runners.SelectMany(r => r.Published.Recorded)];
 
     /// <summary>
     /// Why each instance of <paramref name="alert"/> is or is not firing: reads the window now (without changing
@@ -264,33 +234,42 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             return new AlertExplanation(group, alert, rule.Query, now, "err", ex.Message, []);
         }
 
+        // Read from the last published snapshot: explain never waits for the group's evaluation (decision 020).
+        var published = runner.Published.Rules[rule.Name];
+        var known = published.Instances.ToDictionary(i => i.Key, StringComparer.Ordinal);
+        var seen = observations.GroupBy(o => o.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        var limit = runner.MaxInstances(rule);
         var instances = new List<InstanceExplanation>();
-        lock (runner.Gate)
+        foreach (var key in seen.Keys.Concat(known.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
-            var keys = observations.Select(o => o.Key).Concat(runtime.Instances.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
-            foreach (var key in keys)
-            {
-                var observed = observations.FirstOrDefault(o => o.Key == key);
-                runtime.Instances.TryGetValue(key, out var instance);
-                var labels = instance?.Labels ?? LabelSet.Sorted(observed!.Labels);
-                var state = instance?.State ?? AlertInstanceState.Initial;
-                var observation = observed?.Observation ?? Observation.Gone;
-                var effective = RuleEvaluator.Resolve(rule, labels);
-                var step = AlertStateMachine.Next(state, observation, now, effective);
-                var guard = observation.Value is null
-                    ? "no data"
-                    : observation.Samples < effective.MinSamples
-                        ? $"blocked: {AlertTemplate.FormatNumber(observation.Samples)} < min_samples {AlertTemplate.FormatNumber(effective.MinSamples)}"
-                        : $"passed: {AlertTemplate.FormatNumber(observation.Samples)} >= min_samples {AlertTemplate.FormatNumber(effective.MinSamples)}";
-                instances.Add(new InstanceExplanation(labels, observation.Value, observation.Samples, effective.MinSamples, guard,
-                    effective.Threshold.ToString(), effective.Recover?.ToString(), PromDuration.Format(effective.For), effective.Severity.ToString(),
-                    effective.Override is { } o ? LabelSet.Sorted(o.Match) : null, AlertStateMachine.Name(state.State), state.ActiveAt, state.FiredAt,
-                    step.Reason));
-            }
+            var observed = seen.GetValueOrDefault(key);
+            var instance = known.GetValueOrDefault(key);
+            var labels = instance?.Labels ?? LabelSet.Sorted(observed!.Labels);
+            var state = instance?.State ?? AlertInstanceState.Initial;
+            var observation = observed?.Observation ?? Observation.Gone;
+            var effective = RuleEvaluator.Resolve(rule, labels);
+            var step = AlertStateMachine.Next(state, observation, now, effective);
+            instances.Add(new InstanceExplanation(labels, observation.Value, observation.Samples, effective.MinSamples, Guard(observation, effective),
+                effective.Threshold.ToString(), effective.Recover?.ToString(), PromDuration.Format(effective.For), effective.Severity.ToString(),
+                effective.Override is { } o ? LabelSet.Sorted(o.Match) : null, AlertStateMachine.Name(state.State), state.ActiveAt, state.FiredAt,
+                instance is null && known.Count >= limit ? $"refused: the rule holds its limit of {limit} instances (max_instances)" : step.Reason,
+                instance is null ? [] : [.. instance.History.ToArray().Select(HistoryEntry)]));
         }
 
-        return new AlertExplanation(group, alert, rule.Query, now, runtime.Health, runtime.LastError, instances);
+        return new AlertExplanation(group, alert, rule.Query, now, published.Health, published.LastError, instances);
     }
+
+    private static EvaluationInfo HistoryEntry(EvaluationRecord e) =>
+        new(e.At, e.Value, e.Samples, Guard(new Observation(e.Value, e.Samples, e.Absent), e.Effective), e.Effective.Threshold.ToString(),
+            AlertStateMachine.Name(e.State), e.Reason);
+
+    /// <summary>The min_samples guard in words, as explain shows it.</summary>
+    internal static string Guard(Observation observation, EffectiveRule effective) =>
+        observation.Value is null
+            ? "no data"
+            : observation.Samples < effective.MinSamples
+                ? $"blocked: {AlertTemplate.FormatNumber(observation.Samples)} < min_samples {AlertTemplate.FormatNumber(effective.MinSamples)}"
+                : $"passed: {AlertTemplate.FormatNumber(observation.Samples)} >= min_samples {AlertTemplate.FormatNumber(effective.MinSamples)}";
 
     public void Dispose()
     {
@@ -513,7 +492,7 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             {
                 // Restored by group and alert name: a rule edited while Vigil was down re-evaluates its instances
                 // under the new definition instead of forgetting a firing alert.
-                var instance = new AlertInstance(labels, LabelSet.Key(labels))
+                var instance = new AlertInstance(labels, LabelSet.Key(labels), _options.Limits.ExplainHistory)
                 {
                     State = stored.State,
                     Effective = RuleEvaluator.Resolve(runtime.Rule, labels),
@@ -537,7 +516,8 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         }
     }
 
-    private IReadOnlyList<AlertTransition> EvaluateRunner(RuleGroupRunner runner, DateTimeOffset now, bool wait)
+    /// <returns>The transitions, or null when <paramref name="wait"/> is false and the group is still evaluating.</returns>
+    private IReadOnlyList<AlertTransition>? EvaluateRunner(RuleGroupRunner runner, DateTimeOffset now, bool wait)
     {
         if (wait)
         {
@@ -545,24 +525,24 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         }
         else if (!runner.Gate.TryEnter())
         {
-            return [];
+            return null;
         }
 
         List<AlertTransition> transitions;
         var journaled = false;
-        GroupEvaluation? evaluated = null;
+        GroupSnapshot published;
         try
         {
+            EvaluationStarting?.Invoke(runner.Group.Name);
             transitions = runner.Evaluate(now);
-            if (Evaluated is not null)
+            published = runner.Publish();
+            foreach (var refused in runner.Alerts.Where(a => a.LastRefused > 0))
             {
-                evaluated = new GroupEvaluation(
-                    runner.Group.Name,
-                    now,
-                    [.. runner.Aggregates.SelectMany(a => a.Last.Select(s => new RecordedSample(a.Rule.Record, Merge(a.Rule.Labels, s.Labels), s.Value, s.Samples, now - runner.Group.QueryOffset)))],
-                    [.. runner.Alerts.SelectMany(ActiveAlerts)]);
+                _metrics.Refuse(runner.Group.Name, refused.Rule.Name, refused.LastRefused);
             }
 
+            _metrics.Evaluated(runner.Group.Name, runner.EvaluationTime,
+                runner.Alerts.Count(a => a.Health == "err") + runner.Aggregates.Count(a => a.Health == "err"));
             if (_store is not null)
             {
                 List<AlertTransition> journal = _sink is null ? [] : [.. runner.Uncommitted, .. transitions];
@@ -588,11 +568,15 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
             runner.Gate.Exit();
         }
 
-        if (evaluated is not null)
+        if (Evaluated is { } evaluated)
         {
             try
             {
-                Evaluated?.Invoke(evaluated);
+                // Recorded values are stamped with the instant their windows end (query_offset before the evaluation).
+                var recorded = runner.QueryOffset == TimeSpan.Zero
+                    ? published.Recorded
+                    : [.. published.Recorded.Select(r => r with { At = now - runner.QueryOffset })];
+                evaluated(new GroupEvaluation(runner.Group.Name, now, recorded, published.Alerts) { Active = published.Active });
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
@@ -740,14 +724,6 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         }
     }
 
-    private static DateTimeOffset LastEvaluationOf(RuleGroupRunner runner)
-    {
-        lock (runner.Gate)
-        {
-            return runner.LastEvaluation;
-        }
-    }
-
     /// <summary>
     /// The evaluation time for a tick at <paramref name="now"/>: the latest instant of the group's grid, offset + k ×
     /// interval, where the offset is a hash of the group name modulo the interval (Prometheus' rule). Two Vigils with
@@ -782,9 +758,31 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         {
             // A timer may fire a hair before its instant; that grid instant is done, so it waits for the next.
             var slot = EvaluationSlot(runner.Group.Name, interval, _time.GetUtcNow());
-            if (slot > LastEvaluationOf(runner))
+            var last = runner.Published.Info.LastEvaluation;
+            if (slot > last)
             {
-                EvaluateRunner(runner, slot, wait: false);
+                var counters = _metrics.For(runner.Group.Name);
+                if (EvaluateRunner(runner, slot, wait: false) is null)
+                {
+                    Missed(runner.Group.Name, counters, slot, 1);
+                }
+                else
+                {
+                    // Grid instants between the last one accounted for and this one passed while the group was still
+                    // evaluating (the timer is re-armed only after an evaluation) or while the tick was late.
+                    var since = Math.Max(last.UtcTicks, Volatile.Read(ref counters.AccountedTicks));
+                    var skipped = since == 0 ? 0 : ((slot.UtcTicks - since) / interval.Ticks) - 1;
+                    if (skipped > 0)
+                    {
+                        Missed(runner.Group.Name, counters, slot, skipped);
+                    }
+                    else
+                    {
+                        Volatile.Write(ref counters.Missing, 0);
+                    }
+                }
+
+                Volatile.Write(ref counters.AccountedTicks, slot.UtcTicks);
             }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -796,6 +794,9 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
                 {
                     (runtime.Health, runtime.LastError) = ("err", ex.Message);
                 }
+
+                runner.Publish();
+                _metrics.Failed(runner.Group.Name, runner.Alerts.Count);
             }
         }
         finally
@@ -814,47 +815,20 @@ public sealed class RuleManager : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>Counts <paramref name="count"/> skipped grid instants; the first of a run of misses is reported.</summary>
+    private void Missed(string group, GroupCounters counters, DateTimeOffset slot, long count)
+    {
+        Interlocked.Add(ref counters.Missed, count);
+        if (Interlocked.Exchange(ref counters.Missing, 1) == 0)
+        {
+            IterationMissed?.Invoke(group, slot);
+        }
+    }
+
     private (RuleGroupRunner Runner, AlertRuleRuntime Runtime) Find(string group, string alert)
     {
         var runner = _runners.FirstOrDefault(r => r.Group.Name == group) ?? throw new KeyNotFoundException($"no rule group '{group}'");
         var runtime = runner.Alerts.FirstOrDefault(a => a.Rule.Name == alert) ?? throw new KeyNotFoundException($"no alert '{alert}' in group '{group}'");
         return (runner, runtime);
-    }
-
-    private static IEnumerable<AlertInfo> ActiveAlerts(AlertRuleRuntime runtime) =>
-        runtime.Instances.Values.Where(i => i.State.IsActive).OrderBy(i => i.Key, StringComparer.Ordinal).Select(i =>
-        {
-            var effective = i.Effective ?? EffectiveRule.FromRule(runtime.Rule);
-            return new AlertInfo(RuleGroupRunner.AlertLabels(runtime.Rule, i.Labels, effective.Severity), i.Annotations,
-                AlertStateMachine.Name(i.State.State), i.State.ActiveAt, i.State.KeepFiringSince, RuleGroupRunner.FormatValue(i.State.LastValue),
-                effective.Severity.ToString(), runtime.Rule.RunbookUrl, effective.Threshold.ToString(), i.State.LastSamples);
-        });
-
-    private static IReadOnlyDictionary<string, string> RuleAnnotations(AlertRule rule)
-    {
-        var annotations = LabelSet.Sorted(rule.Annotations);
-        if (rule.Summary is not null)
-        {
-            annotations["summary"] = rule.Summary;
-        }
-
-        if (rule.Description is not null)
-        {
-            annotations["description"] = rule.Description;
-        }
-
-        annotations["runbook_url"] = rule.RunbookUrl;
-        return annotations;
-    }
-
-    private static IReadOnlyDictionary<string, string> Merge(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b)
-    {
-        var merged = LabelSet.Sorted(a);
-        foreach (var (k, v) in b)
-        {
-            merged[k] = v;
-        }
-
-        return merged;
     }
 }

@@ -151,6 +151,9 @@ public sealed record AlertRule
 
     public IReadOnlyList<RuleOverride> Overrides { get; init; } = [];
 
+    /// <summary><c>max_instances</c>: instances the rule may hold; null takes <c>rules.max_instances_per_rule</c>.</summary>
+    public int? MaxInstances { get; init; }
+
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 
     public IReadOnlyDictionary<string, string> Annotations { get; init; } = new Dictionary<string, string>();
@@ -206,6 +209,14 @@ public sealed record RuleGroup
     /// </summary>
     public TimeSpan QueryOffset { get; init; }
 
+    /// <summary>
+    /// <c>query_offset: auto</c>: each evaluation takes the offset from how late the group's metrics have been
+    /// arriving (the store's p99 arrival lag over the last minutes), at most <see cref="QueryOffsetMax"/>.
+    /// </summary>
+    public bool QueryOffsetAuto { get; init; }
+
+    public TimeSpan QueryOffsetMax { get; init; } = RuleDefaults.QueryOffsetMax;
+
     public IReadOnlyList<AlertRule> Alerts { get; init; } = [];
 
     public IReadOnlyList<AggregateRule> Aggregates { get; init; } = [];
@@ -223,6 +234,9 @@ public sealed record RuleFile
 public static class RuleDefaults
 {
     public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    /// <summary>The most <c>query_offset: auto</c> shifts a group's reads by default.</summary>
+    public static readonly TimeSpan QueryOffsetMax = TimeSpan.FromMinutes(5);
 
     /// <summary>An absence rule's default lookback: the default storage.retention.</summary>
     public static readonly TimeSpan Lookback = TimeSpan.FromHours(1);

@@ -26,6 +26,14 @@ internal sealed class IngestSession : IOtlpPointSink
     private int _refusedNameLength;
     private bool _overflow;
     private string? _memoryTenant;
+    private TenantTraffic.Counter? _refusedTraffic;
+
+    // Arrival lag of the current metric's points, counted here per point and flushed to the metric once per
+    // metric of the request: the per-point cost is one increment of a session-local array.
+    private readonly int[] _lagCounts = new int[ArrivalLag.Buckets];
+    private bool _lagCounted;
+    private bool _observeArrival;
+    private long _nowUnixNano;
 
     public IngestSession(WindowStore store)
     {
@@ -39,8 +47,10 @@ internal sealed class IngestSession : IOtlpPointSink
 
     public int NowBucket { get; private set; }
 
-    public void Reset(TenantBinding? binding)
+    public void Reset(TenantBinding? binding, bool observeArrival = false)
     {
+        _observeArrival = observeArrival;
+        _lagCounted = false;
         _tenant.Reset(binding);
         Accepted = 0;
         Rejected = 0;
@@ -48,19 +58,24 @@ internal sealed class IngestSession : IOtlpPointSink
         _metric = null;
         _metricRefusal = null;
         _memoryTenant = null;
+        _refusedTraffic = null;
         _refusedNameLength = 0;
         _key.ClearResource();
-        NowBucket = _store.BucketOf(_store.Now);
+        var now = _store.Now;
+        _nowUnixNano = (long)WindowStore.ToUnixNano(now);
+        NowBucket = _store.BucketOf(now);
     }
 
     public void BeginResource(AttributeList resourceAttributes)
     {
         _key.SetResource(resourceAttributes, _store.IdentityKeys);
         _tenant.BeginResource(resourceAttributes);
+        _refusedTraffic = null;
     }
 
     public void BeginMetric(in MetricHeader metric)
     {
+        FlushLag();
         _metric = null;
         _metricRefusal = null;
         _refusedNameLength = 0;
@@ -241,6 +256,12 @@ internal sealed class IngestSession : IOtlpPointSink
     public void Refused(string reason)
     {
         Rejected++;
+        // Counted for the tenant the key or the resource names; found once per resource, so a refused flood costs no lookups.
+        _refusedTraffic ??= _tenant.Named() is { } named ? _store.Traffic.ForRefused(named) : TenantTraffic.Counter.None;
+        if (_refusedTraffic != TenantTraffic.Counter.None)
+        {
+            _refusedTraffic.AddRefused(1);
+        }
         for (var i = 0; i < _reasonCount; i++)
         {
             if (ReferenceEquals(_reasons[i], reason) || _reasons[i] == reason)
@@ -298,6 +319,7 @@ internal sealed class IngestSession : IOtlpPointSink
 
     public void ReportStats(IngestStats stats)
     {
+        FlushLag();
         stats.AddAccepted(Accepted);
         for (var i = 0; i < _reasonCount; i++)
         {
@@ -305,6 +327,18 @@ internal sealed class IngestSession : IOtlpPointSink
         }
 
         _tenant.ReportStats(stats);
+    }
+
+    private void FlushLag()
+    {
+        if (!_lagCounted)
+        {
+            return;
+        }
+
+        _metric?.Lag.Add(_nowUnixNano / WindowStore.NanosPerMinute, _lagCounts);
+        Array.Clear(_lagCounts);
+        _lagCounted = false;
     }
 
     private string Detail(string reason, string metric)
@@ -353,6 +387,12 @@ internal sealed class IngestSession : IOtlpPointSink
         }
 
         bucket = _store.BucketOf(point.TimeUnixNano);
+        if (_observeArrival)
+        {
+            _lagCounts[ArrivalLag.BucketOf(_nowUnixNano - (long)point.TimeUnixNano)]++;
+            _lagCounted = true;
+        }
+
         if (bucket < NowBucket - _store.RetentionBuckets + 1)
         {
             refusal = RefusalReasons.TooOld;
@@ -396,6 +436,10 @@ internal sealed class IngestSession : IOtlpPointSink
             }
 
             Accepted++;
+            if (_store.TrafficOf(series) is var traffic && traffic != TenantTraffic.Counter.None)
+            {
+                traffic.AddAccepted(1);
+            }
         }
 
         return refusal;

@@ -18,6 +18,9 @@ internal sealed class MetricState(int id, string name, MetricKind kind, string u
 
     public Series? Overflow { get; set; }
 
+    /// <summary>How late this metric's points arrive (query_offset: auto).</summary>
+    public ArrivalLag Lag { get; } = new();
+
     /// <summary>Canonical key of the overflow series, kept once built.</summary>
     public byte[]? OverflowKey { get; set; }
 

@@ -59,12 +59,14 @@ public sealed class OtlpIngest(WindowStore store)
     /// With a <paramref name="binding"/> (the ingest key's tenant) points claiming another tenant are
     /// refused and points naming none get the key's tenant.
     /// </summary>
-    public IngestResult Apply(ReadOnlySpan<byte> request, TenantBinding? binding = null)
+    public IngestResult Apply(ReadOnlySpan<byte> request, TenantBinding? binding = null) => Apply(request, binding, observeArrival: true);
+
+    private IngestResult Apply(ReadOnlySpan<byte> request, TenantBinding? binding, bool observeArrival)
     {
         var worker = Rent();
         try
         {
-            worker.Session.Reset(binding);
+            worker.Session.Reset(binding, observeArrival);
             worker.Reader.Read(request, worker.Session);
             worker.Session.ReportStats(Store.Stats);
             return new IngestResult(worker.Session.Accepted, worker.Session.Rejected, worker.Session.ErrorMessage());
@@ -80,7 +82,9 @@ public sealed class OtlpIngest(WindowStore store)
     public IngestResult ApplyLogged(ReadOnlySpan<byte> record)
     {
         var binding = TenantBinding.FromWalRecord(record, out var request);
-        return Apply(request, binding);
+
+        // A replayed point arrived when it was logged, not now: its lag would say nothing about the senders.
+        return Apply(request, binding, observeArrival: false);
     }
 
     private Worker Rent() => _workers.TryTake(out var worker) ? worker : new Worker(Store);

@@ -41,6 +41,9 @@ internal abstract class Series
 
     public bool Removed { get; set; }
 
+    /// <summary>Its tenant's traffic counter, found on the series' first accepted point; null until then, <see cref="TenantTraffic.Counter.None"/> without a tenant.</summary>
+    public TenantTraffic.Counter? Traffic { get; set; }
+
     /// <summary>The metric's overflow series, where points of many series past the limit meet.</summary>
     public bool IsOverflow { get; init; }
 

@@ -31,6 +31,15 @@ internal sealed class SeriesAccounting
         }
     }
 
+    /// <summary>The tenants holding series now.</summary>
+    public List<string> Tenants()
+    {
+        lock (_lock)
+        {
+            return [.. _tenants.Keys];
+        }
+    }
+
     /// <summary>Counts a new series of <paramref name="tenant"/> (null: none) or returns why it is refused.</summary>
     public string? TryAdd(string? tenant, int maxSeries, int maxSeriesPerTenant, MemoryPressure pressure)
     {

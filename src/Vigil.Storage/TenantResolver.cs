@@ -107,6 +107,17 @@ internal sealed class TenantResolver
         return null;
     }
 
+    /// <summary>The tenant the request's key is bound to, else the one the current resource names; null when neither names one.</summary>
+    public string? Named()
+    {
+        if (_binding is { AnyTenant: false })
+        {
+            return _binding.Tenant;
+        }
+
+        return _resourceTenantLength < 0 ? null : _resourceTenantName ??= Shown(_resourceTenantType, _resourceTenant.AsSpan(0, _resourceTenantLength));
+    }
+
     public void ReportStats(IngestStats stats)
     {
         foreach (var (tenant, count) in _mismatches)

@@ -33,6 +33,7 @@ public sealed partial class WindowStore : IWindowReader
 
         Options = options;
         _time = timeProvider;
+        Traffic = new TenantTraffic(timeProvider);
         _resolutionNanos = (long)options.Resolution.TotalSeconds * 1_000_000_000L;
         RetentionBuckets = (int)(options.Retention.Ticks / options.Resolution.Ticks);
         FutureBuckets = (int)Math.Ceiling(options.FutureTolerance.Ticks / (double)options.Resolution.Ticks);
@@ -47,6 +48,9 @@ public sealed partial class WindowStore : IWindowReader
     public WindowStoreOptions Options { get; }
 
     public IngestStats Stats { get; } = new();
+
+    /// <summary>Points accepted and refused per tenant (<see cref="TenantStatus()"/>).</summary>
+    internal TenantTraffic Traffic { get; }
 
     /// <summary>
     /// The memory limit new series and metrics are admitted against; null = none. Set once the WAL has
@@ -113,6 +117,18 @@ public sealed partial class WindowStore : IWindowReader
     /// past it the conversion wraps and a query would read other times' buckets, so the query APIs refuse later times.
     /// </summary>
     public static readonly DateTimeOffset LatestTime = DateTimeOffset.FromUnixTimeMilliseconds(long.MaxValue / 1_000_000);
+
+    internal const long NanosPerMinute = 60_000_000_000;
+
+    /// <summary>
+    /// The <paramref name="quantile"/> of how late <paramref name="metric"/>'s points arrived over the last
+    /// <see cref="Storage.ArrivalLag.Minutes"/> minutes (arrival minus point time, the upper edge of a power-of-two
+    /// bucket of milliseconds); null for a metric without points in that time. WAL replay is not counted.
+    /// </summary>
+    TimeSpan? IWindowReader.ArrivalLagOf(string metric) => ArrivalLag(metric);
+
+    public TimeSpan? ArrivalLag(string metric, double quantile = 0.99) =>
+        _metrics.TryGetValue(metric, out var state) ? state.Lag.Quantile((long)ToUnixNano(Now) / NanosPerMinute, quantile) : null;
 
     public static ulong ToUnixNano(DateTimeOffset time) => (ulong)(time.ToUnixTimeMilliseconds() * 1_000_000L) + (ulong)(time.Ticks % TimeSpan.TicksPerMillisecond * 100);
 
@@ -202,6 +218,16 @@ public sealed partial class WindowStore : IWindowReader
     /// <summary>Series held per tenant (the value of <see cref="WindowStoreOptions.TenantAttribute"/>).</summary>
     public int TenantSeriesCount(string tenant) => _accounting.Held(tenant);
 
+    /// <summary>Per tenant: series held, accepted points/s over the last minute, points accepted and refused; most series first.</summary>
+    public IReadOnlyList<TenantStatus> TenantStatus() => Traffic.Status(_accounting.Held, _accounting.Tenants());
+
+    /// <summary>The traffic counter of a series' tenant, looked up once per series (<see cref="TenantTraffic.Counter.None"/>: no tenant, or the overflow series).</summary>
+    internal TenantTraffic.Counter TrafficOf(Series series)
+    {
+        // Outside the stripe lock: two racing first points find the same counter, so either write is right.
+        return series.Traffic ??= CountedTenant(series, out _) is { } tenant ? Traffic.For(tenant) : TenantTraffic.Counter.None;
+    }
+
     /// <summary>The tenant named in a series key, for a refusal message; null when it has none.</summary>
     internal string? TenantOf(ReadOnlySpan<byte> key) =>
         SeriesKeyBuilder.DecodeLabels(key).TryGetValue(Options.TenantAttribute, out var tenant) ? tenant : null;
@@ -262,6 +288,7 @@ public sealed partial class WindowStore : IWindowReader
     {
         var oldest = BucketOf(Now) - RetentionBuckets + 1;
         var removed = 0;
+        Traffic.Sample(_accounting.Held);
         foreach (var stripe in _stripes)
         {
             lock (stripe)
@@ -350,6 +377,11 @@ public sealed partial class WindowStore : IWindowReader
         {
             return new PointOutcome(RefusalReasons.TooNew);
         }
+
+        var nowNanos = (long)ToUnixNano(Now);
+        Span<int> lag = stackalloc int[Storage.ArrivalLag.Buckets];
+        lag[Storage.ArrivalLag.BucketOf(nowNanos - (long)timeNanos)] = 1;
+        state.Lag.Add(nowNanos / NanosPerMinute, lag);
 
         var builder = new SeriesKeyBuilder();
         builder.SetLabels(labels);

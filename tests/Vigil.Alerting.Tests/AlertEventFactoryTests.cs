@@ -1,33 +1,25 @@
-using Vigil.Rules.Api;
+using Vigil.Rules;
 
 namespace Vigil.Alerting.Tests;
 
 public sealed class AlertEventFactoryTests
 {
     [Fact]
-    public void FiringFromRules_SeedsOnlyFiringInstances_WithTheSameFingerprintAsTheirEvents()
+    public void FiringFrom_SeedsOnlyFiringInstances_WithTheSameFingerprintAsTheirEvents()
     {
         var time = Transitions.Clock();
         var factory = new AlertEventFactory("https://vigil.example.com", time);
         var original = factory.Create(Transitions.Firing(time.GetUtcNow(), "AuthDown"))!;
         var activeAt = time.GetUtcNow().AddMinutes(-2);
-        AlertInfo Info(string state, string tenant) => new(
-            new Dictionary<string, string>(original.Labels) { ["tenant.id"] = tenant }, original.Annotations, state, activeAt, null, "0.31", "P1",
-            "https://runbooks.example.com/AuthDown", "> 0.2", 120);
-        var rules = new RuleDiscovery(
-        [
-            new RuleGroupInfo("auth", "auth.yaml",
-            [
-                new AlertingRuleInfo("AuthDown", "q", "firing", 120, 0, original.Labels, original.Annotations,
-                    [Info("firing", "acme"), Info("pending", "globex")], "ok", null, 0, time.GetUtcNow(), "P1", "https://runbooks.example.com/AuthDown",
-                    "> 0.2", "10m"),
-            ], 30, 0, 0, time.GetUtcNow()),
-        ]);
+        ActiveAlert Alert(AlertState state, string tenant) => new(
+            "auth", "AuthDown", new Dictionary<string, string>(original.Labels) { ["tenant.id"] = tenant }, original.Annotations, state, activeAt, null,
+            0.31, 120, Severity.P1, "https://runbooks.example.com/AuthDown", "> 0.2", TimeSpan.FromMinutes(10));
 
-        var seeded = Assert.Single(factory.FiringFromRules(rules));
+        var seeded = Assert.Single(factory.FiringFrom([Alert(AlertState.Firing, "acme"), Alert(AlertState.Pending, "globex")]));
 
         Assert.Equal(original.Fingerprint, seeded.Fingerprint);
-        Assert.Equal((AlertStatus.Firing, "auth", "AuthDown", 0.31, activeAt), (seeded.Status, seeded.Group, seeded.Rule, seeded.Value, seeded.StartsAt));
+        Assert.Equal((AlertStatus.Firing, "auth", "AuthDown", 0.31, activeAt, Severity.P1, "10m"),
+            (seeded.Status, seeded.Group, seeded.Rule, seeded.Value, seeded.StartsAt, seeded.Severity, seeded.Window));
         Assert.Equal(original.GeneratorUrl, seeded.GeneratorUrl);
     }
 }

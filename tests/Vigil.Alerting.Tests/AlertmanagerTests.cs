@@ -39,6 +39,10 @@ public sealed class AlertmanagerTests(AlertmanagerProcess alertmanager) : IClass
         var sent = outbox.GetHistory(new AlertHistoryQuery(Rule: alert)).Single().Event;
         var amLabels = am.GetProperty("labels").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
         Assert.Equal(AlertFingerprint.Compute(amLabels), am.GetProperty("fingerprint").GetString());
+
+        // The event Vigil recorded carries Alertmanager's fingerprint, though its labels are named tenant.id, not tenant_id.
+        Assert.Contains("tenant.id", sent.Labels.Keys);
+        Assert.Equal(am.GetProperty("fingerprint").GetString(), sent.Fingerprint);
         Assert.Equal(sent.Labels.Count, amLabels.Count);
 
         time.Advance(TimeSpan.FromSeconds(1));

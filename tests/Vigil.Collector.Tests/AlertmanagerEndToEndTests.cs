@@ -42,6 +42,12 @@ public sealed class AlertmanagerEndToEndTests : IAsyncLifetime
         Assert.Equal("https://runbooks.vigil.example/auth/failure-rate", alert.GetProperty("annotations").GetProperty("runbook_url").GetString());
         Assert.Equal("active", alert.GetProperty("status").GetProperty("state").GetString());
 
+        // The fingerprint Vigil recorded (history, events) is the one Alertmanager computed over the labels it received.
+        using var api = new VigilApi(vigil.HttpUri);
+        var recorded = (await api.GetJsonAsync("/api/v1/alerts/history?rule=AuthFailureRateHigh")).GetProperty("data").EnumerateArray()
+            .Select(h => h.GetProperty("event")).First(e => e.GetProperty("status").GetString() == "firing");
+        Assert.Equal(alert.GetProperty("fingerprint").GetString(), recorded.GetProperty("fingerprint").GetString());
+
         // Failures stop: the ratio drops under `recover`, and after keep_firing_for the resolution reaches Alertmanager.
         await PostAsync(otlp, OtlpRequests.DeltaCounterAt("auth.requests", time.GetUtcNow(), "acme", ("auth.outcome", "success", 600)));
         await StepAsync(time, TimeSpan.FromMinutes(2.5));

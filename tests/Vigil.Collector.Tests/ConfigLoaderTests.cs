@@ -38,6 +38,29 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void InstanceLimitAndExplainHistory_AreReadAndBadValuesReportedAtTheirPlace()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"vigil-config-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(path, "rules:\n  max_instances_per_rule: 0\n  explain_history: -1\n");
+        try
+        {
+            var error = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path, []));
+
+            Assert.Equal(
+                [$"{path}:2:27: rules.max_instances_per_rule: must be at least 1", $"{path}:3:20: rules.explain_history: must be between 0 and 1000"],
+                error.Problems);
+            File.WriteAllText(path, "rules:\n  max_instances_per_rule: 250\n  explain_history: 5\n");
+            var limits = ConfigLoader.Load(path, []).RuleLimits;
+            Assert.Equal((250, 5), (limits.MaxInstancesPerRule, limits.ExplainHistory));
+            Assert.Equal((10_000, 20), (Vigil.Rules.RuleLimits.Default.MaxInstancesPerRule, Vigil.Rules.RuleLimits.Default.ExplainHistory));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void RuleLimits_ThatCannotWork_AreReportedWithTheirPaths()
     {
         var path = Path.Combine(Path.GetTempPath(), $"vigil-config-{Guid.NewGuid():N}.yaml");

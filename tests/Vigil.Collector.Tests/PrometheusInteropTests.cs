@@ -10,6 +10,7 @@ using Vigil.Otlp.Proto.Collector;
 using Vigil.Otlp.Proto.Common;
 using Vigil.Otlp.Proto.Metrics;
 using Vigil.Query.Exposition;
+using Vigil.Rules;
 using Vigil.Rules.Api;
 using Vigil.Tests.Shared;
 
@@ -27,12 +28,13 @@ public sealed class PrometheusInteropTests
     [Fact]
     public async Task RealPrometheus_ScrapesSelfMetricsAlertsAndAggregates()
     {
-        var alert = new AlertInfo(
+        var alert = new ActiveAlert("auth", "AuthFailureRateHigh",
             new Dictionary<string, string> { ["alertname"] = "AuthFailureRateHigh", ["severity"] = "P1", ["tenant.id"] = "acme" },
-            new Dictionary<string, string>(), "firing", DateTimeOffset.FromUnixTimeSeconds(1_750_000_000), null, "0.3", "P1", "https://runbooks/x", "> 0.2", 40);
+            new Dictionary<string, string>(), AlertState.Firing, DateTimeOffset.FromUnixTimeSeconds(1_750_000_000), null, 0.3, 40, Severity.P1,
+            "https://runbooks/x", "> 0.2", TimeSpan.FromMinutes(5));
         var recorded = new RecordedSample("ai.run.cost_per_run", new Dictionary<string, string> { ["tenant.id"] = "acme" }, 0.25, 8, DateTimeOffset.UtcNow);
         await using var vigil = await StartVigilAsync(services =>
-            services.AddSingleton<IExpositionSource>(new RulesExpositionSource(() => [recorded], () => new AlertDiscovery([alert]))));
+            services.AddSingleton<IExpositionSource>(new RulesExpositionSource(() => [recorded], () => [alert])));
         using var otlp = new HttpClient { BaseAddress = vigil.OtlpHttpUri };
         // 3 points on 3 series accepted, then 1 refused: auth.requests is a counter, not a gauge.
         await PostOtlpAsync(otlp, OtlpRequests.DeltaCounter("auth.requests", 5, points: 3));

@@ -20,7 +20,8 @@ namespace Vigil.Collector.Tests;
 /// </summary>
 public sealed class ReadScopeTests
 {
-    private static HttpClient Client(VigilServer vigil, string? key = null, string? tenant = null)
+    /// <summary>An API client with a key and a tenant header, as readers send them; used by the other read-endpoint tests too.</summary>
+    internal static HttpClient Client(VigilServer vigil, string? key = null, string? tenant = null)
     {
         var http = new HttpClient { BaseAddress = vigil.HttpUri };
         if (key is not null)
@@ -36,7 +37,7 @@ public sealed class ReadScopeTests
         return http;
     }
 
-    private static async Task<JsonElement> JsonAsync(HttpClient http, string url)
+    internal static async Task<JsonElement> JsonAsync(HttpClient http, string url)
     {
         using var response = await http.GetAsync(url);
         var body = await response.Content.ReadAsStringAsync();
@@ -44,7 +45,7 @@ public sealed class ReadScopeTests
         return JsonDocument.Parse(body).RootElement.Clone();
     }
 
-    private static ExportMetricsServiceRequest Requests(DateTimeOffset at, params (string Tenant, long Count)[] tenants)
+    internal static ExportMetricsServiceRequest Requests(DateTimeOffset at, params (string Tenant, long Count)[] tenants)
     {
         var requests = tenants.Select(t =>
         {
@@ -55,7 +56,7 @@ public sealed class ReadScopeTests
         return OtlpRequests.Merge([.. requests]);
     }
 
-    private static async Task SendAsync(VigilServer vigil, IMessage request)
+    internal static async Task SendAsync(VigilServer vigil, IMessage request)
     {
         using var http = new HttpClient { BaseAddress = vigil.OtlpHttpUri };
         using var content = new ByteArrayContent(request.ToByteArray());

@@ -45,6 +45,9 @@ public sealed class DeploymentConfigTests
             "otel-config/grafana/dashboards/tenant.json",
             "otel-config/grafana/dashboards/ai.json",
             "otel-config/prometheus/prometheus.yml",
+            "otel-config/prometheus/global.yml",
+            "otel-config/vigil/vigil.yaml",
+            "otel-config/run-local.sh",
             "otel-config/alertmanager/alertmanager.yml",
             "otel-config/collector/agent.yaml",
             "otel-config/collector/gateway.yaml",
@@ -59,7 +62,7 @@ public sealed class DeploymentConfigTests
     {
         var services = Services();
 
-        Assert.Equal(["alertmanager", "demo", "grafana", "otel-agent", "prometheus", "vigil"], services.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["alertmanager", "demo", "grafana", "otel-agent", "prometheus", "victoria", "vigil"], services.Keys.Order(StringComparer.Ordinal));
         foreach (var (name, service) in services)
         {
             Assert.True(service.Get("image") is not null || service.Get("build") is not null, $"{name}: neither image nor build");
@@ -111,10 +114,14 @@ public sealed class DeploymentConfigTests
     [InlineData("otel-agent", "--config=", "otel-config/collector/agent.yaml")]
     [InlineData("prometheus", "--config.file=", "otel-config/prometheus/prometheus.yml")]
     [InlineData("alertmanager", "--config.file=", "otel-config/alertmanager/alertmanager.yml")]
+    [InlineData("vigil", "--config", "otel-config/vigil/vigil.yaml")]
     public void Compose_ConfigFlagsResolveThroughMountsToTheRepoFiles(string service, string flag, string expected)
     {
         var definition = Services()[service];
-        var containerPath = definition.Get("command").Strings().Single(a => a.StartsWith(flag, StringComparison.Ordinal))[flag.Length..];
+        // "--flag=VALUE" (Go tools) or "--flag", "VALUE" (vigil).
+        var command = definition.Get("command").Strings().ToList();
+        var at = command.FindIndex(a => a.StartsWith(flag, StringComparison.Ordinal));
+        var containerPath = flag.EndsWith('=') ? command[at][flag.Length..] : command[at + 1];
 
         Assert.Equal(expected, HostPath(definition, containerPath));
     }

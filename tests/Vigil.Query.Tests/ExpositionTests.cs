@@ -1,4 +1,5 @@
 using Vigil.Query.Exposition;
+using Vigil.Rules;
 using Vigil.Rules.Api;
 using Vigil.Storage;
 
@@ -90,6 +91,16 @@ public sealed class ExpositionTests
             ExpositionWriter.Write(families, ExpositionFormat.PrometheusText));
     }
 
+    [Fact]
+    public void StampedSamples_CarryMillisecondsInText_AndSecondsInOpenMetrics()
+    {
+        // 2025-06-01T12:00:00.250Z: 1748779200250 ms.
+        MetricFamily[] families = [new("up", FamilyType.Unknown, string.Empty, string.Empty, [new(string.Empty, [new("job", "a")], 1, 1_748_779_200_250)])];
+
+        Assert.Equal("# TYPE up untyped\nup{job=\"a\"} 1 1748779200250\n", ExpositionWriter.Write(families, ExpositionFormat.PrometheusText));
+        Assert.Equal("# TYPE up unknown\nup{job=\"a\"} 1 1748779200.25\n# EOF\n", ExpositionWriter.Write(families, ExpositionFormat.OpenMetrics));
+    }
+
     [Theory]
     [InlineData("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", ExpositionFormat.OpenMetrics)]
     [InlineData("application/openmetrics-text", ExpositionFormat.OpenMetrics)]
@@ -104,27 +115,14 @@ public sealed class ExpositionTests
     }
 
     [Fact]
-    public void IngestStats_AreExposedUnderTranslatedOtelNames()
-    {
-        var h = new QueryHarness();
-        h.Delta("auth.requests", 5, 1, ("tenant.id", "acme"));
-        Assert.False(h.Store.AddNumber("auth.requests", MetricKind.Gauge, false, new Dictionary<string, string>(), default, h.Clock.GetUtcNow(), 1).IsAccepted);
-
-        var text = ExpositionWriter.Write(new IngestStatsExpositionSource(h.Store).Collect(), ExpositionFormat.PrometheusText);
-
-        Assert.Contains("\nvigil_series_active 1\n", text, StringComparison.Ordinal);
-        Assert.Contains("# TYPE vigil_ingest_points_refused_total counter\n", text, StringComparison.Ordinal);
-    }
-
-    [Fact]
     public void RulesSource_ExposesAlertsAlertsForStateAndRecordedAggregates()
     {
         var activeAt = new DateTimeOffset(2025, 6, 1, 12, 0, 0, TimeSpan.Zero);
-        var alert = new AlertInfo(
+        var alert = new ActiveAlert("auth", "AuthFailures",
             new Dictionary<string, string> { ["alertname"] = "AuthFailures", ["severity"] = "P1", ["tenant.id"] = "acme" },
-            new Dictionary<string, string>(), "firing", activeAt, null, "0.3", "P1", "https://runbooks/x", "> 0.2", 40);
+            new Dictionary<string, string>(), AlertState.Firing, activeAt, null, 0.3, 40, Severity.P1, "https://runbooks/x", "> 0.2", TimeSpan.FromMinutes(5));
         var recorded = new RecordedSample("ai.run.cost_per_run", new Dictionary<string, string> { ["tenant.id"] = "acme" }, 0.25, 8, activeAt);
-        var source = new RulesExpositionSource(() => [recorded, recorded with { Value = null }], () => new AlertDiscovery([alert]));
+        var source = new RulesExpositionSource(() => [recorded, recorded with { Value = null }], () => [alert]);
 
         var text = ExpositionWriter.Write(source.Collect(), ExpositionFormat.PrometheusText);
 
@@ -144,10 +142,9 @@ public sealed class ExpositionTests
     [Fact]
     public void ExposedFamilies_AnswerInstantQueriesAtTheCurrentTimeOnly()
     {
-        var alert = new AlertInfo(
-            new Dictionary<string, string> { ["alertname"] = "AuthFailures", ["tenant.id"] = "acme" },
-            new Dictionary<string, string>(), "pending", QueryHarness.T0, null, "0.3", "P1", "u", "> 0.2", 40);
-        var h = new QueryHarness([new RulesExpositionSource(() => [], () => new AlertDiscovery([alert]))]);
+        var alert = new ActiveAlert("auth", "AuthFailures", new Dictionary<string, string> { ["alertname"] = "AuthFailures", ["tenant.id"] = "acme" },
+            new Dictionary<string, string>(), AlertState.Pending, QueryHarness.T0, null, 0.3, 40, Severity.P1, "u", "> 0.2", TimeSpan.FromMinutes(5));
+        var h = new QueryHarness([new RulesExpositionSource(() => [], () => [alert])]);
 
         var now = h.Vector("ALERTS{alertstate=\"pending\"}", 0);
         Assert.Equal(1, now["ALERTS{alertname=\"AuthFailures\", alertstate=\"pending\", tenant_id=\"acme\"}"]);

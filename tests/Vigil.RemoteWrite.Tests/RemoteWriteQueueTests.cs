@@ -160,9 +160,9 @@ public sealed class RemoteWriteQueueTests : IDisposable
     {
         var labels = new Dictionary<string, string> { ["tenant.id"] = "acme" };
         var alertLabels = new Dictionary<string, string> { ["alertname"] = "CostHigh", ["severity"] = "P2", ["tenant.id"] = "acme" };
-        return new GroupEvaluation("ai", at,
-            [new RecordedSample("vigil.cost_per_run", labels, value, 4, at)],
-            [new AlertInfo(alertLabels, new Dictionary<string, string>(), "firing", T0.AddMinutes(-2), null, "0.3", "P2", "https://runbooks/x", "> 0.2", 4)]);
+        ActiveAlert alert = new("ai", "CostHigh", alertLabels, new Dictionary<string, string>(), AlertState.Firing, T0.AddMinutes(-2), null, 0.3, 4, Severity.P2,
+            "https://runbooks/x", "> 0.2", TimeSpan.FromMinutes(5));
+        return new GroupEvaluation("ai", at, [new RecordedSample("vigil.cost_per_run", labels, value, 4, at)], [alert.ToApi()]) { Active = [alert] };
     }
 
     private static long Ms(DateTimeOffset time) => time.ToUnixTimeMilliseconds();

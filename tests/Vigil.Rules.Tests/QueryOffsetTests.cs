@@ -74,6 +74,100 @@ public sealed class QueryOffsetTests : IDisposable
         Assert.Contains("query_offset", problem.Message, StringComparison.Ordinal);
     }
 
+    private const string AutoRules = """
+        group: late
+        interval: 30s
+        query_offset: auto
+        query_offset_max: 90s
+        rules:
+          - alert: AuthFailures
+            severity: P1
+            runbook_url: https://runbooks.example.com/auth
+            ratio:
+              of: auth.requests{auth.outcome="failure"}
+              to: auth.attempts
+            by: [tenant.id]
+            threshold: "> 0.5"
+        """;
+
+    [Theory]
+    [InlineData(20, 45, 45)]   // the slower of the group's two metrics sets the offset
+    [InlineData(0, 200, 90)]   // bounded by query_offset_max
+    [InlineData(-1, -1, 0)]    // no measured lag (no recent points): no offset
+    public async Task QueryOffsetAuto_FollowsTheMeasuredArrivalLagOfTheGroupsMetrics(int requestsLag, int attemptsLag, int expectedOffset)
+    {
+        _dir.Write("late.yaml", AutoRules);
+        if (requestsLag >= 0)
+        {
+            _reader.Lags["auth.requests"] = TimeSpan.FromSeconds(requestsLag);
+        }
+
+        if (attemptsLag >= 0)
+        {
+            _reader.Lags["auth.attempts"] = TimeSpan.FromSeconds(attemptsLag);
+        }
+
+        using var manager = new RuleManager(new RuleManagerOptions { RulesDirectory = _dir.Path }, _reader, _time, new RecordingTransitionSink());
+        manager.Reload();
+        var at = TestRules.T0.AddMinutes(10);
+
+        await manager.EvaluateAsync(at);
+
+        Assert.NotEmpty(_reader.Queries);
+        Assert.All(_reader.Queries, q => Assert.Equal(at - TimeSpan.FromSeconds(expectedOffset), q.At));
+    }
+
+    [Fact]
+    public async Task QueryOffsetAuto_MovesWithTheLag_FromOneEvaluationToTheNext()
+    {
+        _dir.Write("late.yaml", AutoRules);
+        using var manager = new RuleManager(new RuleManagerOptions { RulesDirectory = _dir.Path }, _reader, _time, new RecordingTransitionSink());
+        manager.Reload();
+        var first = TestRules.T0.AddMinutes(10);
+        _reader.Lags["auth.requests"] = TimeSpan.FromSeconds(8);
+        await manager.EvaluateAsync(first);
+        var firstReads = _reader.Queries.Count;
+        _reader.Lags["auth.requests"] = TimeSpan.FromSeconds(64);
+
+        await manager.EvaluateAsync(first.AddSeconds(30));
+
+        Assert.All(_reader.Queries.Take(firstReads), q => Assert.Equal(first - TimeSpan.FromSeconds(8), q.At));
+        Assert.All(_reader.Queries.Skip(firstReads), q => Assert.Equal(first.AddSeconds(30) - TimeSpan.FromSeconds(64), q.At));
+    }
+
+    [Fact]
+    public async Task QueryOffsetAuto_OverARealStore_ReadsWhereTheLatePointsHaveArrived()
+    {
+        // Points of second s arrive at s + 40 s: the store measures the lag, the group reads 40 s (rounded up to the
+        // lag histogram's 2^n ms edge) back.
+        var store = new Vigil.Storage.WindowStore(new Vigil.Storage.WindowStoreOptions(), _time);
+        _dir.Write("late.yaml", AutoRules);
+        using var manager = new RuleManager(new RuleManagerOptions { RulesDirectory = _dir.Path }, store, _time, new RecordingTransitionSink());
+        manager.Reload();
+        for (var s = 0; s <= 600; s += 10)
+        {
+            _time.SetUtcNow(TestRules.T0.AddSeconds(s + 40));
+            store.AddNumber("auth.attempts", Vigil.Storage.MetricKind.Counter, false, TestRules.L(("tenant.id", "acme")), TestRules.T0.AddSeconds(s - 1), TestRules.T0.AddSeconds(s), 10);
+            store.AddNumber("auth.requests", Vigil.Storage.MetricKind.Counter, false, TestRules.L(("tenant.id", "acme"), ("auth.outcome", "failure")), TestRules.T0.AddSeconds(s - 1), TestRules.T0.AddSeconds(s), 8);
+        }
+
+        await manager.EvaluateAsync(_time.GetUtcNow());
+
+        var expected = TimeSpan.FromMilliseconds(65_536);   // 40,000 ms lies in [32,768, 65,536)
+        var group = Assert.Single(manager.GetRules().Groups);
+        Assert.Equal(expected.TotalSeconds, group.QueryOffsetSeconds);
+    }
+
+    [Fact]
+    public void QueryOffsetMax_WithoutAuto_IsAProblem()
+    {
+        var problems = RuleFileLoader.Load("late.yaml", AutoRules.Replace("query_offset: auto", "query_offset: 1m", StringComparison.Ordinal)).Problems;
+
+        var problem = Assert.Single(problems);
+        Assert.Equal((4, 19), (problem.Line, problem.Column));
+        Assert.StartsWith("query_offset_max bounds query_offset: auto only", problem.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void AThousandGroups_TickAtDistinctPhasesWithinTheirInterval()
     {

@@ -30,6 +30,11 @@ internal sealed class FakeWindowReader : IWindowReader
         return _results.TryGetValue(key, out var samples) ? samples : [];
     }
 
+    /// <summary>What <see cref="ArrivalLagOf"/> answers per metric (the store's measured p99 arrival lag).</summary>
+    public Dictionary<string, TimeSpan> Lags { get; } = new(StringComparer.Ordinal);
+
+    public TimeSpan? ArrivalLagOf(string metric) => Lags.TryGetValue(metric, out var lag) ? lag : null;
+
     public MetricKind? KindOf(string metric) => Kinds.TryGetValue(metric, out var kind) ? kind : null;
 
     public IReadOnlyList<SeriesInfo> ListSeries(string? metric) => [];

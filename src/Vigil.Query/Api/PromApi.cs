@@ -179,6 +179,69 @@ public static class PromApi
         return [.. result.Values];
     }
 
+    /// <summary>
+    /// <c>/federate</c> in Prometheus text 0.0.4: the latest value of each series any <c>match[]</c> selector matches, stamped
+    /// with <paramref name="at"/>; every name its own untyped family, as Prometheus' federation writes them.
+    /// </summary>
+    /// <exception cref="PromQLException">No <c>match[]</c>, or one that is not a series selector.</exception>
+    public static string FederateText(PromQueryEngine engine, IReadOnlyList<string> matches, DateTimeOffset at)
+    {
+        if (matches.Count == 0)
+        {
+            throw new PromQLException("no match[] parameter provided: name the series to federate, e.g. match[]={__name__=~\"ALERTS.*\"}");
+        }
+
+        var selectors = new List<VectorSelector>(matches.Count);
+        foreach (var match in matches)
+        {
+            try
+            {
+                selectors.Add(Parser.ParseSelector(match));
+            }
+            catch (PromQLException e)
+            {
+                // Several match[] in one request: say which one.
+                throw new PromQLException($"match[]={match}: {e.Message}");
+            }
+        }
+
+        var stamp = at.ToUnixTimeMilliseconds();
+        var families = new List<MetricFamily>();
+        var byName = new Dictionary<string, List<ExpositionSample>>(StringComparer.Ordinal);
+        foreach (var sample in engine.Federate(selectors, at))
+        {
+            var name = sample.Labels.Get(Labels.MetricName) ?? string.Empty;
+            if (!byName.TryGetValue(name, out var samples))
+            {
+                samples = [];
+                byName[name] = samples;
+                families.Add(new MetricFamily(name, FamilyType.Unknown, string.Empty, string.Empty, samples));
+            }
+
+            samples.Add(new ExpositionSample(string.Empty, sample.Labels.WithoutName().Pairs, sample.Value, stamp));
+        }
+
+        return ExpositionWriter.Write(families, ExpositionFormat.PrometheusText);
+    }
+
+    /// <summary><c>/api/v1/status/tenants</c>: one object per tenant, in the order given (most series first).</summary>
+    public static byte[] TenantsJson(IEnumerable<TenantStatus> tenants) => Json(w =>
+    {
+        w.WriteStartArray("data");
+        foreach (var tenant in tenants)
+        {
+            w.WriteStartObject();
+            w.WriteString("tenant", tenant.Tenant);
+            w.WriteNumber("series", tenant.Series);
+            w.WriteNumber("acceptedPointsPerSecond", Math.Round(tenant.AcceptedPerSecond, 3));
+            w.WriteNumber("acceptedPoints", tenant.Accepted);
+            w.WriteNumber("refusedPoints", tenant.Refused);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    });
+
     public static IReadOnlyList<string> LabelNames(PromQueryEngine engine, IReadOnlyList<string> matches) =>
         [.. Series(engine, matches).SelectMany(l => l.Pairs.Select(p => p.Key)).Distinct().Order(StringComparer.Ordinal)];
 

@@ -106,9 +106,35 @@ internal sealed class Evaluator
         }
     }
 
-    private List<Sample> SelectAt(VectorSelector selector, DateTimeOffset at)
+    /// <summary>
+    /// The latest value of every series a selector matches, as <c>/federate</c> answers it: what the bare selector gives,
+    /// except that the names a bare selector cannot answer (<c>_bucket</c>, exponential histograms, summary quantiles) are
+    /// left out instead of failing the whole request.
+    /// </summary>
+    public List<Sample> Federate(VectorSelector selector, DateTimeOffset at)
+    {
+        try
+        {
+            return SelectAt(selector, Shift(at, selector.Offset), federating: true);
+        }
+        catch (RegexTimeoutException e)
+        {
+            throw new PromQLException(e.Message, PromQLException.Execution);
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw RegexTimeout.Error(e, selector.Matchers);
+        }
+    }
+
+    private List<Sample> SelectAt(VectorSelector selector, DateTimeOffset at, bool federating = false)
     {
         var targets = _catalog.Resolve(selector.Matchers).ToList();
+        if (federating)
+        {
+            targets.RemoveAll(t => t.Role is SeriesRole.Bucket or SeriesRole.Native or SeriesRole.SummaryQuantile);
+        }
+
         var result = new List<Sample>();
         if (selector.Name is null || targets.Count == 0)
         {

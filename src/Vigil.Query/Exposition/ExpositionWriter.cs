@@ -100,7 +100,7 @@ public static class ExpositionWriter
         text.Append("# TYPE ").Append(name).Append(' ').Append(TypeName(family.Type, openMetrics: false)).Append('\n');
         foreach (var sample in family.Samples)
         {
-            WriteSample(text, family.SampleName(sample), sample);
+            WriteSample(text, family.SampleName(sample), sample, openMetrics: false);
         }
     }
 
@@ -120,11 +120,11 @@ public static class ExpositionWriter
 
         foreach (var sample in family.Samples)
         {
-            WriteSample(text, family.SampleName(sample), sample);
+            WriteSample(text, family.SampleName(sample), sample, openMetrics: true);
         }
     }
 
-    private static void WriteSample(StringBuilder text, string name, ExpositionSample sample)
+    private static void WriteSample(StringBuilder text, string name, ExpositionSample sample, bool openMetrics)
     {
         text.Append(name);
         if (sample.Labels.Count > 0)
@@ -145,7 +145,14 @@ public static class ExpositionWriter
             text.Append('}');
         }
 
-        text.Append(' ').Append(FormatValue(sample.Value)).Append('\n');
+        text.Append(' ').Append(FormatValue(sample.Value));
+        if (sample.TimestampMs is { } ms)
+        {
+            // Text 0.0.4 stamps in milliseconds, OpenMetrics in seconds.
+            text.Append(' ').Append(openMetrics ? (ms / 1000m).ToString(CultureInfo.InvariantCulture) : ms.ToString(CultureInfo.InvariantCulture));
+        }
+
+        text.Append('\n');
     }
 
     private static string TypeName(FamilyType type, bool openMetrics) => type switch

@@ -12,9 +12,10 @@ public enum FamilyType
 
 /// <summary>
 /// One sample of a family. <see cref="Suffix"/> is appended to the family name: <c>_total</c> for counters,
-/// <c>_bucket</c>/<c>_sum</c>/<c>_count</c> for histograms, empty for gauges.
+/// <c>_bucket</c>/<c>_sum</c>/<c>_count</c> for histograms, empty for gauges. <see cref="TimestampMs"/> (unix milliseconds)
+/// is written after the value when set, as <c>/federate</c> does; <c>/metrics</c> leaves it to the scraper.
 /// </summary>
-public sealed record ExpositionSample(string Suffix, IReadOnlyList<KeyValuePair<string, string>> Labels, double Value);
+public sealed record ExpositionSample(string Suffix, IReadOnlyList<KeyValuePair<string, string>> Labels, double Value, long? TimestampMs = null);
 
 /// <summary>
 /// A metric family to expose. <see cref="Name"/> is the Prometheus family name without the counter's

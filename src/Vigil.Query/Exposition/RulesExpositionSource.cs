@@ -11,9 +11,9 @@ namespace Vigil.Query.Exposition;
 public sealed class RulesExpositionSource : IExpositionSource
 {
     private readonly Func<IReadOnlyList<RecordedSample>> _recorded;
-    private readonly Func<AlertDiscovery> _alerts;
+    private readonly Func<IReadOnlyList<ActiveAlert>> _alerts;
 
-    public RulesExpositionSource(Func<IReadOnlyList<RecordedSample>> recorded, Func<AlertDiscovery> alerts)
+    public RulesExpositionSource(Func<IReadOnlyList<RecordedSample>> recorded, Func<IReadOnlyList<ActiveAlert>> alerts)
     {
         _recorded = recorded;
         _alerts = alerts;
@@ -22,19 +22,19 @@ public sealed class RulesExpositionSource : IExpositionSource
     /// <summary>Reads a manager that may not exist (rules not configured): then the source is empty.</summary>
     public static RulesExpositionSource For(Func<RuleManager?> manager) => new(
         () => manager()?.GetRecorded() ?? [],
-        () => manager()?.GetAlerts() ?? new AlertDiscovery([]));
+        () => manager()?.ActiveAlerts() ?? []);
 
-    public IEnumerable<MetricFamily> Collect() => ToFamilies(_recorded(), _alerts().Alerts);
+    public IEnumerable<MetricFamily> Collect() => ToFamilies(_recorded(), _alerts());
 
     /// <summary>The families for some recorded samples and active alerts: /metrics and remote write name them alike.</summary>
-    public static IEnumerable<MetricFamily> ToFamilies(IReadOnlyList<RecordedSample> recorded, IReadOnlyList<AlertInfo> alerts)
+    public static IEnumerable<MetricFamily> ToFamilies(IReadOnlyList<RecordedSample> recorded, IReadOnlyList<ActiveAlert> alerts)
     {
         var alertSamples = new List<ExpositionSample>(alerts.Count);
         var forState = new List<ExpositionSample>(alerts.Count);
         foreach (var alert in alerts)
         {
             var labels = Families.Labels(alert.Labels);
-            alertSamples.Add(new ExpositionSample(string.Empty, Families.Labels(alert.Labels.Append(new("alertstate", alert.State))), 1));
+            alertSamples.Add(new ExpositionSample(string.Empty, Families.Labels(alert.Labels.Append(new("alertstate", alert.StateName))), 1));
             if (alert.ActiveAt is { } activeAt)
             {
                 forState.Add(new ExpositionSample(string.Empty, labels, activeAt.ToUnixTimeMilliseconds() / 1000.0));

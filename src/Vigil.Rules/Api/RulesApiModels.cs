@@ -22,7 +22,8 @@ public sealed record RuleGroupInfo(
     [property: JsonPropertyName("interval")] double Interval,
     [property: JsonPropertyName("limit")] int Limit,
     [property: JsonPropertyName("evaluationTime")] double EvaluationTime,
-    [property: JsonPropertyName("lastEvaluation")] DateTimeOffset LastEvaluation);
+    [property: JsonPropertyName("lastEvaluation")] DateTimeOffset LastEvaluation,
+    [property: JsonPropertyName("queryOffset")] double QueryOffsetSeconds = 0);
 
 /// <summary>An alerting or recording rule; serialized with the fields of its concrete type.</summary>
 [JsonDerivedType(typeof(AlertingRuleInfo))]
@@ -112,6 +113,17 @@ public sealed record InstanceExplanation(
     [property: JsonPropertyName("state")] string State,
     [property: JsonPropertyName("activeAt")] DateTimeOffset? ActiveAt,
     [property: JsonPropertyName("firedAt")] DateTimeOffset? FiredAt,
+    [property: JsonPropertyName("reason")] string Reason,
+    [property: JsonPropertyName("history")] IReadOnlyList<EvaluationInfo> History);
+
+/// <summary>One past evaluation of an instance (explain keeps the last <c>rules.explain_history</c>, oldest first).</summary>
+public sealed record EvaluationInfo(
+    [property: JsonPropertyName("at")] DateTimeOffset At,
+    [property: JsonPropertyName("value")] double? Value,
+    [property: JsonPropertyName("samples")] double Samples,
+    [property: JsonPropertyName("guard")] string Guard,
+    [property: JsonPropertyName("threshold")] string Threshold,
+    [property: JsonPropertyName("state")] string State,
     [property: JsonPropertyName("reason")] string Reason);
 
 /// <summary>The latest value of a recorded aggregate, for the query API and /metrics.</summary>

@@ -157,4 +157,7 @@ public interface IWindowReader
     MetricKind? KindOf(string metric);
 
     IReadOnlyList<SeriesInfo> ListSeries(string? metric);
+
+    /// <summary>How late a metric's points have been arriving lately (its p99), or null when unknown.</summary>
+    TimeSpan? ArrivalLagOf(string metric) => null;
 }

@@ -2,36 +2,6 @@ using Vigil.Storage;
 
 namespace Vigil.Query.Exposition;
 
-/// <summary>
-/// Vigil's own ingest counters on <c>/metrics</c>, named from their OTel names (meter "Vigil") as Prometheus
-/// would name them: <c>vigil_ingest_points_accepted_total</c>, <c>vigil_ingest_points_refused_total{reason}</c>,
-/// <c>vigil_ingest_points_tenant_mismatch_total{tenant_id}</c>, <c>vigil_series_active</c>.
-/// </summary>
-public sealed class IngestStatsExpositionSource(WindowStore store) : IExpositionSource
-{
-    public IEnumerable<MetricFamily> Collect()
-    {
-        yield return Families.Counter("vigil.ingest.points.accepted", "{point}", "Data points accepted into the window store",
-            [new ExpositionSample("_total", [], store.Stats.Accepted)]);
-
-        var refused = store.Stats.RefusedByReason
-            .OrderBy(r => r.Key, StringComparer.Ordinal)
-            .Select(r => new ExpositionSample("_total", [new("reason", r.Key)], r.Value))
-            .ToList();
-        yield return Families.Counter("vigil.ingest.points.refused", "{point}", "Data points refused, by reason (also reported in partial_success)", refused);
-
-        var tenantLabel = PrometheusNames.LabelName(store.Options.TenantAttribute);
-        var mismatches = store.Stats.TenantMismatchByTenant
-            .OrderBy(r => r.Key, StringComparer.Ordinal)
-            .Select(r => new ExpositionSample("_total", [new(tenantLabel, r.Key)], r.Value))
-            .ToList();
-        yield return Families.Counter("vigil.ingest.points.tenant_mismatch", "{point}", "Data points refused as tenant_mismatch, by the tenant written to (the ingest key's or the resource's)", mismatches);
-
-        yield return Families.Gauge("vigil.series.active", "{series}", "Series held in the window store",
-            [new ExpositionSample(string.Empty, [], store.SeriesCount)]);
-    }
-}
-
 /// <summary>Builds families from OTel names and units, translated by <see cref="PrometheusNames"/>.</summary>
 public static class Families
 {
