@@ -72,6 +72,7 @@ public sealed class PromQueryEngine
 
         var expr = Parser.Parse(query);
         var evaluator = NewEvaluator();
+        evaluator.QueryRange = (start, end);
         var series = new Dictionary<string, (Labels Labels, List<(DateTimeOffset, double)> Points)>(StringComparer.Ordinal);
         // start + i·step never passes end, so the last step cannot overflow the calendar.
         for (var i = 0L; i <= steps; i++)

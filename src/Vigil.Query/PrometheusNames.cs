@@ -123,6 +123,10 @@ public static class PrometheusNames
         return char.IsAsciiDigit(result[0]) ? "key_" + result : result;
     }
 
+    /// <summary>True for label names as Prometheus 2.x accepts them: <c>[a-zA-Z_][a-zA-Z0-9_]*</c>.</summary>
+    public static bool IsValidLabelName(string name) =>
+        name.Length > 0 && !char.IsAsciiDigit(name[0]) && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
+
     /// <summary>True for names PromQL and the exposition formats accept as they are.</summary>
     public static bool IsValidMetricName(string name)
     {

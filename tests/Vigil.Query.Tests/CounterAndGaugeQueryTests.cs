@@ -26,17 +26,7 @@ public sealed class CounterAndGaugeQueryTests
         return h;
     }
 
-    /// <summary>queue.depth (AddNumber keeps no unit, so no unit suffix): host a 100 @10s, 300 @70s, 200 @130s; host b 50 @20s.</summary>
-    private static QueryHarness Memory()
-    {
-        var h = new QueryHarness();
-        h.Clock.SetUtcNow(QueryHarness.At(180));
-        h.Gauge("queue.depth", 10, 100, ("host", "a"));
-        h.Gauge("queue.depth", 70, 300, ("host", "a"));
-        h.Gauge("queue.depth", 130, 200, ("host", "a"));
-        h.Gauge("queue.depth", 20, 50, ("host", "b"));
-        return h;
-    }
+    private static QueryHarness Memory() => QueryHarness.QueueDepth();
 
     [Fact]
     public void Rate_IsTheIncreaseOverTheWindowPerSecond_PerSeriesWithoutName()

@@ -17,7 +17,7 @@ public sealed class NestingDepthTests
 
     private const double Depth = 200; // queue_depth's value at the query time
 
-    public static TheoryData<string> Shapes() => ["parens", "unary", "chain", "calls", "aggregations", "negated-parens", "right-nested"];
+    public static TheoryData<string> Shapes() => ["parens", "unary", "chain", "calls", "aggregations", "negated-parens", "right-nested", "power", "subqueries"];
 
     /// <summary>An expression over queue_depth that nests <paramref name="depth"/> levels, and its value.</summary>
     private static (string Query, double Value) Nested(string shape, int depth) => shape switch
@@ -29,6 +29,9 @@ public sealed class NestingDepthTests
         "aggregations" => (Repeat("sum(", depth) + "queue_depth" + Repeat(")", depth), Depth),
         "negated-parens" => (Repeat("-(", depth / 2) + "queue_depth" + Repeat(")", depth / 2), depth / 2 % 2 == 0 ? Depth : -Depth),
         "right-nested" => (Repeat("1 + (", depth / 2) + "queue_depth" + Repeat(")", depth / 2), Depth + (depth / 2)),
+        "power" => (Repeat("1 ^ ", depth) + "queue_depth", 1), // right-associative: the parser recurses per ^
+        "subqueries" => (Repeat("last_over_time(", depth / 2) + "queue_depth" + Repeat("[1s:10s])", depth / 2), Depth), // a call and a subquery per pair, one step each
+
         _ => throw new ArgumentOutOfRangeException(nameof(shape)),
     };
 
@@ -60,7 +63,7 @@ public sealed class NestingDepthTests
     public void OneLevelBeyondTheLimit_IsRefusedNamingTheLimit(string shape)
     {
         var h = Gauge();
-        var (query, _) = Nested(shape, shape is "negated-parens" or "right-nested" ? MaxDepth + 2 : MaxDepth + 1);
+        var (query, _) = Nested(shape, shape is "negated-parens" or "right-nested" or "subqueries" ? MaxDepth + 2 : MaxDepth + 1);
 
         var e = Assert.Throws<PromQLException>(() => h.Engine.Query(query, QueryHarness.At(180)));
 

@@ -22,6 +22,18 @@ public sealed class ParserTests
     [InlineData("rate(m[5m] offset -1h)", "rate(m[5m] offset -1h)")]
     [InlineData("m{a=\"x\\\\y\\\"z\"}", "m{a=\"x\\\\y\\\"z\"}")]
     [InlineData("{__name__=\"a-b\"}", "{__name__=\"a-b\"}")]
+    [InlineData("a * on (x) group_left (y, z) b", "a * on (x) group_left (y, z) b")]
+    [InlineData("a / ignoring(x) group_right b", "a / ignoring (x) group_right () b")]
+    [InlineData("a and on(x) b or c unless d", "a and on (x) b or c unless d")]
+    [InlineData("topk by (x) (3, m)", "topk by (x) (3, m)")]
+    [InlineData("count_values(\"v\", m) without (a)", "count_values without (a) (\"v\", m)")]
+    [InlineData("a % 2 ^ 3", "a % 2 ^ 3")]
+    [InlineData("max_over_time(rate(m[5m])[10m:1m] offset 5m)", "max_over_time(rate(m[5m])[10m:1m] offset 5m)")]
+    [InlineData("min_over_time(m[5m:])", "min_over_time(m[5m:])")]
+    [InlineData("m @ 100 offset 5m", "m offset 5m @ 100")]
+    [InlineData("rate(m[5m] @ end())", "rate(m[5m] @ end())")]
+    [InlineData("max_over_time(m[5m:1m] @ start())", "max_over_time(m[5m:1m] @ start())")]
+    [InlineData("quantile_over_time(0.9, sum(m)[1h:5m])", "quantile_over_time(0.9, sum(m)[1h:5m])")]
     public void ValidExpressions_ParseToTheExpectedTree(string query, string expected)
     {
         Assert.Equal(expected, Parser.Parse(query).ToString());
@@ -36,6 +48,33 @@ public sealed class ParserTests
         var sum = Assert.IsType<Binary>(expr.Left);
         Assert.Equal("+", sum.Op);
         Assert.Equal("*", Assert.IsType<Binary>(sum.Right).Op);
+    }
+
+    [Fact]
+    public void Power_IsRightAssociativeAndBindsTighterThanUnaryMinus()
+    {
+        // 2 ^ 3 ^ 2 is 2 ^ (3 ^ 2); -2 ^ 2 is -(2 ^ 2), as Prometheus' grammar has it.
+        var power = Assert.IsType<Binary>(Parser.Parse("2 ^ 3 ^ 2"));
+        Assert.IsType<NumberLiteral>(power.Left);
+        Assert.Equal("^", Assert.IsType<Binary>(power.Right).Op);
+
+        var negated = Assert.IsType<Unary>(Parser.Parse("-2 ^ 2"));
+        Assert.Equal("^", Assert.IsType<Binary>(negated.Inner).Op);
+
+        // Unary minus still binds tighter than *: -a * b is (-a) * b.
+        Assert.IsType<Unary>(Assert.IsType<Binary>(Parser.Parse("-a * b")).Left);
+    }
+
+    [Fact]
+    public void SetOperators_OrBindsLoosestThenAndUnlessThenComparisons()
+    {
+        var or = Assert.IsType<Binary>(Parser.Parse("a and b or c unless d > 1"));
+
+        Assert.Equal("or", or.Op);
+        Assert.Equal("and", Assert.IsType<Binary>(or.Left).Op);
+        var unless = Assert.IsType<Binary>(or.Right);
+        Assert.Equal("unless", unless.Op);
+        Assert.Equal(">", Assert.IsType<Binary>(unless.Right).Op);
     }
 
     [Fact]
@@ -59,13 +98,21 @@ public sealed class ParserTests
     }
 
     [Theory]
-    [InlineData("rate(m[5m:1m])", "subqueries are not supported (at char 7); use a range selector on a metric, e.g. rate(m[5m])")]
-    [InlineData("label_replace(up, \"a\", \"b\", \"c\", \"d\")", "function label_replace is not supported")]
-    [InlineData("irate(m[5m])", "function irate is not supported")]
-    [InlineData("topk(3, m)", "aggregation topk is not supported; use sum, avg, min, max or count")]
-    [InlineData("m @ 100", "the @ modifier is not supported (at char 3); query at the time you want with time= instead")]
-    [InlineData("a and b", "the and operator is not supported (at char 3); Vigil supports + - * / and comparisons")]
-    [InlineData("a * on(x) group_left b", "group_left is not supported: Vigil matches vectors one-to-one (at char 11)")]
+    [InlineData("m[5m:1m][5m:1m]", "parse error at char 9: a subquery [..:..] applies to an instant vector expression, not to m[5m:1m]")]
+    [InlineData("sum(m)[5m]", "parse error at char 7: a range [..] applies only to a metric selector, not to sum(m); for an expression use a subquery, e.g. max_over_time(sum(m)[10m:1m])")]
+    [InlineData("max_over_time(m[1d:1s])", "parse error at char 16: the subquery [1d:1s] has more than 11,000 steps; use a longer step")]
+    [InlineData("timestamp(up)", "function timestamp is not supported")]
+    [InlineData("irate(m)", "function irate needs a range vector like m[5m], got m")]
+    [InlineData("limitk(3, m)", "aggregation limitk is not supported; use sum, avg, min, max, count, group, stddev, stdvar, quantile, topk, bottomk or count_values")]
+    [InlineData("topk(m)", "parse error at char 7: unexpected \")\", expected \",\"")]
+    [InlineData("a and bool b", "parse error at char 3: bool modifier can only be used on comparison operators")]
+    [InlineData("a and on(x) group_left b", "parse error at char 13: no grouping allowed for \"and\" operation")]
+    [InlineData("a * group_left b", "parse error at char 5: group_left needs on (…) or ignoring (…) before it")]
+    [InlineData("round(m, 1, 2)", "function round takes 1 to 2 arguments, got 3")]
+    [InlineData("label_join(m, \"a\")", "function label_join takes at least 3 arguments, got 2")]
+    [InlineData("sum(m) @ 100", "parse error at char 8: @ modifier must be preceded by an instant vector selector or range vector selector or a subquery")]
+    [InlineData("m @ 1 @ 2", "parse error at char 7: @ <timestamp> may not be set multiple times")]
+    [InlineData("m @ now()", "parse error at char 3: @ needs a unix timestamp, start() or end(), got \"now\"")]
     [InlineData("sum by (x) (m", "parse error at char 14: unexpected end of input, expected \")\"")]
     [InlineData("{}", "parse error at char 1: vector selector must contain at least one non-empty matcher")]
     [InlineData("m{a=~\"(\"}", "parse error at char 6: invalid regular expression \"(\" for label a")]

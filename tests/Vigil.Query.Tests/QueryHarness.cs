@@ -25,6 +25,18 @@ internal sealed class QueryHarness
 
     public FakeTimeProvider Clock { get; }
 
+    /// <summary>queue.depth (AddNumber keeps no unit, so no unit suffix): host a 100 @10s, 300 @70s, 200 @130s; host b 50 @20s; clock at 180 s.</summary>
+    public static QueryHarness QueueDepth()
+    {
+        var h = new QueryHarness();
+        h.Clock.SetUtcNow(At(180));
+        h.Gauge("queue.depth", 10, 100, ("host", "a"));
+        h.Gauge("queue.depth", 70, 300, ("host", "a"));
+        h.Gauge("queue.depth", 130, 200, ("host", "a"));
+        h.Gauge("queue.depth", 20, 50, ("host", "b"));
+        return h;
+    }
+
     public WindowStore Store { get; }
 
     public PromQueryEngine Engine { get; }

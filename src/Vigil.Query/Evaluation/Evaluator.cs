@@ -21,6 +21,12 @@ internal sealed class Evaluator
     private readonly DateTimeOffset _now;
     private IReadOnlyList<MetricFamily>? _liveFamilies;
 
+    // Inner evaluations of subqueries so far: nested subqueries multiply, so the whole query has a budget.
+    private long _subquerySteps;
+
+    /// <summary>The most subquery steps one query may evaluate (over all its steps and nesting).</summary>
+    internal const long MaxSubqueryStepsPerQuery = 1_000_000;
+
     public Evaluator(IWindowReader reader, SeriesCatalog catalog, PromQueryOptions options, Func<IReadOnlyList<MetricFamily>> live, DateTimeOffset now)
     {
         _reader = reader;
@@ -55,6 +61,7 @@ internal sealed class Evaluator
         Unary u => Negate(Eval(u.Inner, t)),
         VectorSelector s => new VectorValue(Select(s, t)),
         MatrixSelector m => throw new PromQLException($"range vector {m} is only supported as the argument of rate, increase or an *_over_time function"),
+        Subquery q => throw new PromQLException($"subquery {q} is only supported as the argument of a function over time, e.g. max_over_time({q})"),
         Call c => EvalCall(c, t),
         Aggregation a => EvalAggregation(a, t),
         Binary b => EvalBinary(b, t),
@@ -87,7 +94,7 @@ internal sealed class Evaluator
     {
         try
         {
-            return SelectAt(selector, Shift(t, selector.Offset));
+            return SelectAt(selector, Shift(Pin(selector.At, t), selector.Offset));
         }
         catch (RegexTimeoutException e)
         {
@@ -226,27 +233,66 @@ internal sealed class Evaluator
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private InstantValue EvalCall(Call call, DateTimeOffset t)
     {
+        var rangeIndex = call.Function is "quantile_over_time" ? 1 : 0;
+        if (call.Args.Count > rangeIndex && call.Args[rangeIndex] is Subquery subquery)
+        {
+            return new VectorValue(OverSubquery(call, subquery, t));
+        }
+
+        if (Parser.SubqueryFunctions.Contains(call.Function))
+        {
+            throw new PromQLException(
+                $"function {call.Function} is not supported over a stored range like m[5m]: Vigil keeps 10 s buckets, not samples; over a subquery it is, e.g. {call.Function}({(call.Function == "quantile_over_time" ? "0.9, " : string.Empty)}m[5m:10s]{(call.Function == "predict_linear" ? ", 600" : string.Empty)})");
+        }
+
+        if (call.Function == "absent_over_time")
+        {
+            var present = EvalRangeFunction("present_over_time", (MatrixSelector)call.Args[0], t);
+            return new VectorValue(present.Count > 0 ? [] : [new Sample(AbsentLabels(call.Args[0]), 1)]);
+        }
+
         if (Parser.RangeFunctions.Contains(call.Function))
         {
             return new VectorValue(EvalRangeFunction(call.Function, (MatrixSelector)call.Args[0], t));
         }
 
+        if (Parser.MathFunctions.TryGetValue(call.Function, out var math))
+        {
+            return Map(call, t, math);
+        }
+
+        if (Parser.DateFunctions.TryGetValue(call.Function, out var date))
+        {
+            return DateFunction(call, t, date);
+        }
+
+        return EvalFunction(call, t);
+    }
+
+    /// <summary>The functions with their own argument handling; apart from <see cref="EvalCall"/>, so that the frame of the common path stays small.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private InstantValue EvalFunction(Call call, DateTimeOffset t)
+    {
         switch (call.Function)
         {
             case "histogram_quantile":
                 return new VectorValue(HistogramQuantile(EvalScalar(call.Args[0], t, "histogram_quantile's first argument"), call.Args[1], t));
-            case "abs":
-                return Map(call, t, Math.Abs);
-            case "ceil":
-                return Map(call, t, Math.Ceiling);
-            case "floor":
-                return Map(call, t, Math.Floor);
+            case "round":
+                // Prometheus' formula: halves round up (round(-2.5) is -2), to the nearest multiple of the second argument.
+                var inverse = 1 / (call.Args.Count > 1 ? EvalScalar(call.Args[1], t, "round's second argument") : 1);
+                return Map(call, t, v => Math.Floor((v * inverse) + 0.5) / inverse);
+            case "clamp":
+                var low = EvalScalar(call.Args[1], t, "clamp's second argument");
+                var high = EvalScalar(call.Args[2], t, "clamp's third argument");
+                return high < low ? new VectorValue([]) : Map(call, t, v => Math.Max(low, Math.Min(high, v)));
             case "clamp_min":
                 var min = EvalScalar(call.Args[1], t, "clamp_min's second argument");
                 return Map(call, t, v => Math.Max(v, min));
             case "clamp_max":
                 var max = EvalScalar(call.Args[1], t, "clamp_max's second argument");
                 return Map(call, t, v => Math.Min(v, max));
+            case "pi":
+                return new ScalarValue(Math.PI);
             case "scalar":
                 var samples = EvalVector(call.Args[0], t, "scalar()");
                 return new ScalarValue(samples.Count == 1 ? samples[0].Value : double.NaN);
@@ -254,9 +300,91 @@ internal sealed class Evaluator
                 return new VectorValue([new Sample(Labels.Empty, EvalScalar(call.Args[0], t, "vector()"))]);
             case "time":
                 return new ScalarValue(t.ToUnixTimeMilliseconds() / 1000.0);
+            case "sort":
+            case "sort_desc":
+                return new VectorValue(Sort(EvalVector(call.Args[0], t, call.Function + "()"), call.Function == "sort_desc"));
+            case "absent":
+                return new VectorValue(EvalVector(call.Args[0], t, "absent()").Count > 0 ? [] : [new Sample(AbsentLabels(call.Args[0]), 1)]);
+            case "label_replace":
+                return new VectorValue(LabelFunctions.Replace(EvalVector(call.Args[0], t, "label_replace()"), call.Args));
+            case "label_join":
+                return new VectorValue(LabelFunctions.Join(EvalVector(call.Args[0], t, "label_join()"), call.Args));
             default:
                 throw new PromQLException($"function {call.Function} is not supported");
         }
+    }
+
+    /// <summary>
+    /// sort and sort_desc as Prometheus 2.x orders them: NaN first, then by value (ascending or descending). Only an
+    /// instant query's order shows; a range query's series are ordered by labels.
+    /// </summary>
+    private static List<Sample> Sort(IReadOnlyList<Sample> samples, bool descending)
+    {
+        var sorted = samples.ToList();
+        sorted.Sort((a, b) =>
+        {
+            if (double.IsNaN(a.Value) || double.IsNaN(b.Value))
+            {
+                return double.IsNaN(b.Value).CompareTo(double.IsNaN(a.Value));
+            }
+
+            return descending ? b.Value.CompareTo(a.Value) : a.Value.CompareTo(b.Value);
+        });
+        return sorted;
+    }
+
+    /// <summary>
+    /// absent's labels: those its selector fixes with <c>=</c> (not the name); a label matched twice, or by another
+    /// operator, is left out, since no single value follows from it. Any other argument gives no labels.
+    /// </summary>
+    private static Labels AbsentLabels(Expr argument)
+    {
+        var matchers = argument switch
+        {
+            VectorSelector v => v.Matchers,
+            MatrixSelector m => m.Vector.Matchers,
+            _ => [],
+        };
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var m in matchers)
+        {
+            if (m.Name == Labels.MetricName)
+            {
+                continue;
+            }
+
+            if (m.Op == MatchOp.Equal && seen.Add(m.Name))
+            {
+                labels[m.Name] = m.Value;
+            }
+            else
+            {
+                seen.Add(m.Name);
+                labels.Remove(m.Name);
+            }
+        }
+
+        return Labels.From(labels);
+    }
+
+    /// <summary>minute(), hour(), … of each sample's value as unix seconds (UTC); without an argument, of the evaluation time.</summary>
+    private VectorValue DateFunction(Call call, DateTimeOffset t, Func<DateTime, double> part)
+    {
+        IReadOnlyList<Sample> samples = call.Args.Count == 0
+            ? [new Sample(Labels.Empty, t.ToUnixTimeMilliseconds() / 1000.0)]
+            : EvalVector(call.Args[0], t, call.Function + "()");
+        var result = new List<Sample>(samples.Count);
+        foreach (var sample in samples)
+        {
+            // Prometheus truncates to a whole second. Outside years 1 to 9999 (and for NaN) .NET has no date: NaN.
+            var value = sample.Value is >= -62135596800 and < 253402300800
+                ? part(DateTime.UnixEpoch.AddSeconds(Math.Truncate(sample.Value)))
+                : double.NaN;
+            result.Add(new Sample(sample.Labels.WithoutName(), value));
+        }
+
+        return new VectorValue(result);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -267,7 +395,7 @@ internal sealed class Evaluator
     {
         try
         {
-            return EvalRangeFunctionAt(function, matrix, Shift(t, matrix.Vector.Offset));
+            return EvalRangeFunctionAt(function, matrix, Shift(Pin(matrix.Vector.At, t), matrix.Vector.Offset));
         }
         catch (RegexTimeoutException e)
         {
@@ -294,6 +422,7 @@ internal sealed class Evaluator
                 ("increase", SeriesRole.Counter or SeriesRole.Count) => (AggregateFunction.Increase, null),
                 ("increase", SeriesRole.Sum) => (AggregateFunction.Sum, null),
                 ("count_over_time", SeriesRole.Counter or SeriesRole.Gauge) => (AggregateFunction.Count, null),
+                ("present_over_time", SeriesRole.Counter or SeriesRole.Gauge) => (AggregateFunction.Count, _ => 1),
                 ("sum_over_time", SeriesRole.Gauge) => (AggregateFunction.Sum, null),
                 ("avg_over_time", SeriesRole.Gauge) => (AggregateFunction.Avg, null),
                 ("min_over_time", SeriesRole.Gauge) => (AggregateFunction.Min, null),
@@ -307,6 +436,74 @@ internal sealed class Evaluator
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// A function over time whose range is a subquery: the inner expression is evaluated at every multiple of the step
+    /// in [T − range, T] (T moved back by the offset), each series' values become its samples, and the function folds
+    /// them as Prometheus 2.x does. Every function but last_over_time drops the metric name.
+    /// </summary>
+    private List<Sample> OverSubquery(Call call, Subquery subquery, DateTimeOffset t)
+    {
+        var function = call.Function;
+        var parameter = function switch
+        {
+            "quantile_over_time" => EvalScalar(call.Args[0], t, "quantile_over_time's first argument"),
+            "predict_linear" => EvalScalar(call.Args[1], t, "predict_linear's second argument"),
+            _ => 0,
+        };
+        var at = Shift(Pin(subquery.At, t), subquery.Offset);
+        var series = SubquerySteps(subquery, at);
+        var window = (at.ToUnixTimeMilliseconds() - (long)subquery.Range.TotalMilliseconds, at.ToUnixTimeMilliseconds());
+        if (function == "absent_over_time")
+        {
+            return series.Count > 0 ? [] : [new Sample(Labels.Empty, 1)];
+        }
+
+        var result = new List<Sample>(series.Count);
+        foreach (var (labels, times, values) in series)
+        {
+            var value = RangeFolds.Fold(function, times, values, parameter, t.ToUnixTimeMilliseconds(), window);
+            if (value is { } v)
+            {
+                result.Add(new Sample(function == "last_over_time" ? labels : labels.WithoutName(), v));
+            }
+        }
+
+        return result;
+    }
+
+    private List<(Labels Labels, List<long> Times, List<double> Values)> SubquerySteps(Subquery subquery, DateTimeOffset at)
+    {
+        var stepMs = Math.Max(1, (long)subquery.Step.TotalMilliseconds);
+        var endMs = at.ToUnixTimeMilliseconds();
+        var startMs = Math.Max(0, endMs - (long)subquery.Range.TotalMilliseconds);
+        var first = (startMs + stepMs - 1) / stepMs * stepMs; // the first multiple of the step at or after the start
+        var series = new List<(Labels Labels, List<long> Times, List<double> Values)>();
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var ms = first; ms <= endMs; ms += stepMs)
+        {
+            if (++_subquerySteps > MaxSubqueryStepsPerQuery)
+            {
+                throw new PromQLException($"the query evaluates more than {MaxSubqueryStepsPerQuery.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} subquery steps; use longer steps or shorter ranges", PromQLException.Execution);
+            }
+
+            var samples = EvalVector(subquery.Inner, DateTimeOffset.FromUnixTimeMilliseconds(ms), "a subquery");
+            foreach (var sample in samples)
+            {
+                if (!index.TryGetValue(sample.Labels.Key, out var i))
+                {
+                    i = series.Count;
+                    index[sample.Labels.Key] = i;
+                    series.Add((sample.Labels, [], []));
+                }
+
+                series[i].Times.Add(ms);
+                series[i].Values.Add(sample.Value);
+            }
+        }
+
+        return series;
     }
 
     private static PromQLException NotApplicable(string function, PromSeriesName target) => target.Role switch
@@ -368,7 +565,7 @@ internal sealed class Evaluator
 
         try
         {
-            return HistogramQuantileAt(q, matrix, Shift(t, matrix.Vector.Offset), by, without, native);
+            return HistogramQuantileAt(q, matrix, Shift(Pin(matrix.Vector.At, t), matrix.Vector.Offset), by, without, native);
         }
         catch (RegexTimeoutException e)
         {
@@ -407,6 +604,32 @@ internal sealed class Evaluator
         return result;
     }
 
+    /// <summary>The start and end of a range query (an instant query's are its time), which <c>@ start()</c> and <c>@ end()</c> name.</summary>
+    internal (DateTimeOffset Start, DateTimeOffset End)? QueryRange { get; set; }
+
+    /// <summary>The time an <c>@</c> modifier fixes, or <paramref name="t"/> without one; one outside the times the store holds is refused.</summary>
+    private DateTimeOffset Pin(AtModifier? at, DateTimeOffset t)
+    {
+        if (at is null)
+        {
+            return t;
+        }
+
+        if (at.Special is not null)
+        {
+            return QueryRange is { } range ? (at.Special == "start" ? range.Start : range.End) : t;
+        }
+
+        var earliest = WindowStore.EarliestTime.ToUnixTimeMilliseconds() / 1000.0;
+        var latest = WindowStore.LatestTime.ToUnixTimeMilliseconds() / 1000.0;
+        if (!(at.Seconds >= earliest && at.Seconds <= latest))
+        {
+            throw new PromQLException($"@ {ExpositionWriter.FormatValue(at.Seconds)} is outside the times Vigil's store holds (unix seconds {ExpositionWriter.FormatValue(earliest)} to {ExpositionWriter.FormatValue(latest)})");
+        }
+
+        return DateTimeOffset.FromUnixTimeMilliseconds((long)Math.Round(at.Seconds * 1000));
+    }
+
     /// <summary>The evaluation time moved back by a selector's offset; one that leaves the times the store holds is refused.</summary>
     private static DateTimeOffset Shift(DateTimeOffset t, TimeSpan offset)
     {
@@ -436,30 +659,67 @@ internal sealed class Evaluator
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private VectorValue EvalAggregation(Aggregation aggregation, DateTimeOffset t)
     {
-        var samples = EvalVector(aggregation.Inner, t, aggregation.Op);
-        var grouping = new HashSet<string>(aggregation.Grouping, StringComparer.Ordinal);
-        var groups = new Dictionary<string, (Labels Labels, double Sum, double Min, double Max, int Count)>(StringComparer.Ordinal);
-        foreach (var sample in samples)
+        var op = aggregation.Op;
+        var parameter = 0.0;
+        string? valueLabel = null;
+        if (op == "count_values")
         {
+            valueLabel = aggregation.Param is StringLiteral label ? label.Value : throw new PromQLException($"count_values' first argument must be a label name in quotes, got {aggregation.Param}");
+            if (!PrometheusNames.IsValidLabelName(valueLabel))
+            {
+                throw new PromQLException($"invalid label name \"{valueLabel}\" in count_values");
+            }
+        }
+        else if (aggregation.Param is not null)
+        {
+            parameter = EvalScalar(aggregation.Param, t, $"{op}'s first argument");
+        }
+
+        var samples = EvalVector(aggregation.Inner, t, op);
+        var grouping = new HashSet<string>(aggregation.Grouping, StringComparer.Ordinal);
+        if (valueLabel is not null && !aggregation.Without)
+        {
+            grouping.Add(valueLabel);
+        }
+
+        var groups = new Dictionary<string, Group>(StringComparer.Ordinal);
+        var keepMembers = op is "topk" or "bottomk" or "quantile";
+        foreach (var original in samples)
+        {
+            var sample = valueLabel is null ? original : new Sample(original.Labels.With(valueLabel, FormatFixed(original.Value)), original.Value);
             var labels = aggregation.Without ? sample.Labels.WithoutName().Drop(grouping) : sample.Labels.Keep(grouping);
             if (!groups.TryGetValue(labels.Key, out var g))
             {
-                g = (labels, 0, double.PositiveInfinity, double.NegativeInfinity, 0);
+                g = new Group(labels, sample.Value, keepMembers);
+                groups[labels.Key] = g;
+            }
+            else
+            {
+                g.Add(sample.Value);
             }
 
-            groups[labels.Key] = (g.Labels, g.Sum + sample.Value, Math.Min(g.Min, sample.Value), Math.Max(g.Max, sample.Value), g.Count + 1);
+            g.Members?.Add(sample);
+        }
+
+        if (op is "topk" or "bottomk")
+        {
+            return new VectorValue(TopK(groups, parameter, op == "topk"));
         }
 
         var result = new List<Sample>(groups.Count);
         foreach (var key in groups.Keys.Order(StringComparer.Ordinal))
         {
             var g = groups[key];
-            var value = aggregation.Op switch
+            var value = op switch
             {
                 "sum" => g.Sum,
                 "avg" => g.Sum / g.Count,
                 "min" => g.Min,
                 "max" => g.Max,
+                "group" => 1,
+                "stdvar" => g.M2 / g.Count,
+                "stddev" => Math.Sqrt(g.M2 / g.Count),
+                "quantile" => RangeFolds.Quantile(parameter, [.. g.Members!.Select(m => m.Value)]),
                 _ => g.Count,
             };
             result.Add(new Sample(g.Labels, value));
@@ -468,11 +728,119 @@ internal sealed class Evaluator
         return new VectorValue(result);
     }
 
+    /// <summary>The k largest (smallest) samples of each group, with all their labels; NaN ranks below (above) every number.</summary>
+    private static List<Sample> TopK(Dictionary<string, Group> groups, double k, bool top)
+    {
+        if (double.IsNaN(k) || k >= 9.2233720368547758E+18 || k < -9.2233720368547758E+18)
+        {
+            throw new PromQLException($"scalar value {ExpositionWriter.FormatValue(k)} overflows int64 (the k of {(top ? "topk" : "bottomk")})");
+        }
+
+        var result = new List<Sample>();
+        var count = (long)k;
+        if (count < 1)
+        {
+            return result;
+        }
+
+        foreach (var g in groups.Values)
+        {
+            // A stable sort: among equal values the first seen is kept, as Prometheus' heap keeps it.
+            var ordered = top
+                ? g.Members!.OrderBy(s => double.IsNaN(s.Value)).ThenByDescending(s => s.Value)
+                : g.Members!.OrderBy(s => double.IsNaN(s.Value)).ThenBy(s => s.Value);
+            result.AddRange(ordered.Take((int)Math.Min(count, int.MaxValue)));
+        }
+
+        return result;
+    }
+
+    /// <summary>A value as Go's strconv.FormatFloat(v, 'f', -1, 64) writes it (count_values' label): shortest digits, never an exponent.</summary>
+    internal static string FormatFixed(double value)
+    {
+        if (double.IsNaN(value))
+        {
+            return "NaN";
+        }
+
+        if (double.IsInfinity(value))
+        {
+            return value > 0 ? "+Inf" : "-Inf";
+        }
+
+        var text = value.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        var e = text.IndexOf('E', StringComparison.Ordinal);
+        if (e < 0)
+        {
+            return text;
+        }
+
+        var negative = text[0] == '-';
+        var mantissa = text[(negative ? 1 : 0)..e];
+        var exponent = int.Parse(text.AsSpan(e + 1), System.Globalization.CultureInfo.InvariantCulture);
+        var point = mantissa.IndexOf('.', StringComparison.Ordinal);
+        var digits = point < 0 ? mantissa : mantissa.Remove(point, 1);
+        var position = (point < 0 ? mantissa.Length : point) + exponent;
+        var body = position <= 0 ? "0." + new string('0', -position) + digits
+            : position >= digits.Length ? digits + new string('0', position - digits.Length)
+            : digits[..position] + "." + digits[position..];
+        return negative ? "-" + body : body;
+    }
+
+    /// <summary>One aggregation group: running sum, extremes, count and Welford's mean and squared deviations (as Prometheus computes stddev).</summary>
+    private sealed class Group
+    {
+        public Group(Labels labels, double first, bool keepMembers)
+        {
+            Labels = labels;
+            Sum = Min = Max = Mean = first;
+            Count = 1;
+            Members = keepMembers ? [] : null;
+        }
+
+        public Labels Labels { get; }
+
+        public double Sum { get; private set; }
+
+        public double Min { get; private set; }
+
+        public double Max { get; private set; }
+
+        public int Count { get; private set; }
+
+        public double Mean { get; private set; }
+
+        public double M2 { get; private set; }
+
+        public List<Sample>? Members { get; }
+
+        public void Add(double value)
+        {
+            Sum += value;
+            Min = Math.Min(Min, value);
+            Max = Math.Max(Max, value);
+            Count++;
+            var delta = value - Mean;
+            Mean += delta / Count;
+            M2 += delta * (value - Mean);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private InstantValue EvalBinary(Binary binary, DateTimeOffset t)
     {
         var left = Eval(binary.Left, t);
         var right = Eval(binary.Right, t);
+        if (binary.IsSetOperator)
+        {
+            if (left is not VectorValue l || right is not VectorValue r)
+            {
+                throw new PromQLException($"set operator \"{binary.Op}\" not allowed in binary scalar expression: both sides of {binary.Op} must be instant vectors");
+            }
+
+            return new VectorValue(SetOperation(binary, l.Samples, r.Samples));
+        }
+
         if (left is ScalarValue ls && right is ScalarValue rs)
         {
             if (binary.IsComparison && !binary.ReturnBool)
@@ -506,61 +874,142 @@ internal sealed class Evaluator
                 continue;
             }
 
-            result.Add(new Sample(sample.Labels.WithoutName(), binary.IsComparison ? (keep ? 1 : 0) : value));
+            result.Add(new Sample(DropsName(binary) ? sample.Labels.WithoutName() : sample.Labels, binary.IsComparison ? (keep ? 1 : 0) : value));
         }
 
         return new VectorValue(result);
     }
 
+    /// <summary>
+    /// Whether the result loses the metric name: arithmetic and bool comparisons do, filters do not, and neither does
+    /// atan2, which Prometheus 2.x leaves out of its list of name-dropping operators.
+    /// </summary>
+    private static bool DropsName(Binary binary) => binary.IsComparison ? binary.ReturnBool : binary.Op != "atan2";
+
+    /// <summary>The key series are matched on: the on (…) labels, or all but the ignoring (…) ones and the name.</summary>
+    private static Func<Labels, Labels> SignatureOf(VectorMatching? matching)
+    {
+        var labels = new HashSet<string>(matching?.Labels ?? [], StringComparer.Ordinal);
+        return matching is { On: true } ? l => l.Keep(labels) : l => l.WithoutName().Drop(labels);
+    }
+
+    /// <summary>
+    /// <c>and</c>: the left series with a match on the right; <c>unless</c>: those without; <c>or</c>: all left series
+    /// and the right ones whose match group the left lacks. Labels and values are the selected series' own.
+    /// </summary>
+    private static List<Sample> SetOperation(Binary binary, IReadOnlyList<Sample> left, IReadOnlyList<Sample> right)
+    {
+        var signature = SignatureOf(binary.Matching);
+        var result = new List<Sample>();
+        if (binary.Op == "or")
+        {
+            var leftKeys = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var sample in left)
+            {
+                leftKeys.Add(signature(sample.Labels).Key);
+                result.Add(sample);
+            }
+
+            foreach (var sample in right)
+            {
+                if (!leftKeys.Contains(signature(sample.Labels).Key))
+                {
+                    result.Add(sample);
+                }
+            }
+
+            return result;
+        }
+
+        var rightKeys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var sample in right)
+        {
+            rightKeys.Add(signature(sample.Labels).Key);
+        }
+
+        var wanted = binary.Op == "and";
+        foreach (var sample in left)
+        {
+            if (rightKeys.Contains(signature(sample.Labels).Key) == wanted)
+            {
+                result.Add(sample);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Vector-vector arithmetic and comparisons as Prometheus matches them: one-to-one by default, or with
+    /// group_left (group_right) each series of the left (right) side pairs with the one series of its match group on
+    /// the other side, whose <c>include</c> labels it takes.
+    /// </summary>
     private static List<Sample> VectorVector(Binary binary, IReadOnlyList<Sample> left, IReadOnlyList<Sample> right)
     {
         var matching = binary.Matching;
+        var card = matching?.Card ?? Grouping.OneToOne;
+        var signature = SignatureOf(matching);
         var matchLabels = new HashSet<string>(matching?.Labels ?? [], StringComparer.Ordinal);
-        Labels Signature(Labels labels) => matching is { On: true } ? labels.Keep(matchLabels) : labels.WithoutName().Drop(matchLabels);
 
-        var rightBySignature = new Dictionary<string, Sample>(StringComparer.Ordinal);
-        foreach (var sample in right)
+        // "many" is the side whose series each make a result; "one" must be unique per match group.
+        var (many, one) = card == Grouping.OneToMany ? (right, left) : (left, right);
+        var oneSide = card == Grouping.OneToMany ? "left" : "right";
+        var oneBySignature = new Dictionary<string, Sample>(StringComparer.Ordinal);
+        foreach (var sample in one)
         {
-            var signature = Signature(sample.Labels);
-            if (!rightBySignature.TryAdd(signature.Key, sample))
+            var key = signature(sample.Labels);
+            if (!oneBySignature.TryAdd(key.Key, sample))
             {
-                throw new PromQLException($"many-to-many matching not allowed: found duplicate series for the match group {signature} on the right hand side of the operation; group_left/group_right are not supported, aggregate first (e.g. sum by (…))");
+                throw new PromQLException(card == Grouping.OneToOne
+                    ? $"many-to-many matching not allowed: found duplicate series for the match group {key} on the {oneSide} hand side of the operation; use group_left/group_right, or aggregate first (e.g. sum by (…))"
+                    : $"many-to-many matching not allowed: found duplicate series for the match group {key} on the {oneSide} hand side of the operation: matching labels must be unique on one side");
             }
         }
 
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var result = new List<Sample>();
-        foreach (var sample in left)
+        foreach (var sample in many)
         {
-            var signature = Signature(sample.Labels);
-            if (!rightBySignature.TryGetValue(signature.Key, out var match))
+            var key = signature(sample.Labels);
+            if (!oneBySignature.TryGetValue(key.Key, out var match))
             {
                 continue;
             }
 
-            if (!seen.Add(signature.Key))
-            {
-                throw new PromQLException($"many-to-many matching not allowed: found duplicate series for the match group {signature} on the left hand side of the operation; aggregate first (e.g. sum by (…))");
-            }
-
-            var (value, keep) = Apply(binary.Op, sample.Value, match.Value);
+            // The operands keep their sides: with group_right the "many" sample is the right operand.
+            var (a, b) = card == Grouping.OneToMany ? (match.Value, sample.Value) : (sample.Value, match.Value);
+            var (value, keep) = Apply(binary.Op, a, b);
             if (binary.IsComparison && !binary.ReturnBool && !keep)
             {
                 continue;
             }
 
-            var labels = sample.Labels;
-            if (!binary.IsComparison || binary.ReturnBool)
+            var labels = DropsName(binary) ? sample.Labels.WithoutName() : sample.Labels;
+
+            if (card == Grouping.OneToOne)
             {
-                labels = labels.WithoutName();
+                if (matching is not null)
+                {
+                    labels = matching.On ? labels.Keep(matchLabels) : labels.Drop(matchLabels);
+                }
+            }
+            else
+            {
+                foreach (var name in matching!.Include ?? [])
+                {
+                    labels = labels.With(name, match.Labels.Get(name) ?? string.Empty);
+                }
             }
 
-            if (matching is not null)
+            // One-to-one: a match group may pair once; grouped: each result label set may appear once.
+            if (!seen.Add(card == Grouping.OneToOne ? key.Key : labels.Key))
             {
-                labels = matching.On ? labels.Keep(matchLabels) : labels.Drop(matchLabels);
+                throw new PromQLException(card == Grouping.OneToOne
+                    ? $"many-to-many matching not allowed: found duplicate series for the match group {key} on the left hand side of the operation; use group_left/group_right, or aggregate first (e.g. sum by (…))"
+                    : $"multiple matches for labels: grouping labels must ensure unique matches (the result {labels} appears twice)");
             }
 
-            result.Add(new Sample(labels, binary.IsComparison ? (binary.ReturnBool ? (keep ? 1 : 0) : sample.Value) : value));
+            result.Add(new Sample(labels, binary.IsComparison ? (binary.ReturnBool ? (keep ? 1 : 0) : a) : value));
         }
 
         return result;
@@ -572,6 +1021,9 @@ internal sealed class Evaluator
         "-" => (a - b, true),
         "*" => (a * b, true),
         "/" => (a / b, true),
+        "%" => (a % b, true), // IEEE remainder with the dividend's sign, as Go's math.Mod
+        "^" => (Math.Pow(a, b), true),
+        "atan2" => (Math.Atan2(a, b), true),
         "==" => (a == b ? 1 : 0, a == b),
         "!=" => (a != b ? 1 : 0, a != b),
         ">" => (a > b ? 1 : 0, a > b),

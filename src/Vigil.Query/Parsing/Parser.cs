@@ -17,35 +17,112 @@ public sealed class Parser
     /// </summary>
     public const int MaxDepth = 400;
 
-    /// <summary>Functions the evaluator implements, with their argument count.</summary>
-    internal static readonly Dictionary<string, int> Functions = new(StringComparer.Ordinal)
+    internal static readonly HashSet<string> RangeFunctions =
+        ["rate", "increase", "sum_over_time", "avg_over_time", "min_over_time", "max_over_time", "count_over_time", "last_over_time", "present_over_time", "absent_over_time"];
+
+    /// <summary>One-argument functions of a value, applied per sample; as in Prometheus all drop the metric name.</summary>
+    internal static readonly Dictionary<string, Func<double, double>> MathFunctions = new(StringComparer.Ordinal)
     {
-        ["rate"] = 1,
-        ["increase"] = 1,
-        ["sum_over_time"] = 1,
-        ["avg_over_time"] = 1,
-        ["min_over_time"] = 1,
-        ["max_over_time"] = 1,
-        ["count_over_time"] = 1,
-        ["last_over_time"] = 1,
-        ["histogram_quantile"] = 2,
-        ["abs"] = 1,
-        ["ceil"] = 1,
-        ["floor"] = 1,
-        ["clamp_min"] = 2,
-        ["clamp_max"] = 2,
-        ["scalar"] = 1,
-        ["vector"] = 1,
-        ["time"] = 0,
+        ["abs"] = Math.Abs,
+        ["ceil"] = Math.Ceiling,
+        ["floor"] = Math.Floor,
+        ["exp"] = Math.Exp,
+        ["ln"] = Math.Log,
+        ["log2"] = Math.Log2,
+        ["log10"] = Math.Log10,
+        ["sqrt"] = Math.Sqrt,
+        ["sgn"] = v => v < 0 ? -1 : v > 0 ? 1 : v, // 0 stays 0 and NaN stays NaN, as Go's code has it.
+        ["sin"] = Math.Sin,
+        ["cos"] = Math.Cos,
+        ["tan"] = Math.Tan,
+        ["asin"] = Math.Asin,
+        ["acos"] = Math.Acos,
+        ["atan"] = Math.Atan,
+        ["sinh"] = Math.Sinh,
+        ["cosh"] = Math.Cosh,
+        ["tanh"] = Math.Tanh,
+        ["asinh"] = Math.Asinh,
+        ["acosh"] = Math.Acosh,
+        ["atanh"] = Math.Atanh,
+        ["deg"] = v => v * 180 / Math.PI,
+        ["rad"] = v => v * Math.PI / 180,
     };
 
-    internal static readonly HashSet<string> RangeFunctions =
-        ["rate", "increase", "sum_over_time", "avg_over_time", "min_over_time", "max_over_time", "count_over_time", "last_over_time"];
+    /// <summary>Date functions of a vector of unix seconds (the evaluation time without an argument), in UTC.</summary>
+    internal static readonly Dictionary<string, Func<DateTime, double>> DateFunctions = new(StringComparer.Ordinal)
+    {
+        ["minute"] = d => d.Minute,
+        ["hour"] = d => d.Hour,
+        ["day_of_month"] = d => d.Day,
+        ["day_of_week"] = d => (int)d.DayOfWeek,
+        ["day_of_year"] = d => d.DayOfYear,
+        ["days_in_month"] = d => DateTime.DaysInMonth(d.Year, d.Month),
+        ["month"] = d => d.Month,
+        ["year"] = d => d.Year,
+    };
 
-    private static readonly HashSet<string> SupportedAggregations = ["sum", "avg", "min", "max", "count"];
+    /// <summary>
+    /// Functions over time that need the samples of a window, which the bucket store does not keep: they take a
+    /// subquery (whose steps are samples), and refuse a stored range m[w] naming the function.
+    /// </summary>
+    internal static readonly HashSet<string> SubqueryFunctions =
+        ["quantile_over_time", "stddev_over_time", "stdvar_over_time", "changes", "resets", "irate", "idelta", "deriv", "predict_linear", "delta"];
 
-    private static readonly HashSet<string> UnsupportedAggregations =
-        ["topk", "bottomk", "quantile", "stddev", "stdvar", "count_values", "group", "limitk", "limit_ratio"];
+    /// <summary>A subquery's step when it has none (<c>m[5m:]</c>): Prometheus' default evaluation interval.</summary>
+    public static readonly TimeSpan DefaultSubqueryStep = TimeSpan.FromMinutes(1);
+
+    /// <summary>The most steps one subquery may evaluate, as the points of a range query.</summary>
+    public const int MaxSubquerySteps = 11_000;
+
+    private static readonly HashSet<string> SupportedAggregations = ["sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values"];
+
+    /// <summary>Aggregations whose first argument is a parameter (k, φ or a label name).</summary>
+    internal static readonly HashSet<string> ParameterAggregations = ["topk", "bottomk", "quantile", "count_values"];
+
+    private static readonly HashSet<string> UnsupportedAggregations = ["limitk", "limit_ratio"];
+
+    /// <summary>Functions the evaluator implements, with their least and greatest argument count (after the tables it is built from: static fields initialise in order).</summary>
+    internal static readonly Dictionary<string, (int Min, int Max)> Functions = BuildFunctions();
+
+    private static Dictionary<string, (int Min, int Max)> BuildFunctions()
+    {
+        var functions = new Dictionary<string, (int Min, int Max)>(StringComparer.Ordinal)
+        {
+            ["histogram_quantile"] = (2, 2),
+            ["clamp"] = (3, 3),
+            ["clamp_min"] = (2, 2),
+            ["clamp_max"] = (2, 2),
+            ["round"] = (1, 2),
+            ["pi"] = (0, 0),
+            ["scalar"] = (1, 1),
+            ["vector"] = (1, 1),
+            ["time"] = (0, 0),
+            ["sort"] = (1, 1),
+            ["sort_desc"] = (1, 1),
+            ["absent"] = (1, 1),
+            ["label_replace"] = (5, 5),
+            ["label_join"] = (3, int.MaxValue),
+        };
+        foreach (var name in RangeFunctions.Concat(SubqueryFunctions))
+        {
+            functions[name] = (1, 1);
+        }
+
+        functions["quantile_over_time"] = (2, 2);
+        functions["predict_linear"] = (2, 2);
+
+        foreach (var name in MathFunctions.Keys)
+        {
+            functions[name] = (1, 1);
+        }
+
+        foreach (var name in DateFunctions.Keys)
+        {
+            functions[name] = (0, 1);
+        }
+
+        return functions;
+    }
 
     private readonly Lexer _lexer;
     private Token _peek;
@@ -116,7 +193,9 @@ public sealed class Parser
     private void Exit() => _depth--;
 
     private static PromQLException TooDeep(Token token) => new(
-        $"parse error at char {token.Position}: the expression nests deeper than {MaxDepth} levels (each parenthesis, unary minus, operator, function call and aggregation is one); simplify the query");
+        $"parse error at char {token.Position}: the expression nests deeper than {MaxDepth} levels (each parenthesis, unary minus, operator, function call, aggregation and subquery is one); simplify the query");
+
+    private const int PowerPrecedence = 6;
 
     private static int Precedence(Token token) => token.Kind == TokenKind.Operator || token.Kind == TokenKind.Identifier
         ? token.Text switch
@@ -126,7 +205,7 @@ public sealed class Parser
             "==" or "!=" or "<=" or "<" or ">=" or ">" => 3,
             "+" or "-" => 4,
             "*" or "/" or "%" or "atan2" => 5,
-            "^" => 6,
+            "^" => PowerPrecedence,
             _ => -1,
         }
         : -1;
@@ -147,38 +226,7 @@ public sealed class Parser
             }
 
             Take();
-            if (op.Text is "and" or "or" or "unless" or "atan2")
-            {
-                throw new PromQLException($"the {op.Text} operator is not supported (at char {op.Position}); Vigil supports + - * / and comparisons");
-            }
-
-            if (op.Text is "%" or "^")
-            {
-                throw new PromQLException($"the {op.Text} operator is not supported (at char {op.Position}); Vigil supports + - * / and comparisons");
-            }
-
-            var returnBool = false;
-            if (Peek.Kind == TokenKind.Identifier && Peek.Text == "bool")
-            {
-                Take();
-                returnBool = true;
-                if (precedence != 3)
-                {
-                    throw new PromQLException($"parse error at char {op.Position}: bool modifier can only be used on comparison operators");
-                }
-            }
-
-            VectorMatching? matching = null;
-            if (Peek.Kind == TokenKind.Identifier && Peek.Text is "on" or "ignoring")
-            {
-                var on = Take().Text == "on";
-                matching = new VectorMatching(on, ParseLabelList());
-            }
-
-            if (Peek.Kind == TokenKind.Identifier && Peek.Text is "group_left" or "group_right")
-            {
-                throw new PromQLException($"{Peek.Text} is not supported: Vigil matches vectors one-to-one (at char {Peek.Position})");
-            }
+            var (returnBool, matching) = ParseModifiers(op, precedence);
 
             // ^ is right-associative; everything else is left-associative.
             Enter(op);
@@ -194,6 +242,51 @@ public sealed class Parser
         }
     }
 
+    /// <summary>
+    /// The modifiers after a binary operator: <c>bool</c>, <c>on</c>/<c>ignoring</c> and <c>group_left</c>/<c>group_right</c>.
+    /// Kept out of <see cref="ParseBinary"/>, which recurses once per level: its frame stays small.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private (bool ReturnBool, VectorMatching? Matching) ParseModifiers(Token op, int precedence)
+    {
+        var setOperator = op.Text is "and" or "or" or "unless";
+        var returnBool = false;
+        if (Peek.Kind == TokenKind.Identifier && Peek.Text == "bool")
+        {
+            Take();
+            returnBool = true;
+            if (precedence != 3)
+            {
+                throw new PromQLException($"parse error at char {op.Position}: bool modifier can only be used on comparison operators");
+            }
+        }
+
+        VectorMatching? matching = null;
+        if (Peek.Kind == TokenKind.Identifier && Peek.Text is "on" or "ignoring")
+        {
+            var on = Take().Text == "on";
+            matching = new VectorMatching(on, ParseLabelList());
+            if (Peek.Kind == TokenKind.Identifier && Peek.Text is "group_left" or "group_right")
+            {
+                var group = Take();
+                if (setOperator)
+                {
+                    throw new PromQLException($"parse error at char {group.Position}: no grouping allowed for \"{op.Text}\" operation");
+                }
+
+                IReadOnlyList<string> include = Peek.Kind == TokenKind.LeftParen ? ParseLabelList() : [];
+                matching = matching with { Card = group.Text == "group_left" ? Grouping.ManyToOne : Grouping.OneToMany, Include = include };
+            }
+        }
+
+        if (Peek.Kind == TokenKind.Identifier && Peek.Text is "group_left" or "group_right")
+        {
+            throw new PromQLException($"parse error at char {Peek.Position}: {Peek.Text} needs on (…) or ignoring (…) before it");
+        }
+
+        return (returnBool, matching);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Expr ParseUnary()
     {
@@ -202,7 +295,8 @@ public sealed class Parser
         {
             Take();
             Enter(token);
-            var inner = ParseUnary();
+            // Unary minus binds as tightly as * and /, less than ^ (as Prometheus' grammar): -2 ^ 2 is -(2 ^ 2).
+            var inner = ParseBinary(PowerPrecedence);
             Exit();
             if (token.Text == "+")
             {
@@ -226,18 +320,43 @@ public sealed class Parser
                 var range = ExpectDuration("range");
                 if (Peek.Kind == TokenKind.Colon)
                 {
-                    throw new PromQLException($"subqueries are not supported (at char {token.Position}); use a range selector on a metric, e.g. rate(m[5m])");
+                    Take();
+                    var defaultStep = Peek.Kind != TokenKind.Duration;
+                    var step = defaultStep ? DefaultSubqueryStep : ExpectDuration("subquery step");
+                    Expect(TokenKind.RightBracket, "]");
+                    if (step <= TimeSpan.Zero)
+                    {
+                        throw new PromQLException($"parse error at char {token.Position}: the subquery step must be positive");
+                    }
+
+                    if (expr is MatrixSelector or Subquery or NumberLiteral or StringLiteral)
+                    {
+                        throw new PromQLException($"parse error at char {token.Position}: a subquery [..:..] applies to an instant vector expression, not to {expr}");
+                    }
+
+                    if (range.Ticks / step.Ticks > MaxSubquerySteps)
+                    {
+                        throw new PromQLException($"parse error at char {token.Position}: the subquery [{Vigil.Storage.DurationFormat.Format(range)}:{Vigil.Storage.DurationFormat.Format(step)}] has more than {MaxSubquerySteps.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} steps; use a longer step");
+                    }
+
+                    expr = new Subquery(expr, range, step, defaultStep, TimeSpan.Zero);
+                    if (expr.Depth > MaxDepth)
+                    {
+                        throw TooDeep(token);
+                    }
+
+                    continue;
                 }
 
                 Expect(TokenKind.RightBracket, "]");
                 if (expr is not VectorSelector selector)
                 {
-                    throw new PromQLException($"subqueries are not supported (at char {token.Position}): a range [..] applies only to a metric selector, not to {expr}");
+                    throw new PromQLException($"parse error at char {token.Position}: a range [..] applies only to a metric selector, not to {expr}; for an expression use a subquery, e.g. max_over_time(sum(m)[10m:1m])");
                 }
 
-                if (selector.Offset != TimeSpan.Zero)
+                if (selector.Offset != TimeSpan.Zero || selector.At is not null)
                 {
-                    throw new PromQLException($"parse error at char {token.Position}: write the offset after the range, e.g. m[5m] offset 1h");
+                    throw new PromQLException($"parse error at char {token.Position}: write offset and @ after the range, e.g. m[5m] offset 1h");
                 }
 
                 expr = new MatrixSelector(selector, range);
@@ -258,6 +377,7 @@ public sealed class Parser
                 {
                     VectorSelector v => v with { Offset = offset },
                     MatrixSelector m => m with { Vector = m.Vector with { Offset = offset } },
+                    Subquery q => q with { Offset = offset },
                     _ => throw new PromQLException($"parse error at char {token.Position}: offset applies only to a metric selector"),
                 };
                 continue;
@@ -265,11 +385,40 @@ public sealed class Parser
 
             if (token.Kind == TokenKind.At)
             {
-                throw new PromQLException($"the @ modifier is not supported (at char {token.Position}); query at the time you want with time= instead");
+                Take();
+                var at = ParseAt(token);
+                expr = expr switch
+                {
+                    VectorSelector { At: null } v => v with { At = at },
+                    MatrixSelector { Vector.At: null } m => m with { Vector = m.Vector with { At = at } },
+                    Subquery { At: null } q => q with { At = at },
+                    VectorSelector or MatrixSelector or Subquery => throw new PromQLException($"parse error at char {token.Position}: @ <timestamp> may not be set multiple times"),
+                    _ => throw new PromQLException($"parse error at char {token.Position}: @ modifier must be preceded by an instant vector selector or range vector selector or a subquery"),
+                };
+                continue;
             }
 
             return expr;
         }
+    }
+
+    /// <summary>What follows <c>@</c>: unix seconds, <c>start()</c> or <c>end()</c>.</summary>
+    private AtModifier ParseAt(Token at)
+    {
+        var token = Take();
+        if (token.Kind == TokenKind.Number)
+        {
+            return new AtModifier(token.Number, null);
+        }
+
+        if (token.Kind == TokenKind.Identifier && token.Text is "start" or "end" && Peek.Kind == TokenKind.LeftParen)
+        {
+            Take();
+            Expect(TokenKind.RightParen, ")");
+            return new AtModifier(0, token.Text);
+        }
+
+        throw new PromQLException($"parse error at char {at.Position}: @ needs a unix timestamp, start() or end(), got {token.Describe()}");
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -319,7 +468,7 @@ public sealed class Parser
             {
                 if (UnsupportedAggregations.Contains(name))
                 {
-                    throw new PromQLException($"aggregation {name} is not supported; use sum, avg, min, max or count");
+                    throw new PromQLException($"aggregation {name} is not supported; use sum, avg, min, max, count, group, stddev, stdvar, quantile, topk, bottomk or count_values");
                 }
 
                 return ParseAggregation(token);
@@ -363,17 +512,26 @@ public sealed class Parser
 
         Expect(TokenKind.RightParen, ")");
         Exit();
-        if (args.Count != arity)
-        {
-            throw new PromQLException($"function {name} takes {arity} argument{(arity == 1 ? string.Empty : "s")}, got {args.Count}");
-        }
-
-        if (RangeFunctions.Contains(name) && args[0] is not MatrixSelector)
-        {
-            throw new PromQLException($"function {name} needs a range vector like m[5m], got {args[0]}");
-        }
-
+        CheckArguments(name, arity, args);
         return new Call(name, args);
+    }
+
+    /// <summary>The argument count and range argument of a call; out of <see cref="ParseCall"/>, which recurses per level.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void CheckArguments(string name, (int Min, int Max) arity, List<Expr> args)
+    {
+        if (args.Count < arity.Min || args.Count > arity.Max)
+        {
+            var expected = arity.Min == arity.Max ? arity.Min.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                : arity.Max == int.MaxValue ? $"at least {arity.Min}" : $"{arity.Min} to {arity.Max}";
+            throw new PromQLException($"function {name} takes {expected} argument{(expected == "1" ? string.Empty : "s")}, got {args.Count}");
+        }
+
+        var rangeArgument = name == "quantile_over_time" ? 1 : 0;
+        if ((RangeFunctions.Contains(name) || SubqueryFunctions.Contains(name)) && args.Count > rangeArgument && args[rangeArgument] is not (MatrixSelector or Subquery))
+        {
+            throw new PromQLException($"function {name} needs a range vector like m[5m], got {args[rangeArgument]}");
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -392,10 +550,18 @@ public sealed class Parser
 
         Expect(TokenKind.LeftParen, "(");
         Enter(token);
+        Expr? param = null;
         var inner = ParseBinary(0);
+        if (ParameterAggregations.Contains(op))
+        {
+            param = inner;
+            Expect(TokenKind.Comma, ",");
+            inner = ParseBinary(0);
+        }
+
         if (Peek.Kind == TokenKind.Comma)
         {
-            throw new PromQLException($"aggregation {op} takes one argument");
+            throw new PromQLException($"aggregation {op} takes {(param is null ? "one argument" : "two arguments")}");
         }
 
         Expect(TokenKind.RightParen, ")");
@@ -407,7 +573,7 @@ public sealed class Parser
             hasGrouping = true;
         }
 
-        return new Aggregation(op, inner, grouping, without, hasGrouping);
+        return new Aggregation(op, inner, grouping, without, hasGrouping, param);
     }
 
     private List<string> ParseLabelList()
