@@ -654,44 +654,38 @@ public static partial class RuleFileLoader
         return null;
     }
 
-    private static NoDataPolicy? ParseNoData(YamlReadContext ctx, YamlNode node)
-    {
-        var text = ctx.Text(node, "no_data");
-        switch (text)
-        {
-            case null:
-                return null;
-            case "ok":
-                return NoDataPolicy.Ok;
-            case "alerting":
-                return NoDataPolicy.Alerting;
-            case "keep_last":
-                return NoDataPolicy.KeepLast;
-            default:
-                var close = FieldNames.Closest(text, ["ok", "alerting", "keep_last"]);
-                ctx.Report(node, $"no_data '{text}' is not one of ok, alerting, keep_last", close is null ? null : $"did you mean '{close}'?");
-                return null;
-        }
-    }
+    private static readonly (string Name, NoDataPolicy Value)[] NoDataChoices =
+        [("ok", NoDataPolicy.Ok), ("alerting", NoDataPolicy.Alerting), ("keep_last", NoDataPolicy.KeepLast)];
 
-    private static OnMissingPolicy? ParseOnMissing(YamlReadContext ctx, YamlNode node)
+    private static readonly (string Name, OnMissingPolicy Value)[] OnMissingChoices =
+        [("resolve", OnMissingPolicy.Resolve), ("alert", OnMissingPolicy.Alert), ("keep_last", OnMissingPolicy.KeepLast)];
+
+    private static NoDataPolicy? ParseNoData(YamlReadContext ctx, YamlNode node) => Choice(ctx, node, "no_data", NoDataChoices);
+
+    private static OnMissingPolicy? ParseOnMissing(YamlReadContext ctx, YamlNode node) => Choice(ctx, node, "on_missing", OnMissingChoices);
+
+    /// <summary>One of a field's named values; anything else is a problem listing them, with the closest as a hint.</summary>
+    private static T? Choice<T>(YamlReadContext ctx, YamlNode node, string field, (string Name, T Value)[] choices)
+        where T : struct
     {
-        var text = ctx.Text(node, "on_missing");
-        switch (text)
+        var text = ctx.Text(node, field);
+        if (text is null)
         {
-            case null:
-                return null;
-            case "resolve":
-                return OnMissingPolicy.Resolve;
-            case "alert":
-                return OnMissingPolicy.Alert;
-            case "keep_last":
-                return OnMissingPolicy.KeepLast;
-            default:
-                var close = FieldNames.Closest(text, ["resolve", "alert", "keep_last"]);
-                ctx.Report(node, $"on_missing '{text}' is not one of resolve, alert, keep_last", close is null ? null : $"did you mean '{close}'?");
-                return null;
+            return null;
         }
+
+        foreach (var (name, value) in choices)
+        {
+            if (name == text)
+            {
+                return value;
+            }
+        }
+
+        var names = choices.Select(c => c.Name).ToArray();
+        var close = FieldNames.Closest(text, names);
+        ctx.Report(node, $"{field} '{text}' is not one of {string.Join(", ", names)}", close is null ? null : $"did you mean '{close}'?");
+        return null;
     }
 
     private static double? MinSamples(YamlReadContext ctx, YamlNode node)
