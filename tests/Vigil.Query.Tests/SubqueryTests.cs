@@ -153,7 +153,7 @@ public sealed class SubqueryTests
         Assert.Equal(200, h.Vector($"max_over_time(queue_depth{{host=\"a\"}}[1m] @ {at130})", 500)[A]);
 
         var e = Assert.Throws<PromQLException>(() => h.Engine.Query("queue_depth @ 1e300", QueryHarness.At(500)));
-        Assert.StartsWith("@ 1E+300 is outside the times Vigil's store holds (unix seconds 0 to ", e.Message, StringComparison.Ordinal);
+        Assert.StartsWith("@ modifier 1E+300 is outside the times Vigil's store holds (unix seconds 0 to ", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

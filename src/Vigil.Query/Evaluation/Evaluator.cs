@@ -624,7 +624,7 @@ internal sealed class Evaluator
         var latest = WindowStore.LatestTime.ToUnixTimeMilliseconds() / 1000.0;
         if (!(at.Seconds >= earliest && at.Seconds <= latest))
         {
-            throw new PromQLException($"@ {ExpositionWriter.FormatValue(at.Seconds)} is outside the times Vigil's store holds (unix seconds {ExpositionWriter.FormatValue(earliest)} to {ExpositionWriter.FormatValue(latest)})");
+            throw new PromQLException($"@ modifier {ExpositionWriter.FormatValue(at.Seconds)} is outside the times Vigil's store holds (unix seconds {ExpositionWriter.FormatValue(earliest)} to {ExpositionWriter.FormatValue(latest)})");
         }
 
         return DateTimeOffset.FromUnixTimeMilliseconds((long)Math.Round(at.Seconds * 1000));
