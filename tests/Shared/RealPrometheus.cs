@@ -89,6 +89,13 @@ public sealed class RealPrometheus : IAsyncDisposable
     /// </summary>
     public static async Task BackfillAsync(string openMetricsFile, string tsdbPath, CancellationToken cancellationToken = default)
     {
+        var (exit, output) = await PromtoolAsync(["tsdb", "create-blocks-from", "openmetrics", openMetricsFile, tsdbPath], cancellationToken);
+        Assert.True(exit == 0, $"promtool tsdb create-blocks-from openmetrics exited {exit}:\n{output}");
+    }
+
+    /// <summary>Runs the Debian <c>promtool</c> with <paramref name="arguments"/>; its exit code and stdout then stderr.</summary>
+    public static async Task<(int Exit, string Output)> PromtoolAsync(IEnumerable<string> arguments, CancellationToken cancellationToken = default)
+    {
         RequireBinary(Promtool);
         var start = new ProcessStartInfo(Promtool)
         {
@@ -96,7 +103,7 @@ public sealed class RealPrometheus : IAsyncDisposable
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { "tsdb", "create-blocks-from", "openmetrics", openMetricsFile, tsdbPath })
+        foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
@@ -105,7 +112,7 @@ public sealed class RealPrometheus : IAsyncDisposable
         var output = process.StandardOutput.ReadToEndAsync(cancellationToken);
         var error = process.StandardError.ReadToEndAsync(cancellationToken);
         await process.WaitForExitAsync(cancellationToken);
-        Assert.True(process.ExitCode == 0, $"promtool tsdb create-blocks-from openmetrics exited {process.ExitCode}:\n{await output}\n{await error}");
+        return (process.ExitCode, await output + await error);
     }
 
     /// <summary>Polls an instant query until it has exactly one sample (the first scrapes take a second or two).</summary>
