@@ -35,6 +35,10 @@ public sealed class AlertmanagerResender : IAsyncDisposable
     private readonly Dictionary<string, Tracked> _firing = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Tracked> _resolved = new(StringComparer.Ordinal);
 
+    // When each group last evaluated: the fallback is for stalled groups only. An alert whose group evaluated lately
+    // and did not find it firing (it resolved there, its event not recorded yet) must not go out as firing.
+    private readonly Dictionary<string, DateTimeOffset> _evaluatedAt = new(StringComparer.Ordinal);
+
     // Evaluations hand their due alerts over without waiting on the network; a backlog drops its oldest batch
     // (those alerts are due again at the next evaluation, and the fallback covers two intervals).
     private readonly Channel<IReadOnlyList<AlertEvent>> _due = Channel.CreateBounded<IReadOnlyList<AlertEvent>>(
@@ -134,6 +138,7 @@ public sealed class AlertmanagerResender : IAsyncDisposable
         var due = new List<AlertEvent>();
         lock (_gate)
         {
+            _evaluatedAt[group] = now;
             foreach (var (fingerprint, tracked) in _firing)
             {
                 if (tracked.Event.Group == group && firingFingerprints.Contains(fingerprint) && IsDue(tracked, now, _interval))
@@ -246,6 +251,31 @@ public sealed class AlertmanagerResender : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The fallback's batch, marked as sent now: firing alerts not sent for two intervals whose group has not evaluated
+    /// for two intervals either (stalled, or gone with a reload). An alert of a group that evaluates is its evaluations' to send.
+    /// </summary>
+    public IReadOnlyList<AlertEvent> TakeStale()
+    {
+        var now = _time.GetUtcNow();
+        var stale = new List<AlertEvent>();
+        lock (_gate)
+        {
+            foreach (var tracked in _firing.Values.Where(t => IsDue(t, now, 2 * _interval)))
+            {
+                if (_evaluatedAt.TryGetValue(tracked.Event.Group, out var evaluated) && now - evaluated < (2 * _interval) - _tolerance)
+                {
+                    continue;
+                }
+
+                tracked.LastSent = now;
+                stale.Add(tracked.Event);
+            }
+        }
+
+        return stale;
+    }
+
     /// <summary>Firing alerts no evaluation re-sent for two intervals (their group is stalled or gone) still go out.</summary>
     private async Task FallbackLoopAsync(CancellationToken stop)
     {
@@ -254,17 +284,7 @@ public sealed class AlertmanagerResender : IAsyncDisposable
         {
             while (await timer.WaitForNextTickAsync(stop))
             {
-                var now = _time.GetUtcNow();
-                var stale = new List<AlertEvent>();
-                lock (_gate)
-                {
-                    foreach (var tracked in _firing.Values.Where(t => IsDue(t, now, 2 * _interval)))
-                    {
-                        tracked.LastSent = now;
-                        stale.Add(tracked.Event);
-                    }
-                }
-
+                var stale = TakeStale();
                 if (stale.Count > 0)
                 {
                     _due.Writer.TryWrite(stale);

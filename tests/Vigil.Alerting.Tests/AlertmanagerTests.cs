@@ -133,6 +133,32 @@ public sealed class AlertmanagerTests(AlertmanagerProcess alertmanager) : IClass
     }
 
     [Fact]
+    public async Task Resender_Fallback_LeavesAnAlertItsGroupDidNotConfirm_AndSendsAStalledGroupsAlert()
+    {
+        var time = Transitions.Clock();
+        var factory = new AlertEventFactory("http://vigil.test:9190", time);
+        var receiver = new RecordingReceiver("alertmanager:test");
+        var interval = TimeSpan.FromMinutes(1);
+        await using var resender = new AlertmanagerResender([receiver], interval, time);
+        var firedAt = time.GetUtcNow();
+        var evaluated = factory.Create(Transitions.Firing(firedAt, "A", tenant: "t1"))!;
+        var stalled = factory.Create(Transitions.Firing(firedAt, "B", tenant: "t1", group: "stalled"))!;
+        resender.Observe(evaluated);
+        resender.Observe(stalled);
+
+        // "auth" evaluates every interval and no longer finds A firing (it resolved there; the resolved event is not
+        // recorded yet, as on an HA twin whose outbox lags). "stalled" never evaluates.
+        for (var i = 0; i < 3; i++)
+        {
+            time.Advance(interval);
+            Assert.Empty(resender.TakeDue("auth", new HashSet<string>()));
+        }
+
+        // Two intervals and more since either was sent: only the stalled group's alert goes out as firing.
+        Assert.Equal([stalled.Fingerprint], resender.TakeStale().Select(e => e.Fingerprint));
+    }
+
+    [Fact]
     public async Task Resender_KeepsReSendingAResolvedAlert_ForTheRetention_ThenForgetsIt()
     {
         var time = Transitions.Clock();
