@@ -57,6 +57,10 @@ public sealed class HaPairEndToEndTests : IDisposable
         try
         {
             // The same data to both, stamped in a bucket no evaluation has reached yet, so both see it at one instant.
+            // Both must be past their start-up first: a just-started process can stall past a 1 s grid instant and
+            // evaluate at the next one, a second later than its twin.
+            await WarmAsync(a);
+            await WarmAsync(b);
             await PostBothAsync(a, b, Gauge(NextSecond(), 50));
             var firing = await amHook.WaitForAsync(n => n.Status == "firing");
             Assert.Equal("QueueDeep", firing.Alerts.Single().GetProperty("labels").GetProperty("alertname").GetString());
@@ -82,6 +86,7 @@ public sealed class HaPairEndToEndTests : IDisposable
             // a comes back from its data directory (alert state restored, re-sent), then the queue drains on both.
             a.Dispose();
             a = await StartVigilAsync("a", cluster, vigilHook.Url);
+            await WarmAsync(a);
             await PostBothAsync(a, b, Gauge(NextSecond(), 0));
             var resolved = await amHook.WaitForAsync(n => n.Status == "resolved");
             Assert.Equal("QueueDeep", resolved.Alerts.Single().GetProperty("labels").GetProperty("alertname").GetString());
@@ -120,6 +125,21 @@ public sealed class HaPairEndToEndTests : IDisposable
                 - {"{"} name: vigil-{name}, url: "{hook}", secret: a-secret-of-sixteen-chars {"}"}
             """);
         return await ChildCollector.StartAsync(Path.Combine(_dir, "data-" + name), "--config", config, "--rules", Path.Combine(_dir, "rules"));
+    }
+
+    /// <summary>Waits until the Vigil's rule group has evaluated at three successive grid instants (its timers run).</summary>
+    private static async Task WarmAsync(ChildCollector vigil)
+    {
+        using var http = new HttpClient { BaseAddress = vigil.HttpUri };
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (seen.Count < 3)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the rule group of {vigil.HttpUri} did not evaluate three times within 30 s");
+            using var rules = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/api/v1/rules"));
+            seen.Add(rules.RootElement.GetProperty("data").GetProperty("groups")[0].GetProperty("lastEvaluation").GetRawText());
+            await Task.Delay(100);
+        }
     }
 
     /// <summary>A bucket at least a second ahead: both posts are in before any evaluation reaches it.</summary>
