@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Google.Protobuf;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Vigil.Collector.Rules;
 using Vigil.Rules;
@@ -94,12 +95,25 @@ public sealed class BacktestAndGateTests : IAsyncDisposable
         return alerts.Where(a => a.GetProperty("labels").GetProperty("tenant.id").GetString() == tenant).Select(a => a.GetProperty("state").GetString()).FirstOrDefault();
     }
 
+    /// <summary>Waits, evaluation by evaluation (the fake clock's timers run them), until the tenant's alert is in <paramref name="state"/>.</summary>
     private static async Task WaitForStateAsync(VigilServer vigil, string tenant, string? state)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (await StateAsync(vigil, tenant) != state && DateTime.UtcNow < deadline)
+        using var evaluated = new SemaphoreSlim(0);
+        void OnEvaluated(GroupEvaluation _) => evaluated.Release();
+        var manager = vigil.Services.GetRequiredService<RulesHost>().Manager;
+        manager.Evaluated += OnEvaluated;
+        try
         {
-            await Task.Delay(20);
+            // Subscribed before the first look, so an evaluation between a look and the wait is not missed.
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (await StateAsync(vigil, tenant) != state && DateTime.UtcNow < deadline)
+            {
+                await evaluated.WaitAsync(TimeSpan.FromSeconds(1));
+            }
+        }
+        finally
+        {
+            manager.Evaluated -= OnEvaluated;
         }
 
         Assert.Equal(state, await StateAsync(vigil, tenant));
