@@ -53,7 +53,8 @@ public static class VigilApp
             });
             kestrel.Listen(options.OtlpHttp, listen =>
             {
-                listen.Protocols = HttpProtocols.Http1;
+                // HTTP/1.1 and HTTP/2: by ALPN over TLS; in cleartext by the connection's first bytes (Listeners, h2c).
+                listen.Protocols = tls is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2;
                 tls?.Use(listen);
                 listeners.Add(Listeners.OtlpHttp, listen);
             });

@@ -18,17 +18,21 @@ public class IngestBenchmarks
     private const ulong Second = 1_000_000_000UL;
 
     private Lane _sameBucket = null!;
+    private Lane _smallRequests = null!;
     private Lane _steadyState = null!;
 
     [GlobalSetup]
     public void Setup()
     {
-        _sameBucket = new Lane();
+        _sameBucket = new Lane(Workload.PointsPerRequest);
         _sameBucket.Next(advanceClock: false);
         _sameBucket.Next(advanceClock: false);
+        _smallRequests = new Lane(Workload.SmallPointsPerRequest);
+        _smallRequests.Next(advanceClock: false);
+        _smallRequests.Next(advanceClock: false);
 
         // One hour of 10 s exports first, so every series holds a full retention of buckets.
-        _steadyState = new Lane();
+        _steadyState = new Lane(Workload.PointsPerRequest);
         for (var i = 0; i < 360; i++)
         {
             _steadyState.Next(advanceClock: true);
@@ -38,6 +42,10 @@ public class IngestBenchmarks
     /// <summary>Points 1 µs apart: every point lands in the series' newest bucket (the cheapest update).</summary>
     [Benchmark(OperationsPerInvoke = Workload.PointsPerRequest, Description = "Ingest, warm store, same bucket (per point)")]
     public int IngestSameBucket() => _sameBucket.Next(advanceClock: false);
+
+    /// <summary>As <see cref="IngestSameBucket"/> with 100-point requests: what each request pays beside its points.</summary>
+    [Benchmark(OperationsPerInvoke = Workload.SmallPointsPerRequest, Description = "Ingest 100-point requests, warm store, same bucket (per point)")]
+    public int IngestSameBucketSmallRequests() => _smallRequests.Next(advanceClock: false);
 
     /// <summary>
     /// A 10 s export interval at steady state: the clock moves one bucket per request, every point opens
@@ -54,10 +62,16 @@ public class IngestBenchmarks
     {
         private readonly FakeTimeProvider _clock = Workload.Clock();
         private readonly OtlpIngest _ingest;
-        private readonly EncodedRequest _request = Workload.Request();
+        private readonly EncodedRequest _request;
+        private readonly int _points;
         private long _round;
 
-        public Lane() => _ingest = new OtlpIngest(new WindowStore(new WindowStoreOptions(), _clock));
+        public Lane(int points)
+        {
+            _points = points;
+            _request = Workload.Request(points);
+            _ingest = new OtlpIngest(new WindowStore(new WindowStoreOptions(), _clock));
+        }
 
         public int Next(bool advanceClock)
         {
@@ -81,7 +95,7 @@ public class IngestBenchmarks
                 _ingest.Store.Sweep();
             }
 
-            if (result.Rejected != 0 || result.Accepted != Workload.PointsPerRequest || _ingest.Store.SeriesCount != Workload.PointsPerRequest)
+            if (result.Rejected != 0 || result.Accepted != _points || _ingest.Store.SeriesCount != _points)
             {
                 throw new InvalidOperationException($"accepted {result.Accepted}, rejected {result.Rejected}, series {_ingest.Store.SeriesCount}: {result.ErrorMessage}");
             }
