@@ -82,14 +82,15 @@ public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService 
         return (null, new OtlpOutcome(OtlpOutcomeKind.Unauthenticated, default, message));
     }
 
-    private RateRefusal? CheckRate(ReadOnlySpan<byte> request, TenantBinding? binding, TenantRateLimiter rates)
+    private OtlpIngest.PreparedRequest PrepareRated(ReadOnlyMemory<byte> request, TenantBinding? binding, TenantRateLimiter rates, out RateRefusal? overRate)
     {
         var counts = _tenantCounts.TryTake(out var pooled) ? pooled : new TenantPointCounts(ingest.Store.Options.TenantAttribute);
         try
         {
             counts.Reset(binding);
-            ingest.Check(request, counts);
-            return rates.TryTake(counts);
+            var prepared = ingest.Prepare(request, counts);
+            overRate = rates.TryTake(counts);
+            return prepared;
         }
         finally
         {
@@ -124,18 +125,15 @@ public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService 
         try
         {
             var request = json ? OtlpJsonTranscoder.ToProtobuf(body.Span) : body.Memory;
-            if (Gate.Rates is { } rates)
+
+            // Checked and indexed in one walk; the apply below is fed from the index (decision 031).
+            RateRefusal? overRate = null;
+            using var prepared = Gate.Rates is { } rates ? PrepareRated(request, binding, rates, out overRate) : ingest.Prepare(request);
+            if (overRate is { } throttled)
             {
-                // Counted per tenant in the check pass; over a tenant's rate nothing of it reaches the WAL or the store.
-                if (CheckRate(request.Span, binding, rates) is { } overRate)
-                {
-                    metrics.RecordRequest(transport, "throttled", started);
-                    return new OtlpOutcome(OtlpOutcomeKind.Overloaded, default, overRate.Message, overRate.RetryAfter);
-                }
-            }
-            else
-            {
-                ingest.Check(request.Span);
+                // Counted per tenant in the check; over a tenant's rate nothing of it reaches the WAL or the store.
+                metrics.RecordRequest(transport, "throttled", started);
+                return new OtlpOutcome(OtlpOutcomeKind.Overloaded, default, throttled.Message, throttled.RetryAfter);
             }
 
             // Logged before it is applied, so an acknowledged request is on disk and replayed after a crash.
@@ -145,7 +143,7 @@ public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService 
             try
             {
                 await wal.AppendAsync(request, binding, cancellationToken);
-                result = ingest.Apply(request.Span, binding);
+                result = prepared.Apply(binding);
             }
             finally
             {

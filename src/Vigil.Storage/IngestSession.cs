@@ -140,7 +140,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         if (point.NoRecordedValue)
         {
-            return Marker(point);
+            return Marker();
         }
 
         var series = Resolve(point, out var bucket, out var refusal);
@@ -170,7 +170,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         if (point.NoRecordedValue)
         {
-            return Marker(point);
+            return Marker();
         }
 
         var series = Resolve(point, out var bucket, out var refusal);
@@ -195,7 +195,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         if (point.NoRecordedValue)
         {
-            return Marker(point);
+            return Marker();
         }
 
         var series = Resolve(point, out var bucket, out var refusal);
@@ -220,7 +220,7 @@ internal sealed class IngestSession : IOtlpPointSink
     {
         if (point.NoRecordedValue)
         {
-            return Marker(point);
+            return Marker();
         }
 
         var series = Resolve(point, out var bucket, out var refusal);
@@ -241,14 +241,9 @@ internal sealed class IngestSession : IOtlpPointSink
         return Finish(series, refusal);
     }
 
-    /// <summary>A staleness marker stores nothing, but its attributes must be clean text as for any point (see PointHeader).</summary>
-    private string? Marker(in PointHeader point)
+    /// <summary>A staleness marker stores nothing (its attributes' text was checked by the reader, see PointHeader).</summary>
+    private string? Marker()
     {
-        if (!AttributeReader.HasCleanText(point.Attributes.Message, point.Attributes.FieldNumber))
-        {
-            return OtlpPointRules.AttributesText;
-        }
-
         Accepted++;
         return null;
     }

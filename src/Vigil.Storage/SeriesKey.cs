@@ -55,8 +55,8 @@ internal sealed class SeriesKeyBuilder
     }
 
     /// <summary>
-    /// Loads a point's attributes. Returns a refusal reason when a limit is exceeded or their text is not
-    /// clean (the reader checked that before the WAL and leaves it to this walk when applying).
+    /// Loads a point's attributes. Returns a refusal reason when a limit is exceeded. Their structure and
+    /// text were checked by the reader's walk before the point got here (see PointHeader).
     /// </summary>
     public string? SetPoint(AttributeList attributes, int maxAttributes, int maxValueLength, int maxKeyLength = int.MaxValue)
     {
@@ -65,11 +65,6 @@ internal sealed class SeriesKeyBuilder
         var reader = attributes.GetReader();
         while (reader.MoveNext())
         {
-            if (!reader.IsClean)
-            {
-                return OtlpPointRules.AttributesText;
-            }
-
             if (_count >= maxAttributes)
             {
                 return RefusalReasons.TooManyAttributes;

@@ -4,7 +4,7 @@ using Vigil.Otlp.Wire;
 namespace Vigil.Storage;
 
 /// <summary>
-/// One request's points per tenant, counted during the check pass (<see cref="OtlpIngest.Check(ReadOnlySpan{byte}, TenantPointCounts?)"/>)
+/// One request's points per tenant, counted during the check (<see cref="OtlpIngest.Check(ReadOnlySpan{byte}, TenantPointCounts?)"/>, <see cref="OtlpIngest.Prepare"/>)
 /// under the tenant each point will be stored under, by the precedence <see cref="TenantResolver"/> applies:
 /// the key's tenant, else the point's tenant attribute, else the resource's. Points that the resolver
 /// will refuse as tenant_mismatch and points refused for their content are not counted: they are never

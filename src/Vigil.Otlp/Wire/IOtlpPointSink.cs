@@ -39,10 +39,10 @@ public readonly ref struct MetricHeader
 
 /// <summary>
 /// One data point's identity and times. <see cref="Attributes"/> is the list of raw OTLP
-/// <c>KeyValue</c> messages, read with <see cref="AttributeReader"/>. Their structure was checked by
-/// the read without a sink, and so was their text; the read into a sink does not walk them a second
-/// time, so a sink that keeps them refuses a point whose keys or string values are not clean
-/// (<see cref="AttributeReader.IsClean"/>) with <see cref="OtlpPointRules.AttributesText"/>.
+/// <c>KeyValue</c> messages, read with <see cref="AttributeReader"/>. The reader's walk checked their
+/// structure and that their text is clean (<see cref="AttributeReader.IsClean"/>) before any point
+/// reached a sink, refusing the point with <see cref="OtlpPointRules.AttributesText"/> otherwise, so a
+/// sink need not check either again.
 /// </summary>
 public readonly ref struct PointHeader
 {

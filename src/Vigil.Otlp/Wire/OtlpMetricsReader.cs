@@ -1,13 +1,17 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Vigil.Otlp.Wire;
 
 /// <summary>
 /// Walks an encoded <c>ExportMetricsServiceRequest</c> and hands every data point to a sink, without
 /// building an object model: attributes stay raw spans and repeated numbers land in reused scratch
-/// arrays. Points whose content breaks <see cref="OtlpPointRules"/> are refused here, the same way with
-/// or without a sink, so the store only ever sees points it can take. Not thread-safe; pool instances
-/// (one per concurrent request).
+/// arrays. The one walk checks the whole request and keeps a small index of where its resources,
+/// metrics and points are; the sink is fed from that index (<see cref="Replay"/>), so a malformed body
+/// is refused before a sink sees any of it, and nothing is walked twice. Points whose content breaks
+/// <see cref="OtlpPointRules"/> are refused in the walk, so the store only ever sees points it can take.
+/// Not thread-safe; pool instances (one per concurrent request).
 /// </summary>
 public sealed class OtlpMetricsReader
 {
@@ -45,6 +49,22 @@ public sealed class OtlpMetricsReader
     private string? _firstRefusal;
     private (int Resource, int Scope, int Metric, OtlpMetricType Type, int Point) _firstRefusalAt;
 
+    // The index of the last Read: 12 bytes per point that passed the content rules, one entry per run of
+    // refused points, and resources and metrics only once a point of theirs is recorded, so the index stays
+    // smaller than the encoded request, whatever the request holds. Reused across requests; a huge one's is let go.
+    private const int KeptEntries = 64 * 1024;
+    private Entry[] _entries = new Entry[256];
+    private int _entryCount;
+    private int _indexedLength = -1;
+    private string?[] _reasons = new string?[16];
+    private int _reasonCount = 1; // 0 is "no reason"
+    private (int Offset, int Length) _pendingResource;
+    private bool _resourcePending;
+    private Entry _pendingMetric;
+    private Entry _pendingUnit;
+    private bool _metricPending;
+    private int _pointOffset;
+
     /// <summary>Points read by the last <see cref="Read"/>.</summary>
     public int PointCount { get; private set; }
 
@@ -64,26 +84,114 @@ public sealed class OtlpMetricsReader
     }
 
     /// <summary>
-    /// Reads the request. With a null sink it only checks structure and counts points, and which of them
-    /// <see cref="OtlpPointRules"/> refuse (<see cref="RefusedPointCount"/>), so a caller can refuse a
-    /// malformed or wholly unusable body before anything from it is stored. With a sink, the same points
-    /// are refused through <see cref="IOtlpPointSink.Refused"/> and the others handed over (attribute
-    /// text is then the sink's to refuse: see <see cref="PointHeader"/>).
+    /// Reads the request: checks its structure, counts points and which of them <see cref="OtlpPointRules"/>
+    /// refuse (<see cref="RefusedPointCount"/>), and indexes it, so a caller can refuse a malformed or
+    /// wholly unusable body before anything from it is stored. With a sink, the index is then replayed
+    /// into it (<see cref="Replay"/>): the refused points through <see cref="IOtlpPointSink.Refused"/>,
+    /// the others to the point methods. A malformed body throws before the sink sees anything.
     /// </summary>
     /// <exception cref="OtlpFormatException">The body is not a valid OTLP metrics request; the message names the field path.</exception>
     public void Read(ReadOnlySpan<byte> request, IOtlpPointSink? sink) => Read(request, sink, tenants: null);
 
     /// <summary>
-    /// As <see cref="Read(ReadOnlySpan{byte}, IOtlpPointSink?)"/>; a check pass (null sink) also tells
-    /// <paramref name="tenants"/> each resource and each point that passes the content rules, so a
-    /// caller can count points per tenant without another walk of the request.
+    /// As <see cref="Read(ReadOnlySpan{byte}, IOtlpPointSink?)"/>, and tells <paramref name="tenants"/>
+    /// each resource and each point that passes the content rules, so a caller can count points per
+    /// tenant in the same walk.
     /// </summary>
     public void Read(ReadOnlySpan<byte> request, IOtlpPointSink? sink, IPointTenantTally? tenants)
     {
-        _tenants = sink is null ? tenants : null;
+        Index(request, tenants);
+        if (sink is not null)
+        {
+            Replay(request, sink);
+        }
+    }
+
+    /// <summary>
+    /// Hands the points of the last <see cref="Read"/> to <paramref name="sink"/> from its index, in request
+    /// order, without walking the request's structure again: each point's own fields are read from where
+    /// the index says it is, its attributes are left to the sink. <paramref name="request"/> must hold the
+    /// bytes that were read (the index is offsets into them).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No request was read, or the last read failed or was of other bytes.</exception>
+    public void Replay(ReadOnlySpan<byte> request, IOtlpPointSink sink)
+    {
+        if (request.Length != _indexedLength)
+        {
+            throw new InvalidOperationException("Replay needs the request the last successful Read indexed");
+        }
+
+        var type = OtlpMetricType.Gauge;
+        var monotonic = false;
+        for (var i = 0; i < _entryCount; i++)
+        {
+            var entry = _entries[i];
+            switch (entry.Kind)
+            {
+                case EntryKind.Resource:
+                    sink.BeginResource(new AttributeList(request.Slice(entry.Offset, entry.Length), ResourceAttributes));
+                    break;
+                case EntryKind.Metric:
+                    var unit = _entries[++i];
+                    type = entry.Type;
+                    monotonic = entry.Monotonic;
+                    sink.BeginMetric(new MetricHeader
+                    {
+                        Name = request.Slice(entry.Offset, entry.Length),
+                        Unit = request.Slice(unit.Offset, unit.Length),
+                        Type = type,
+                        Temporality = entry.Temporality,
+                        IsMonotonic = monotonic,
+                        Refusal = _reasons[entry.Reason],
+                    });
+                    break;
+                case EntryKind.Refused:
+                    var reason = _reasons[entry.Reason]!;
+                    for (var n = 0; n < entry.Length; n++)
+                    {
+                        sink.Refused(reason);
+                    }
+
+                    break;
+                default:
+                    var point = request.Slice(entry.Offset, entry.Length);
+                    switch (type)
+                    {
+                        case OtlpMetricType.Gauge:
+                        case OtlpMetricType.Sum:
+                            ReadNumberPoint(point, sink, monotonicSum: type == OtlpMetricType.Sum && monotonic);
+                            break;
+                        case OtlpMetricType.Histogram:
+                            ReadHistogramPoint(point, sink);
+                            break;
+                        case OtlpMetricType.ExponentialHistogram:
+                            ReadExponentialHistogramPoint(point, sink);
+                            break;
+                        default:
+                            ReadSummaryPoint(point, sink);
+                            break;
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    private void Index(ReadOnlySpan<byte> request, IPointTenantTally? tenants)
+    {
+        _tenants = tenants;
         PointCount = 0;
         RefusedPointCount = 0;
         _firstRefusal = null;
+        _indexedLength = -1;
+        _resourcePending = false;
+        _metricPending = false;
+        if (_entries.Length > KeptEntries)
+        {
+            _entries = new Entry[256];
+        }
+
+        _entryCount = 0;
         var reader = new ProtoReader(request);
         var resourceIndex = 0;
         while (reader.TryReadTag(out var field, out var wire))
@@ -98,7 +206,7 @@ public sealed class OtlpMetricsReader
             try
             {
                 reader.Expect(wire, WireType.LengthDelimited, "resource_metrics");
-                ReadResourceMetrics(reader.ReadLengthDelimited(), sink);
+                ReadResourceMetrics(request, reader.ReadLengthDelimited());
             }
             catch (OtlpFormatException e)
             {
@@ -107,9 +215,11 @@ public sealed class OtlpMetricsReader
 
             resourceIndex++;
         }
+
+        _indexedLength = request.Length;
     }
 
-    private void ReadResourceMetrics(ReadOnlySpan<byte> message, IOtlpPointSink? sink)
+    private void ReadResourceMetrics(ReadOnlySpan<byte> request, ReadOnlySpan<byte> message)
     {
         // The resource may follow its scope_metrics on the wire, so find it first.
         ReadOnlySpan<byte> resource = default;
@@ -127,17 +237,11 @@ public sealed class OtlpMetricsReader
             }
         }
 
-        bool clean;
-        if (sink is null)
-        {
-            clean = ValidateAttributes(resource, ResourceAttributes, "resource.attributes");
-            _tenants?.BeginResource(new AttributeList(resource, ResourceAttributes));
-        }
-        else
-        {
-            sink.BeginResource(new AttributeList(resource, ResourceAttributes));
-            clean = AttributeReader.HasCleanText(resource, ResourceAttributes);
-        }
+        var clean = ValidateAttributes(resource, ResourceAttributes, "resource.attributes");
+        _tenants?.BeginResource(new AttributeList(resource, ResourceAttributes));
+        _pendingResource = Locate(request, resource);
+        _resourcePending = true;
+        _metricPending = false;
 
         var resourceRefusal = clean ? null : OtlpPointRules.ResourceAttributesText;
 
@@ -177,7 +281,7 @@ public sealed class OtlpMetricsReader
                 _metric = metricIndex;
                 try
                 {
-                    ReadMetric(metricReader.ReadLengthDelimited(), sink, resourceRefusal);
+                    ReadMetric(request, metricReader.ReadLengthDelimited(), resourceRefusal);
                 }
                 catch (OtlpFormatException e)
                 {
@@ -191,7 +295,7 @@ public sealed class OtlpMetricsReader
         }
     }
 
-    private void ReadMetric(ReadOnlySpan<byte> message, IOtlpPointSink? sink, string? resourceRefusal)
+    private void ReadMetric(ReadOnlySpan<byte> request, ReadOnlySpan<byte> message, string? resourceRefusal)
     {
         ReadOnlySpan<byte> name = default, unit = default, data = default;
         var dataField = 0;
@@ -261,8 +365,11 @@ public sealed class OtlpMetricsReader
                 : !OtlpPointRules.IsCleanText(unit) ? OtlpPointRules.UnitText
                 : type != OtlpMetricType.Gauge && type != OtlpMetricType.Summary && temporality is not (Wire.Temporality.Delta or Wire.Temporality.Cumulative) ? OtlpPointRules.NoTemporality
                 : null);
-        var header = new MetricHeader { Name = name, Unit = unit, Type = type, Temporality = temporality, IsMonotonic = monotonic, Refusal = refusal };
-        sink?.BeginMetric(header);
+        var (nameOffset, nameLength) = Locate(request, name);
+        var (unitOffset, unitLength) = Locate(request, unit);
+        _pendingMetric = new Entry { Kind = EntryKind.Metric, Offset = nameOffset, Length = nameLength, Type = type, Temporality = temporality, Monotonic = monotonic, Reason = ReasonIndex(refusal) };
+        _pendingUnit = new Entry { Kind = EntryKind.Unit, Offset = unitOffset, Length = unitLength };
+        _metricPending = true;
 
         _type = type;
         reader = new ProtoReader(data);
@@ -281,9 +388,11 @@ public sealed class OtlpMetricsReader
             _point = pointIndex++;
             if (refusal is not null)
             {
-                Refuse(sink, refusal);
+                Refuse(null, refusal);
                 continue;
             }
+
+            _pointOffset = Locate(request, point).Offset;
 
             try
             {
@@ -291,16 +400,16 @@ public sealed class OtlpMetricsReader
                 {
                     case OtlpMetricType.Gauge:
                     case OtlpMetricType.Sum:
-                        ReadNumberPoint(point, sink, monotonicSum: type == OtlpMetricType.Sum && monotonic);
+                        ReadNumberPoint(point, sink: null, monotonicSum: type == OtlpMetricType.Sum && monotonic);
                         break;
                     case OtlpMetricType.Histogram:
-                        ReadHistogramPoint(point, sink);
+                        ReadHistogramPoint(point, sink: null);
                         break;
                     case OtlpMetricType.ExponentialHistogram:
-                        ReadExponentialHistogramPoint(point, sink);
+                        ReadExponentialHistogramPoint(point, sink: null);
                         break;
                     default:
-                        ReadSummaryPoint(point, sink);
+                        ReadSummaryPoint(point, sink: null);
                         break;
                 }
             }
@@ -311,16 +420,138 @@ public sealed class OtlpMetricsReader
         }
     }
 
-    /// <summary>A point refused for its content: counted, located if it is the first, and reported to the sink.</summary>
+    /// <summary>A point refused for its content: counted, located if it is the first, and indexed (or, replaying, reported to the sink).</summary>
     private void Refuse(IOtlpPointSink? sink, string reason)
     {
+        if (sink is not null)
+        {
+            sink.Refused(reason);
+            return;
+        }
+
         if (RefusedPointCount++ == 0)
         {
             _firstRefusal = reason;
             _firstRefusalAt = (_resource, _scope, _metric, _type, _point);
         }
 
-        sink?.Refused(reason);
+        var index = ReasonIndex(reason);
+        if (!_resourcePending && !_metricPending && _entryCount > 0 && _entries[_entryCount - 1] is { Kind: EntryKind.Refused } last && last.Reason == index)
+        {
+            _entries[_entryCount - 1].Length++;
+            return;
+        }
+
+        Add(new Entry { Kind = EntryKind.Refused, Length = 1, Reason = index });
+    }
+
+    /// <summary>A point that passed the content rules, at <see cref="_pointOffset"/>: indexed for Replay.</summary>
+    private void Record(ReadOnlySpan<byte> point) => Add(new Entry { Kind = EntryKind.Point, Offset = _pointOffset, Length = point.Length });
+
+    /// <summary>Appends an entry, after the resource and metric it belongs to if they are not indexed yet.</summary>
+    private void Add(in Entry entry)
+    {
+        if (_entryCount + 3 > _entries.Length)
+        {
+            Array.Resize(ref _entries, _entries.Length * 2);
+        }
+
+        if (_resourcePending)
+        {
+            _entries[_entryCount++] = new Entry { Kind = EntryKind.Resource, Offset = _pendingResource.Offset, Length = _pendingResource.Length };
+            _resourcePending = false;
+        }
+
+        if (_metricPending)
+        {
+            _entries[_entryCount++] = _pendingMetric;
+            _entries[_entryCount++] = _pendingUnit;
+            _metricPending = false;
+        }
+
+        _entries[_entryCount++] = entry;
+    }
+
+    /// <summary>Reasons are constants, so a request meets only a handful: each gets a small number in the index.</summary>
+    private byte ReasonIndex(string? reason)
+    {
+        if (reason is null)
+        {
+            return 0;
+        }
+
+        for (var i = 1; i < _reasonCount; i++)
+        {
+            if (ReferenceEquals(_reasons[i], reason))
+            {
+                return (byte)i;
+            }
+        }
+
+        if (_reasonCount == _reasons.Length)
+        {
+            if (_reasonCount == byte.MaxValue + 1)
+            {
+                throw new InvalidOperationException("refusal reasons must be constants");
+            }
+
+            Array.Resize(ref _reasons, Math.Min(_reasons.Length * 2, byte.MaxValue + 1));
+        }
+
+        _reasons[_reasonCount] = reason;
+        return (byte)_reasonCount++;
+    }
+
+    /// <summary>Where <paramref name="part"/> (a slice of <paramref name="request"/>) starts in it.</summary>
+    private static (int Offset, int Length) Locate(ReadOnlySpan<byte> request, ReadOnlySpan<byte> part) =>
+        part.IsEmpty ? (0, 0) : ((int)Unsafe.ByteOffset(ref MemoryMarshal.GetReference(request), ref MemoryMarshal.GetReference(part)), part.Length);
+
+    private enum EntryKind : byte
+    {
+        Point,
+        Resource,
+        Metric,
+        Unit,
+        Refused,
+    }
+
+    /// <summary>12 bytes: where, and what (kind, reason, and for a metric its type, temporality and monotonicity), packed.</summary>
+    private struct Entry
+    {
+        public int Offset;
+        public int Length;
+        private int _info;
+
+        public EntryKind Kind
+        {
+            readonly get => (EntryKind)(_info & 0xF);
+            set => _info = (_info & ~0xF) | (int)value;
+        }
+
+        public byte Reason
+        {
+            readonly get => (byte)(_info >> 24);
+            set => _info = (_info & 0x00FF_FFFF) | (value << 24);
+        }
+
+        public OtlpMetricType Type
+        {
+            readonly get => (OtlpMetricType)((_info >> 4) & 0xF);
+            set => _info = (_info & ~0xF0) | ((int)value << 4);
+        }
+
+        // Only Delta and Cumulative matter past the walk (anything else refuses the metric): kept as 0..3.
+        public Temporality Temporality
+        {
+            readonly get => (Temporality)((_info >> 8) & 0x3);
+            set => _info = (_info & ~0x300) | ((value is Wire.Temporality.Unspecified or Wire.Temporality.Delta or Wire.Temporality.Cumulative ? (int)value : 3) << 8);
+        }
+
+        public bool Monotonic
+        {
+            readonly get => (_info & 0x400) != 0;
+            set => _info = value ? _info | 0x400 : _info & ~0x400;
+        }
     }
 
     private static string MetricPath(OtlpMetricType type) => type switch
@@ -377,8 +608,7 @@ public sealed class OtlpMetricsReader
             }
         }
 
-        // The check pass validates the attributes' structure and text in one walk. The apply pass leaves
-        // them to the sink, which walks them anyway and refuses unclean text itself (IOtlpPointSink).
+        // The walk validates the attributes' structure and text in one go; Replay (a sink) leaves them to the sink.
         var clean = sink is not null || ValidateAttributes(point, 7, "attributes");
 
         var header = new PointHeader { Attributes = new AttributeList(point, 7), StartTimeUnixNano = start, TimeUnixNano = time, Flags = flags };
@@ -392,6 +622,7 @@ public sealed class OtlpMetricsReader
         if (sink is null)
         {
             _tenants?.Point(header.Attributes);
+            Record(point);
             return;
         }
 
@@ -482,6 +713,7 @@ public sealed class OtlpMetricsReader
         if (sink is null)
         {
             _tenants?.Point(header.Attributes);
+            Record(point);
             return;
         }
 
@@ -598,6 +830,7 @@ public sealed class OtlpMetricsReader
         if (sink is null)
         {
             _tenants?.Point(header.Attributes);
+            Record(point);
             return;
         }
 
@@ -700,6 +933,7 @@ public sealed class OtlpMetricsReader
         if (sink is null)
         {
             _tenants?.Point(header.Attributes);
+            Record(point);
             return;
         }
 
