@@ -58,7 +58,7 @@ public class IngestBenchmarks
     [Benchmark(OperationsPerInvoke = Workload.PointsPerRequest, Description = "Stamp request only (per point)")]
     public long StampOnly() => _sameBucket.StampOnly();
 
-    private sealed class Lane
+    internal sealed class Lane
     {
         private readonly FakeTimeProvider _clock = Workload.Clock();
         private readonly OtlpIngest _ingest;

@@ -7,6 +7,9 @@ internal enum Target
 {
     Grpc,
     Http,
+
+    /// <summary>OTLP/HTTP over HTTP/2 with prior knowledge, on the OTLP/HTTP port.</summary>
+    H2c,
 }
 
 /// <summary>Command-line settings, each checked and bounded so a run cannot go on forever.</summary>
@@ -15,7 +18,7 @@ internal sealed record LoadOptions
     public const string Usage = """
         vigil-load: replays OTLP metrics requests at a Vigil collector on this machine (loopback only).
 
-          --target grpc|http          transport (default grpc)
+          --target grpc|http|h2c      transport (default grpc; h2c: OTLP/HTTP over cleartext HTTP/2)
           --endpoint HOST:PORT        collector OTLP endpoint (default 127.0.0.1:4317 for grpc, 127.0.0.1:4318 for http)
           --concurrency N             requests in flight, 1..256 (default 8)
           --duration 20s              measured time, at most 10m (default 20s)
@@ -66,7 +69,7 @@ internal sealed record LoadOptions
 
             options = name switch
             {
-                "--target" => options with { Target = Value() switch { "grpc" => Target.Grpc, "http" => Target.Http, var v => throw new ArgumentException($"--target: '{v}' is not grpc or http") } },
+                "--target" => options with { Target = Value() switch { "grpc" => Target.Grpc, "http" => Target.Http, "h2c" => Target.H2c, var v => throw new ArgumentException($"--target: '{v}' is not grpc, http or h2c") } },
                 "--concurrency" => options with { Concurrency = Int(name, Value(), 1, 256) },
                 "--duration" => options with { Duration = Time(name, Value(), TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(10)) },
                 "--warmup" => options with { Warmup = Time(name, Value(), TimeSpan.Zero, TimeSpan.FromMinutes(1)) },

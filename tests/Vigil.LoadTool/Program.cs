@@ -37,7 +37,7 @@ try
     var endpoint = collector is not null
         ? (options.Target == Target.Grpc ? collector.Grpc : collector.Http)
         : options.Endpoint ?? new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, options.Target == Target.Grpc ? 4317 : 4318);
-    using ISender sender = options.Target == Target.Grpc ? new GrpcSender(endpoint) : new HttpSender(endpoint);
+    using ISender sender = options.Target == Target.Grpc ? new GrpcSender(endpoint) : new HttpSender(endpoint, http2: options.Target == Target.H2c);
     return await new LoadRun(options).RunAsync(sender, collector, cancel.Token);
 }
 finally

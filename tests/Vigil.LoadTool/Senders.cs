@@ -57,16 +57,25 @@ internal sealed class GrpcSender : ISender
     internal static string Authority(IPEndPoint endpoint) => endpoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{endpoint.Address}]:{endpoint.Port}" : endpoint.ToString();
 }
 
-/// <summary>OTLP/HTTP: POST /v1/metrics with application/x-protobuf, one keep-alive connection per worker.</summary>
+/// <summary>
+/// OTLP/HTTP: POST /v1/metrics with application/x-protobuf, one keep-alive connection per worker; or, with
+/// <c>http2</c>, over cleartext HTTP/2 with prior knowledge (requests multiplexed on one connection, as gRPC's).
+/// </summary>
 internal sealed class HttpSender : ISender
 {
     private static readonly MediaTypeHeaderValue Protobuf = new("application/x-protobuf");
     private readonly HttpClient _client;
     private readonly Uri _uri;
 
-    public HttpSender(IPEndPoint endpoint)
+    public HttpSender(IPEndPoint endpoint, bool http2 = false)
     {
         _client = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = Timeout.InfiniteTimeSpan }) { Timeout = TimeSpan.FromSeconds(30) };
+        if (http2)
+        {
+            _client.DefaultRequestVersion = HttpVersion.Version20;
+            _client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+
         _uri = new Uri($"http://{GrpcSender.Authority(endpoint)}/v1/metrics");
     }
 
