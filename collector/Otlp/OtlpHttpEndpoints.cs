@@ -33,8 +33,7 @@ public static class OtlpHttpEndpoints
 
     private static async Task HandleAsync(HttpContext context, OtlpReceiver receiver)
     {
-        var contentType = context.Request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
-        var json = contentType == Json;
+        var json = IsMediaType(context.Request.ContentType, Json);
 
         // Before the body is read: an unauthenticated sender costs no decoding and reaches neither the WAL nor the store.
         var (binding, refusal) = receiver.Authenticate(context.Request.Headers, "http");
@@ -45,16 +44,17 @@ public static class OtlpHttpEndpoints
             return;
         }
 
-        if (contentType != Protobuf && !json)
+        if (!json && !IsMediaType(context.Request.ContentType, Protobuf))
         {
             await Text(context, StatusCodes.Status415UnsupportedMediaType, $"unsupported Content-Type '{context.Request.ContentType}'; OTLP/HTTP takes {Protobuf} or {Json}");
             return;
         }
 
-        var encoding = context.Request.Headers.ContentEncoding.ToString().Trim().ToLowerInvariant();
-        if (encoding is not ("" or "identity" or "gzip"))
+        var encoding = context.Request.Headers.ContentEncoding.ToString().AsSpan().Trim();
+        var gzip = encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase);
+        if (!gzip && !encoding.IsEmpty && !encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
         {
-            await Status(context, json, StatusCodes.Status415UnsupportedMediaType, 3, $"unsupported Content-Encoding '{encoding}'; use gzip or none");
+            await Status(context, json, StatusCodes.Status415UnsupportedMediaType, 3, $"unsupported Content-Encoding '{encoding.ToString().ToLowerInvariant()}'; use gzip or none");
             return;
         }
 
@@ -67,7 +67,7 @@ public static class OtlpHttpEndpoints
         RequestBody body;
         try
         {
-            body = await RequestBody.ReadAsync(context.Request.Body, encoding == "gzip", context.Request.ContentLength, receiver.Gate.Options, context.RequestAborted);
+            body = await RequestBody.ReadAsync(context.Request.Body, gzip, context.Request.ContentLength, receiver.Gate.Options, context.RequestAborted);
         }
         catch (BodyRefusedException e)
         {
@@ -99,6 +99,14 @@ public static class OtlpHttpEndpoints
                 await Status(context, json, StatusCodes.Status400BadRequest, 3, outcome.Message!);
                 break;
         }
+    }
+
+    /// <summary>Whether a Content-Type names <paramref name="mediaType"/> (parameters and case aside), without allocating per request.</summary>
+    private static bool IsMediaType(string? header, string mediaType)
+    {
+        var value = header.AsSpan();
+        var parameters = value.IndexOf(';');
+        return (parameters < 0 ? value : value[..parameters]).Trim().Equals(mediaType, StringComparison.OrdinalIgnoreCase);
     }
 
     private static Task Status(HttpContext context, bool json, int httpStatus, int grpcCode, string message)
