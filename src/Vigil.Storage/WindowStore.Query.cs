@@ -128,10 +128,11 @@ public sealed partial class WindowStore
                 return _order.Count > 0 ? _order[0] : null;
             }
 
+            // Indexed, not foreach: an enumerator of the IReadOnlyList would be boxed per series.
             var combined = default(HashCode);
-            foreach (var name in by)
+            for (var i = 0; i < by.Count; i++)
             {
-                combined.Add(string.GetHashCode(labels.GetValueOrDefault(name) ?? string.Empty, StringComparison.Ordinal));
+                combined.Add(string.GetHashCode(labels.GetValueOrDefault(by[i]) ?? string.Empty, StringComparison.Ordinal));
             }
 
             hash = combined.ToHashCode();
