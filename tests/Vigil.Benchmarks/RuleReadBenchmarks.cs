@@ -148,7 +148,14 @@ internal sealed class RuleReadModel
 
     private static void Measure(string name, Func<int> round, long seriesRead, int rounds)
     {
-        round(); // warm up: JIT, compiled regexes
+        // Warm up for a few seconds: tiered JIT recompiles hot methods on a background thread, whose CPU the
+        // process time would otherwise count against the first measured rounds.
+        var warm = Stopwatch.StartNew();
+        for (var i = 0; i < 3 || warm.Elapsed < TimeSpan.FromSeconds(3); i++)
+        {
+            round();
+        }
+
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
