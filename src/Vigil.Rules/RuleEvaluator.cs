@@ -22,13 +22,17 @@ public sealed class RuleEvaluator(IWindowReader reader)
                 .ToList();
         }
 
-        var numerator = reader.Aggregate(new AggregateQuery(selection.Of.Metric, AggregateFunction.Increase, window, by, selection.Of.Matchers, now))
-            .ToDictionary(s => LabelSet.Key(s.Labels), s => s.Value, StringComparer.Ordinal);
+        var numerator = new Dictionary<IReadOnlyDictionary<string, string>, double>(SameLabels.Instance);
+        foreach (var n in reader.Aggregate(new AggregateQuery(selection.Of.Metric, AggregateFunction.Increase, window, by, selection.Of.Matchers, now)))
+        {
+            numerator.TryAdd(n.Labels, n.Value);
+        }
+
         var denominator = reader.Aggregate(new AggregateQuery(selection.To!.Metric, AggregateFunction.Increase, window, by, selection.To.Matchers, now));
         var result = new List<SelectionSample>(denominator.Count);
         foreach (var d in denominator)
         {
-            var of = numerator.TryGetValue(LabelSet.Key(d.Labels), out var n) ? n : 0;
+            var of = numerator.TryGetValue(d.Labels, out var n) ? n : 0;
             double? value = d.Value > 0 && double.IsFinite(of) ? of / d.Value : null;
             result.Add(new SelectionSample(d.Labels, value, d.Samples));
         }
@@ -128,5 +132,44 @@ public sealed class RuleEvaluator(IWindowReader reader)
             Severity = best.Severity ?? rule.Severity,
             Override = best,
         };
+    }
+
+    /// <summary>
+    /// Label sets equal as sets of pairs, which is what equal <see cref="LabelSet.Key"/>s mean, without building the
+    /// key strings: the ratio join compares two store results grouped by the same labels.
+    /// </summary>
+    private sealed class SameLabels : IEqualityComparer<IReadOnlyDictionary<string, string>>
+    {
+        public static readonly SameLabels Instance = new();
+
+        public bool Equals(IReadOnlyDictionary<string, string>? x, IReadOnlyDictionary<string, string>? y)
+        {
+            if (x is null || y is null || x.Count != y.Count)
+            {
+                return ReferenceEquals(x, y);
+            }
+
+            foreach (var (name, value) in x)
+            {
+                if (!y.TryGetValue(name, out var other) || !string.Equals(value, other, StringComparison.Ordinal))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        public int GetHashCode(IReadOnlyDictionary<string, string> labels)
+        {
+            // Order-free: the same pairs in another order hash alike.
+            var hash = labels.Count;
+            foreach (var (name, value) in labels)
+            {
+                hash += HashCode.Combine(string.GetHashCode(name, StringComparison.Ordinal), string.GetHashCode(value, StringComparison.Ordinal));
+            }
+
+            return hash;
+        }
     }
 }

@@ -1,9 +1,13 @@
+using Vigil.Storage.Index;
+using Vigil.Storage.Query;
+
 namespace Vigil.Storage;
 
-/// <summary>A metric name: its kind (fixed by the first point), unit and series.</summary>
+/// <summary>A metric name: its kind (fixed by the first point), unit and series, indexed by label (<see cref="SeriesPostings"/>).</summary>
 internal sealed class MetricState(int id, string name, MetricKind kind, string unit, bool monotonic)
 {
-    private readonly List<Series> _series = [];
+    private readonly Lock _lock = new();
+    private readonly SeriesPostings _series = new();
     private int _seriesCount;
 
     public int Id { get; } = id;
@@ -51,7 +55,7 @@ internal sealed class MetricState(int id, string name, MetricKind kind, string u
 
     public void Add(Series series)
     {
-        lock (_series)
+        lock (_lock)
         {
             _series.Add(series);
         }
@@ -60,7 +64,7 @@ internal sealed class MetricState(int id, string name, MetricKind kind, string u
     /// <summary>Adds a series restored from a checkpoint: it counts against the limit but is never refused.</summary>
     public void AddRestored(Series series)
     {
-        lock (_series)
+        lock (_lock)
         {
             if (series.IsOverflow)
             {
@@ -76,43 +80,42 @@ internal sealed class MetricState(int id, string name, MetricKind kind, string u
         }
     }
 
+    /// <summary>A copy of every series, in creation order: for whole-store walks (checkpoints), not queries.</summary>
     public Series[] Snapshot()
     {
-        lock (_series)
+        lock (_lock)
         {
-            return [.. _series];
+            return _series.ToArray();
+        }
+    }
+
+    /// <summary>The series <paramref name="matchers"/> select, through the label index; dispose it after reading.</summary>
+    public SeriesSelection Select(IReadOnlyList<LabelMatcher> matchers) => _series.Select(matchers, _lock);
+
+    /// <summary>Approximate bytes of the label index of this metric.</summary>
+    public long IndexBytes()
+    {
+        lock (_lock)
+        {
+            return _series.ApproximateBytes();
         }
     }
 
     public int RemoveWhere(Func<Series, bool> predicate)
     {
-        lock (_series)
+        lock (_lock)
         {
-            var removed = 0;
-            for (var i = _series.Count - 1; i >= 0; i--)
+            return _series.RemoveWhere(predicate, removed =>
             {
-                if (predicate(_series[i]))
+                if (!ReferenceEquals(removed, Overflow))
                 {
-                    if (!ReferenceEquals(_series[i], Overflow))
-                    {
-                        Interlocked.Decrement(ref _seriesCount);
-                    }
-                    else
-                    {
-                        Overflow = null;
-                    }
-
-                    _series.RemoveAt(i);
-                    removed++;
+                    Interlocked.Decrement(ref _seriesCount);
                 }
-            }
-
-            if (removed > 0 && _series.Count < _series.Capacity / 4)
-            {
-                _series.TrimExcess();
-            }
-
-            return removed;
+                else
+                {
+                    Overflow = null;
+                }
+            });
         }
     }
 }

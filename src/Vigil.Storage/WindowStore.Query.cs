@@ -29,44 +29,57 @@ public sealed partial class WindowStore
 
         var to = BucketOf(query.At);
         var from = to - (int)Math.Ceiling(query.Window.Ticks / (double)Options.Resolution.Ticks) + 1;
-        var groups = new Dictionary<string, Group>(StringComparer.Ordinal);
-        foreach (var series in metric.Snapshot())
+        var groups = new GroupTable(query.By);
+        Group? pending = null;
+        using (var selection = metric.Select(query.Matchers))
         {
-            if (!Matches(series.Labels, query.Matchers))
+            // Streamed from the index: no copy of the metric's series, no key string per series.
+            while (selection.Next() is { } series)
             {
-                continue;
-            }
+                var group = groups.Find(series.Labels, out var hash) ?? (pending ??= new Group());
+                bool present;
+                lock (_stripes[series.Stripe])
+                {
+                    present = group.Fold(series, from, to, query.Quantile);
+                }
 
-            var groupKey = GroupKey(series.Labels, query.By);
-            if (!groups.TryGetValue(groupKey, out var group))
-            {
-                group = new Group(series.Labels, query.By);
-            }
-
-            bool present;
-            lock (_stripes[series.Stripe])
-            {
-                present = group.Fold(series, from, to, query.Quantile);
-            }
-
-            if (present)
-            {
-                groups[groupKey] = group;
+                if (present && ReferenceEquals(group, pending))
+                {
+                    groups.Add(pending, series.Labels, hash);
+                    pending = null;
+                }
             }
         }
 
         var results = new List<AggregateSample>(groups.Count);
-        foreach (var group in groups.Values)
+        var sortKeys = new List<string>(groups.Count);
+        foreach (var group in groups.All())
         {
             var (value, samples) = group.Result(metric.Kind, query);
             if (!double.IsNaN(value))
             {
                 results.Add(new AggregateSample(group.Labels, value, samples));
+                sortKeys.Add(string.Join('\u0000', group.Labels.Values));
             }
         }
 
-        results.Sort(static (a, b) => string.CompareOrdinal(string.Join('\u0000', a.Labels.Values), string.Join('\u0000', b.Labels.Values)));
-        return results;
+        // One key string per result, not two per comparison.
+        var keys = sortKeys.ToArray();
+        var sorted = results.ToArray();
+        Array.Sort(keys, sorted, StringComparer.Ordinal);
+        return sorted;
+    }
+
+    /// <summary>Approximate bytes of the label indexes of every metric (docs/performance.md, "Rule reads").</summary>
+    public long ApproximateIndexBytes()
+    {
+        long total = 0;
+        foreach (var metric in _metrics.Values)
+        {
+            total += metric.IndexBytes();
+        }
+
+        return total;
     }
 
     private static void CheckApplicable(AggregateQuery query, MetricState metric)
@@ -94,27 +107,70 @@ public sealed partial class WindowStore
         throw new QueryException($"{fn.ToString().ToLowerInvariant()} does not apply to {query.Metric}, a {metric.Kind.ToDisplay()}; {hint}");
     }
 
-    private static bool Matches(IReadOnlyDictionary<string, string> labels, IReadOnlyList<LabelMatcher> matchers)
+    /// <summary>
+    /// Groups keyed by their <c>by</c> values without building a key per series: a hash of the values, then an
+    /// ordinal comparison with the group's own (a missing label counts as the empty string).
+    /// </summary>
+    private sealed class GroupTable(IReadOnlyList<string> by)
     {
-        foreach (var matcher in matchers)
+        private readonly Dictionary<int, Group> _byHash = [];
+        private readonly List<Group> _order = [];
+
+        public int Count => _order.Count;
+
+        public List<Group> All() => _order;
+
+        public Group? Find(IReadOnlyDictionary<string, string> labels, out int hash)
         {
-            if (!matcher.Matches(labels.GetValueOrDefault(matcher.Name)))
+            if (by.Count == 0)
             {
-                return false;
+                hash = 0;
+                return _order.Count > 0 ? _order[0] : null;
             }
+
+            // Indexed, not foreach: an enumerator of the IReadOnlyList would be boxed per series.
+            var combined = default(HashCode);
+            for (var i = 0; i < by.Count; i++)
+            {
+                combined.Add(string.GetHashCode(labels.GetValueOrDefault(by[i]) ?? string.Empty, StringComparison.Ordinal));
+            }
+
+            hash = combined.ToHashCode();
+            for (var group = _byHash.GetValueOrDefault(hash); group is not null; group = group.Next)
+            {
+                if (SameValues(group, labels))
+                {
+                    return group;
+                }
+            }
+
+            return null;
         }
 
-        return true;
-    }
-
-    private static string GroupKey(IReadOnlyDictionary<string, string> labels, IReadOnlyList<string> by)
-    {
-        if (by.Count == 0)
+        public void Add(Group group, IReadOnlyDictionary<string, string> labels, int hash)
         {
-            return string.Empty;
+            group.SetLabels(labels, by);
+            if (by.Count > 0)
+            {
+                group.Next = _byHash.GetValueOrDefault(hash);
+                _byHash[hash] = group;
+            }
+
+            _order.Add(group);
         }
 
-        return string.Join('\u0000', by.Select(name => labels.GetValueOrDefault(name) ?? string.Empty));
+        private bool SameValues(Group group, IReadOnlyDictionary<string, string> labels)
+        {
+            for (var i = 0; i < by.Count; i++)
+            {
+                if (!string.Equals(group.Values[i], labels.GetValueOrDefault(by[i]) ?? string.Empty, StringComparison.Ordinal))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
     }
 
     /// <summary>What one group of series adds up to over the window.</summary>
@@ -127,21 +183,34 @@ public sealed partial class WindowStore
         private ExponentialFold _exponential;
         private double _summaryQuantile = double.NaN;
 
-        public Group(IReadOnlyDictionary<string, string> labels, IReadOnlyList<string> by)
+        /// <summary>The next group with the same hash of its values.</summary>
+        public Group? Next { get; set; }
+
+        /// <summary>The <c>by</c> values, a missing label as the empty string.</summary>
+        public string[] Values { get; private set; } = [];
+
+        /// <summary>The <c>by</c> labels of the group's first series with data.</summary>
+        public IReadOnlyDictionary<string, string> Labels { get; private set; } = EmptyLabels;
+
+        private static readonly Dictionary<string, string> EmptyLabels = [];
+
+        public void SetLabels(IReadOnlyDictionary<string, string> labels, IReadOnlyList<string> by)
         {
-            var groupLabels = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var name in by)
+            var groupLabels = new Dictionary<string, string>(by.Count, StringComparer.Ordinal);
+            var values = new string[by.Count];
+            for (var i = 0; i < by.Count; i++)
             {
-                if (labels.TryGetValue(name, out var value))
+                if (labels.TryGetValue(by[i], out var value))
                 {
-                    groupLabels[name] = value;
+                    groupLabels[by[i]] = value;
                 }
+
+                values[i] = value ?? string.Empty;
             }
 
             Labels = groupLabels;
+            Values = values;
         }
-
-        public IReadOnlyDictionary<string, string> Labels { get; }
 
         public bool Fold(Series series, int from, int to, double quantile) => series switch
         {

@@ -1,17 +1,21 @@
+using System.Globalization;
 using BenchmarkDotNet.Running;
 using Vigil.Benchmarks;
 
-// `-- memory [series]` measures bytes per counter series, `-- cpu [rounds]` CPU time and bytes per
-// ingested point; anything else goes to BenchmarkDotNet (e.g. `-- --filter '*'`).
-if (args.Length > 0 && args[0] == "memory")
-{
-    var series = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 100_000;
-    return SeriesMemory.Run(series);
-}
+// Modes that are not BenchmarkDotNet runs; anything else goes to BenchmarkDotNet (e.g. `-- --filter '*'`).
+//   memory [series]   bytes per counter series
+//   cpu [rounds]      CPU time and bytes per ingested point
+//   rules [rounds]    CPU and memory per rule round (RuleReadBenchmarks' model)
+int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], CultureInfo.InvariantCulture) : fallback;
 
-if (args.Length > 0 && args[0] == "cpu")
+switch (args.Length > 0 ? args[0] : string.Empty)
 {
-    return IngestCpu.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5);
+    case "memory":
+        return SeriesMemory.Run(Arg(1, 100_000));
+    case "cpu":
+        return IngestCpu.Run(Arg(1, 5));
+    case "rules":
+        return RuleReadModel.Run(Arg(1, 10));
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(IngestBenchmarks).Assembly).Run(args);
