@@ -18,7 +18,10 @@ public sealed record PromQueryOptions
     /// <summary>Range queries with more steps than this are refused, as Prometheus does.</summary>
     public int MaxPointsPerSeries { get; init; } = 11_000;
 
-    public static PromQueryOptions From(WindowStoreOptions storage) => new() { Retention = storage.Retention };
+    /// <summary>The store's bucket width: timestamp() reads one bucket at a time.</summary>
+    public TimeSpan Resolution { get; init; } = TimeSpan.FromSeconds(10);
+
+    public static PromQueryOptions From(WindowStoreOptions storage) => new() { Retention = storage.Retention, Resolution = storage.Resolution };
 }
 
 /// <summary>

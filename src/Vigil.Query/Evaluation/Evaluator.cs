@@ -277,6 +277,13 @@ internal sealed class Evaluator
         {
             case "histogram_quantile":
                 return new VectorValue(HistogramQuantile(EvalScalar(call.Args[0], t, "histogram_quantile's first argument"), call.Args[1], t));
+            case "histogram_count":
+            case "histogram_sum":
+                return new VectorValue(HistogramCountOrSum(call.Function == "histogram_sum", call.Args[0], t));
+            case "histogram_fraction":
+                return new VectorValue(HistogramFraction(call, t));
+            case "timestamp":
+                return new VectorValue(Timestamp(call.Args[0], t));
             case "round":
                 // Prometheus' formula: halves round up (round(-2.5) is -2), to the nearest multiple of the second argument.
                 var inverse = 1 / (call.Args.Count > 1 ? EvalScalar(call.Args[1], t, "round's second argument") : 1);
@@ -312,6 +319,165 @@ internal sealed class Evaluator
             default:
                 throw new PromQLException($"function {call.Function} is not supported");
         }
+    }
+
+    /// <summary>
+    /// timestamp(v): of a bare selector (in parentheses or not), the start of the newest bucket holding a point of each
+    /// series, which is the point's own time for points on the bucket grid (Prometheus gives the sample's time); of any
+    /// other expression, the evaluation time, as Prometheus. Only gauges and counters keep points per bucket; the
+    /// live families (ALERTS, self-metrics) have their current value, stamped with the evaluation time.
+    /// </summary>
+    private List<Sample> Timestamp(Expr argument, DateTimeOffset t)
+    {
+        var seconds = t.ToUnixTimeMilliseconds() / 1000.0;
+        if (Unwrap(argument) is not VectorSelector selector)
+        {
+            return [.. EvalVector(argument, t, "timestamp()").Select(s => new Sample(s.Labels.WithoutName(), seconds))];
+        }
+
+        var samples = Select(selector, t);
+        var at = Shift(Pin(selector.At, t), selector.Offset);
+        var stamps = new Dictionary<string, double>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var target in _catalog.Resolve(selector.Matchers))
+            {
+                if (target.Role is not (SeriesRole.Gauge or SeriesRole.Counter))
+                {
+                    throw new PromQLException($"function timestamp is not supported over {target.Name}, a {target.Type} series: Vigil keeps its observations per bucket, not its points; timestamp works on gauges and counters");
+                }
+
+                StampNewestBuckets(target, selector.Matchers, at, samples.Count, stamps);
+            }
+        }
+        catch (RegexTimeoutException e)
+        {
+            throw new PromQLException(e.Message, PromQLException.Execution);
+        }
+
+        var result = new List<Sample>(samples.Count);
+        foreach (var sample in samples)
+        {
+            result.Add(new Sample(sample.Labels.WithoutName(), stamps.TryGetValue(sample.Labels.Key, out var stamp) ? stamp : seconds));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// The newest bucket with a point of each series of a target, read one bucket at a time backwards from
+    /// <paramref name="at"/> (so the buckets read are linear in the look-back, not quadratic), stopping once every
+    /// series the bare selector returned is stamped.
+    /// </summary>
+    private void StampNewestBuckets(PromSeriesName target, IReadOnlyList<LabelMatcher> matchers, DateTimeOffset at, int wanted, Dictionary<string, double> stamps)
+    {
+        var resolution = _options.Resolution;
+        var lookBack = target.Role == SeriesRole.Gauge ? Min(_options.LookbackDelta, _options.Retention) : _options.Retention;
+        var bucket = at.ToUnixTimeMilliseconds() / (long)resolution.TotalMilliseconds * (long)resolution.TotalMilliseconds;
+        var buckets = (long)(lookBack / resolution);
+        for (var i = 0L; i < buckets && stamps.Count < wanted; i++)
+        {
+            var start = DateTimeOffset.FromUnixTimeMilliseconds(bucket - (i * (long)resolution.TotalMilliseconds));
+            if (start < WindowStore.EarliestTime)
+            {
+                break;
+            }
+
+            foreach (var sample in Fetch(target, AggregateFunction.Count, resolution, matchers, start, null, target.Name))
+            {
+                if (sample.Value > 0)
+                {
+                    stamps.TryAdd(sample.Labels.Key, start.ToUnixTimeMilliseconds() / 1000.0);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// histogram_count and histogram_sum read native histograms; Vigil's are OTel exponential histograms, whose
+    /// observation count and sum the store keeps: <c>rate(x[w])</c> and <c>increase(x[w])</c> of one, optionally summed
+    /// <c>by</c>/<c>without</c> (count and sum add up across series). Float series (a classic histogram's _bucket, _count,
+    /// _sum and everything else) carry no histogram, so the answer is empty, as Prometheus' is.
+    /// </summary>
+    private List<Sample> HistogramCountOrSum(bool sum, Expr argument, DateTimeOffset t)
+    {
+        var function = sum ? "histogram_sum" : "histogram_count";
+        var inner = Unwrap(argument);
+        var aggregation = inner as Aggregation;
+        if (aggregation is not null)
+        {
+            inner = Unwrap(aggregation.Inner);
+        }
+
+        if (inner is not Call { Function: "rate" or "increase" } call || call.Args[0] is not MatrixSelector matrix
+            || !_catalog.Resolve(matrix.Vector.Matchers).Any(n => n.Role == SeriesRole.Native))
+        {
+            _ = EvalVector(argument, t, function + "()");
+            return [];
+        }
+
+        if (aggregation is not null && aggregation.Op != "sum")
+        {
+            throw new PromQLException($"{function} over {aggregation.Op}(…) of an exponential histogram is not supported; use sum by (…) or no aggregation");
+        }
+
+        var seconds = matrix.Range.TotalSeconds;
+        var rate = call.Function == "rate";
+        var at = Shift(Pin(matrix.Vector.At, t), matrix.Vector.Offset);
+        var samples = new List<Sample>();
+        foreach (var target in _catalog.Resolve(matrix.Vector.Matchers))
+        {
+            if (target.Role != SeriesRole.Native)
+            {
+                continue; // floats: no histogram to count
+            }
+
+            var (fn, transform) = (sum, rate) switch
+            {
+                (false, true) => (AggregateFunction.Rate, (Func<double, double>?)null),
+                (false, false) => (AggregateFunction.Increase, null),
+                (true, true) => (AggregateFunction.Sum, v => v / seconds),
+                (true, false) => (AggregateFunction.Sum, null),
+            };
+            samples.AddRange(Fetch(target, fn, matrix.Range, matrix.Vector.Matchers, at, null, null, transform: transform));
+        }
+
+        if (aggregation is null)
+        {
+            return samples;
+        }
+
+        var grouping = new HashSet<string>(aggregation.Grouping, StringComparer.Ordinal);
+        var groups = new Dictionary<string, (Labels Labels, double Value)>(StringComparer.Ordinal);
+        foreach (var sample in samples)
+        {
+            var labels = aggregation.Without ? sample.Labels.WithoutName().Drop(grouping) : sample.Labels.Keep(grouping);
+            groups[labels.Key] = groups.TryGetValue(labels.Key, out var g) ? (g.Labels, g.Value + sample.Value) : (labels, sample.Value);
+        }
+
+        return [.. groups.Values.Select(g => new Sample(g.Labels, g.Value))];
+    }
+
+    /// <summary>histogram_fraction: empty over float series, as Prometheus; over exponential histograms it needs their buckets, which the store does not expose to queries.</summary>
+    private List<Sample> HistogramFraction(Call call, DateTimeOffset t)
+    {
+        _ = EvalScalar(call.Args[0], t, "histogram_fraction's first argument");
+        _ = EvalScalar(call.Args[1], t, "histogram_fraction's second argument");
+        var inner = Unwrap(call.Args[2]);
+        var selector = inner switch
+        {
+            Call { Args: [MatrixSelector m, ..] } => m.Vector,
+            Aggregation { Inner: var a } when Unwrap(a) is Call { Args: [MatrixSelector m, ..] } => m.Vector,
+            VectorSelector v => v,
+            _ => null,
+        };
+        if (selector is not null && _catalog.Resolve(selector.Matchers).Any(n => n.Role == SeriesRole.Native))
+        {
+            throw new PromQLException("function histogram_fraction is not supported over an exponential histogram: the store does not expose its buckets to queries");
+        }
+
+        _ = EvalVector(call.Args[2], t, "histogram_fraction()");
+        return [];
     }
 
     /// <summary>
@@ -683,7 +849,7 @@ internal sealed class Evaluator
         }
 
         var groups = new Dictionary<string, Group>(StringComparer.Ordinal);
-        var keepMembers = op is "topk" or "bottomk" or "quantile";
+        var keepMembers = op is "topk" or "bottomk" or "quantile" or "limitk" or "limit_ratio";
         foreach (var original in samples)
         {
             var sample = valueLabel is null ? original : new Sample(original.Labels.With(valueLabel, FormatFixed(original.Value)), original.Value);
@@ -704,6 +870,16 @@ internal sealed class Evaluator
         if (op is "topk" or "bottomk")
         {
             return new VectorValue(TopK(groups, parameter, op == "topk"));
+        }
+
+        if (op == "limitk")
+        {
+            return new VectorValue(LimitK(groups, parameter));
+        }
+
+        if (op == "limit_ratio")
+        {
+            return new VectorValue(LimitRatio(samples, parameter));
         }
 
         var result = new List<Sample>(groups.Count);
@@ -750,6 +926,53 @@ internal sealed class Evaluator
                 ? g.Members!.OrderBy(s => double.IsNaN(s.Value)).ThenByDescending(s => s.Value)
                 : g.Members!.OrderBy(s => double.IsNaN(s.Value)).ThenBy(s => s.Value);
             result.AddRange(ordered.Take((int)Math.Min(count, int.MaxValue)));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// limitk as Prometheus 3: the first k series of each group, whole (name included), in label-set order, which is
+    /// the order Prometheus' selectors give them; k below 1 gives nothing.
+    /// </summary>
+    private static List<Sample> LimitK(Dictionary<string, Group> groups, double k)
+    {
+        if (double.IsNaN(k) || k >= 9.2233720368547758E+18 || k < -9.2233720368547758E+18)
+        {
+            throw new PromQLException($"scalar value {ExpositionWriter.FormatValue(k)} overflows int64 (the k of limitk)");
+        }
+
+        var result = new List<Sample>();
+        var count = (long)k;
+        if (count < 1)
+        {
+            return result;
+        }
+
+        foreach (var g in groups.Values)
+        {
+            result.AddRange(g.Members!.OrderBy(s => s.Labels.Key, StringComparer.Ordinal).Take((int)Math.Min(count, int.MaxValue)));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// limit_ratio as Prometheus 3: a series stays when its label-set hash, as a fraction of 2^64 − 1, lies below r
+    /// (r ≥ 0) or at or above 1 + r (r &lt; 0), so r and r − 1 pick complementary sets and the pick is stable across
+    /// steps. r is clamped to [-1, 1], as Prometheus does (with a warning there); grouping does not change the pick.
+    /// </summary>
+    private static List<Sample> LimitRatio(IReadOnlyList<Sample> samples, double ratio)
+    {
+        ratio = Math.Clamp(ratio, -1, 1);
+        var result = new List<Sample>();
+        foreach (var sample in samples)
+        {
+            var offset = XxHash64.OfLabels(sample.Labels) / (double)ulong.MaxValue;
+            if ((ratio >= 0 && offset < ratio) || (ratio < 0 && offset >= 1 + ratio))
+            {
+                result.Add(sample);
+            }
         }
 
         return result;
