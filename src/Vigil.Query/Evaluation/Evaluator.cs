@@ -27,14 +27,18 @@ internal sealed class Evaluator
     /// <summary>The most subquery steps one query may evaluate (over all its steps and nesting).</summary>
     internal const long MaxSubqueryStepsPerQuery = 1_000_000;
 
-    public Evaluator(IWindowReader reader, SeriesCatalog catalog, PromQueryOptions options, Func<IReadOnlyList<MetricFamily>> live, DateTimeOffset now)
+    public Evaluator(IWindowReader reader, SeriesCatalog catalog, PromQueryOptions options, Func<IReadOnlyList<MetricFamily>> live, DateTimeOffset now, QueryBudget budget)
     {
+        Budget = budget;
         _reader = reader;
         _catalog = catalog;
         _options = options;
         _live = live;
         _now = now;
     }
+
+    /// <summary>The query's timeout and sample count, shared by every evaluation of the query.</summary>
+    public QueryBudget Budget { get; }
 
     /// <remarks>
     /// Recurses once per level of the tree, which the parser bounds (<see cref="Parser.MaxDepth"/>); a thread whose
@@ -49,6 +53,7 @@ internal sealed class Evaluator
             throw new PromQLException("the query nests too deeply for this thread's stack");
         }
 
+        Budget.CheckTime();
         return EvalNode(expr, t);
     }
 
@@ -224,6 +229,8 @@ internal sealed class Evaluator
             throw new PromQLException(e.Message);
         }
 
+        Budget.CheckTime();
+        Budget.AddSamples(samples.Count);
         foreach (var sample in samples)
         {
             yield return new Sample(SeriesCatalog.Translate(sample.Labels, name), transform is null ? sample.Value : transform(sample.Value));
@@ -655,6 +662,7 @@ internal sealed class Evaluator
             }
 
             var samples = EvalVector(subquery.Inner, DateTimeOffset.FromUnixTimeMilliseconds(ms), "a subquery");
+            Budget.AddSamples(samples.Count);
             foreach (var sample in samples)
             {
                 if (!index.TryGetValue(sample.Labels.Key, out var i))
