@@ -153,17 +153,132 @@ internal sealed class Evaluator
                 SeriesRole.Counter or SeriesRole.Count => (AggregateFunction.Increase, _options.Retention),
                 SeriesRole.Sum => (AggregateFunction.Sum, _options.Retention),
                 SeriesRole.Gauge => (AggregateFunction.Last, Min(_options.LookbackDelta, _options.Retention)),
+                SeriesRole.Bucket when target.Kind == MetricKind.Histogram => (AggregateFunction.Increase, _options.Retention),
                 SeriesRole.Bucket => throw new PromQLException(
-                    $"{target.Name}: _bucket series are only supported inside histogram_quantile, e.g. histogram_quantile(0.99, sum by (le) (rate({target.Name}[5m]))); the window store computes the quantile"),
+                    $"{target.Name}: the _bucket series of an exponential histogram are only supported inside histogram_quantile, e.g. histogram_quantile(0.99, sum by (le) (rate({target.Name}[5m]))); the window store computes the quantile"),
                 SeriesRole.Native => throw new PromQLException(
                     $"{target.Name} is an exponential (native) histogram: use histogram_quantile(0.99, sum(rate({target.Name}[5m]))), {target.Name}_count or {target.Name}_sum"),
                 _ => throw new PromQLException(
                     $"{target.Name} is a summary's quantile series, which Vigil does not expose; use {target.Name}_count or {target.Name}_sum"),
             };
-            result.AddRange(Fetch(target, fn, window, selector.Matchers, at, null, target.Name));
+            result.AddRange(target.Role == SeriesRole.Bucket
+                ? BucketSeries(target, selector.Matchers, at, window, target.Name, null)
+                : Fetch(target, fn, window, selector.Matchers, at, null, target.Name));
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// A classic histogram's <c>_bucket</c> series as Prometheus exposes them: per series and upper bound <c>le</c>, the
+    /// observations at or below it (cumulative across bounds) added in the buckets whose start lies in (at − window, at].
+    /// The store keeps per-bucket counts (not cumulative over time), so a window is read one bucket at a time.
+    /// </summary>
+    private List<Sample> BucketSeries(PromSeriesName target, IReadOnlyList<LabelMatcher> matchers, DateTimeOffset at, TimeSpan window, string? name, Func<double, double>? transform)
+    {
+        var storeMatchers = new List<LabelMatcher>();
+        var leMatchers = new List<LabelMatcher>();
+        foreach (var m in matchers)
+        {
+            if (m.Name == "le")
+            {
+                leMatchers.Add(m);
+            }
+            else if (m.Name != Labels.MetricName)
+            {
+                storeMatchers.Add(new LabelMatcher(_catalog.AttributeOf(target.Metric, m.Name), m.Op, m.Value));
+            }
+        }
+
+        var collector = new BucketCounts(target.Metric, storeMatchers);
+        var resolution = (long)_options.Resolution.TotalMilliseconds;
+        var last = at.ToUnixTimeMilliseconds() / resolution * resolution;
+        var buckets = (long)(window / _options.Resolution);
+        try
+        {
+            for (var i = 0L; i < buckets && last - (i * resolution) >= 0; i++)
+            {
+                Budget.CheckTime();
+                _reader.ReadBucket(DateTimeOffset.FromUnixTimeMilliseconds(last - (i * resolution)), collector);
+            }
+        }
+        catch (QueryException e) when (e is not RegexTimeoutException)
+        {
+            throw new PromQLException($"{target.Name}: {e.Message}");
+        }
+
+        if (collector.Conflict is { } conflict)
+        {
+            throw new PromQLException($"{target.Name}: a series changed its bucket bounds within the window ({conflict}); Vigil cannot merge them per le");
+        }
+
+        var result = new List<Sample>();
+        foreach (var (labels, bounds, counts) in collector.Series)
+        {
+            var translated = SeriesCatalog.Translate(labels, name);
+            long cumulative = 0;
+            for (var b = 0; b < counts.Length; b++)
+            {
+                cumulative += counts[b];
+                var le = b < bounds.Length ? ExpositionWriter.FormatValue(bounds[b]) : "+Inf";
+                if (leMatchers.TrueForAll(m => m.Matches(le)))
+                {
+                    result.Add(new Sample(translated.With("le", le), transform is null ? cumulative : transform(cumulative)));
+                }
+            }
+        }
+
+        Budget.AddSamples(result.Count);
+        return result;
+    }
+
+    /// <summary>Sums one explicit-bucket histogram's per-bucket counts over the buckets read, per series.</summary>
+    private sealed class BucketCounts(string metric, List<LabelMatcher> matchers) : IBucketVisitor
+    {
+        // Keyed by the series' label dictionary, which the store hands over as the same instance every time.
+        private readonly Dictionary<IReadOnlyDictionary<string, string>, (double[] Bounds, long[] Counts)> _series = new(ReferenceEqualityComparer.Instance);
+
+        public string? Conflict { get; private set; }
+
+        public IEnumerable<(IReadOnlyDictionary<string, string> Labels, double[] Bounds, long[] Counts)> Series =>
+            _series.Select(s => (s.Key, s.Value.Bounds, s.Value.Counts));
+
+        public void Visit(string metricName, string unit, IReadOnlyDictionary<string, string> labels, in BucketView view)
+        {
+            if (metricName != metric || view.Kind != MetricKind.Histogram)
+            {
+                return;
+            }
+
+            foreach (var m in matchers)
+            {
+                if (!m.Matches(labels.TryGetValue(m.Name, out var value) ? value : string.Empty))
+                {
+                    return;
+                }
+            }
+
+            if (view.BucketCounts.Length != view.Bounds.Length + 1)
+            {
+                return; // a point without buckets carries only its count and sum
+            }
+
+            if (!_series.TryGetValue(labels, out var entry))
+            {
+                entry = (view.Bounds.ToArray(), new long[view.BucketCounts.Length]);
+                _series[labels] = entry;
+            }
+            else if (!view.Bounds.SequenceEqual(entry.Bounds))
+            {
+                Conflict ??= $"[{string.Join(", ", entry.Bounds)}] and [{string.Join(", ", view.Bounds.ToArray())}]";
+                return;
+            }
+
+            for (var b = 0; b < entry.Counts.Length; b++)
+            {
+                entry.Counts[b] += view.BucketCounts[b];
+            }
+        }
     }
 
     private IEnumerable<Sample> SelectLive(VectorSelector selector, DateTimeOffset at)
@@ -601,8 +716,15 @@ internal sealed class Evaluator
                 ("min_over_time", SeriesRole.Gauge) => (AggregateFunction.Min, null),
                 ("max_over_time", SeriesRole.Gauge) => (AggregateFunction.Max, null),
                 ("last_over_time", SeriesRole.Gauge) => (AggregateFunction.Last, null),
+                ("rate" or "increase", SeriesRole.Bucket) when target.Kind == MetricKind.Histogram => (AggregateFunction.Increase, null),
                 _ => throw NotApplicable(function, target),
             };
+            if (target.Role == SeriesRole.Bucket)
+            {
+                result.AddRange(BucketSeries(target, matrix.Vector.Matchers, at, window, null, function == "rate" ? v => v / seconds : null));
+                continue;
+            }
+
             // Prometheus drops the metric name from every range function's result but last_over_time's: its value is a sample of the series.
             var name = function == "last_over_time" ? target.Name : null;
             result.AddRange(Fetch(target, plan.Fn, window, matrix.Vector.Matchers, at, null, name, transform: plan.Transform));
