@@ -153,7 +153,7 @@ public static class PrometheusEndpoints
         }
         catch (PromQLException e)
         {
-            var status = e.ErrorType == PromQLException.Execution ? StatusCodes.Status422UnprocessableEntity : StatusCodes.Status400BadRequest;
+            var status = PromQLException.StatusOf(e.ErrorType);
             return Results.Text(e.Message + "\n", "text/plain; charset=utf-8", Encoding.UTF8, status);
         }
     }
@@ -204,13 +204,13 @@ public static class PrometheusEndpoints
         }
     }
 
-    /// <summary>Prometheus' statuses: 400 for bad_data, 422 for a query that failed while executing.</summary>
+    /// <summary>Prometheus' statuses: 400 for bad_data, 422 for a query that failed while executing, 503 for a timeout.</summary>
     private static IResult Error(string errorType, string message) =>
         Results.Text(
             Encoding.UTF8.GetString(PromApi.ErrorJson(errorType, message)),
             "application/json",
             Encoding.UTF8,
-            errorType == PromQLException.Execution ? StatusCodes.Status422UnprocessableEntity : StatusCodes.Status400BadRequest);
+            PromQLException.StatusOf(errorType));
 
     /// <summary>Query string and, for form POSTs (Grafana's default), the form body.</summary>
     private static async Task<Dictionary<string, StringValues>> ParametersAsync(HttpRequest request)

@@ -12,6 +12,17 @@ public sealed class PromQLException(string message, string errorType = PromQLExc
     /// <summary>Prometheus' errorType for a valid query that failed while executing (HTTP 422), e.g. a regex timeout.</summary>
     public const string Execution = "execution";
 
-    /// <summary><see cref="BadData"/> or <see cref="Execution"/>.</summary>
+    /// <summary>Prometheus' errorType for a query that ran past its timeout (HTTP 503).</summary>
+    public const string Timeout = "timeout";
+
+    /// <summary><see cref="BadData"/>, <see cref="Execution"/> or <see cref="Timeout"/>.</summary>
     public string ErrorType { get; } = errorType;
+
+    /// <summary>The HTTP status Prometheus answers an errorType with: 400 bad_data, 422 execution, 503 timeout.</summary>
+    public static int StatusOf(string errorType) => errorType switch
+    {
+        Execution => 422,
+        Timeout => 503,
+        _ => 400,
+    };
 }

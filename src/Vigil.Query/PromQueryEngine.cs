@@ -18,7 +18,19 @@ public sealed record PromQueryOptions
     /// <summary>Range queries with more steps than this are refused, as Prometheus does.</summary>
     public int MaxPointsPerSeries { get; init; } = 11_000;
 
-    public static PromQueryOptions From(WindowStoreOptions storage) => new() { Retention = storage.Retention };
+    /// <summary>A query running longer than this (on the engine's clock) is stopped with a 503 <c>timeout</c>, as Prometheus' <c>--query.timeout</c>.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>The most samples one query may load, as Prometheus' <c>--query.max-samples</c> (same default).</summary>
+    public long MaxSamples { get; init; } = 50_000_000;
+
+    /// <summary>The most series one query may return (Prometheus has no such limit; its memory is bounded by the samples).</summary>
+    public int MaxSeries { get; init; } = 100_000;
+
+    /// <summary>The store's bucket width: timestamp() reads one bucket at a time.</summary>
+    public TimeSpan Resolution { get; init; } = TimeSpan.FromSeconds(10);
+
+    public static PromQueryOptions From(WindowStoreOptions storage) => new() { Retention = storage.Retention, Resolution = storage.Resolution };
 }
 
 /// <summary>
@@ -48,6 +60,11 @@ public sealed class PromQueryEngine
     {
         var expr = Parser.Parse(query);
         var value = NewEvaluator().Eval(expr, at);
+        if (value is VectorValue vector && vector.Samples.Count > _options.MaxSeries)
+        {
+            throw TooManySeries();
+        }
+
         return new InstantResult(at, value);
     }
 
@@ -77,6 +94,7 @@ public sealed class PromQueryEngine
         // start + i·step never passes end, so the last step cannot overflow the calendar.
         for (var i = 0L; i <= steps; i++)
         {
+            evaluator.Budget.CheckTime();
             var t = start.AddTicks(step.Ticks * i);
             switch (evaluator.Eval(expr, t))
             {
@@ -97,8 +115,14 @@ public sealed class PromQueryEngine
 
         void Add(Labels labels, DateTimeOffset t, double value)
         {
+            evaluator.Budget.AddSamples(1);
             if (!series.TryGetValue(labels.Key, out var entry))
             {
+                if (series.Count == _options.MaxSeries)
+                {
+                    throw TooManySeries();
+                }
+
                 entry = (labels, []);
                 series[labels.Key] = entry;
             }
@@ -148,5 +172,9 @@ public sealed class PromQueryEngine
     /// <summary>The families of the live sources (self-metrics, ALERTS, recorded aggregates), collected now.</summary>
     public IReadOnlyList<MetricFamily> LiveFamilies() => [.. _live.SelectMany(s => s.Collect())];
 
-    private Evaluator NewEvaluator() => new(_reader, new SeriesCatalog(_reader), _options, LiveFamilies, _time.GetUtcNow());
+    private PromQLException TooManySeries() => new(
+        $"the query returns more than {_options.MaxSeries.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} series, the limit per query; narrow its selectors or aggregate",
+        PromQLException.Execution);
+
+    private Evaluator NewEvaluator() => new(_reader, new SeriesCatalog(_reader), _options, LiveFamilies, _time.GetUtcNow(), new QueryBudget(_time, _options));
 }

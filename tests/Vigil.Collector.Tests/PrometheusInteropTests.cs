@@ -151,10 +151,10 @@ public sealed class PrometheusInteropTests
         await using var _ = vigil;
         using var __ = api;
 
-        using var response = await api.Http.GetAsync($"/api/v1/query?query={Escape("timestamp(up)")}");
+        using var response = await api.Http.GetAsync($"/api/v1/query?query={Escape("holt_winters(up[5m], 0.5, 0.5)")}");
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Equal("{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"function timestamp is not supported\"}", await response.Content.ReadAsStringAsync());
+        Assert.Equal("{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"function holt_winters is not supported\"}", await response.Content.ReadAsStringAsync());
 
         using var missing = await api.Http.GetAsync("/api/v1/query_range?query=1");
         Assert.Equal(HttpStatusCode.BadRequest, missing.StatusCode);

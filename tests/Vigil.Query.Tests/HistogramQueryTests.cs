@@ -67,13 +67,14 @@ public sealed class HistogramQueryTests
     }
 
     [Fact]
-    public void BareBucketSeries_IsRefusedPointingAtHistogramQuantile()
+    public void BareBucketSeries_InfBucketIsTheCount_OfEachSeries()
     {
-        var e = Assert.Throws<PromQLException>(() => Durations().Engine.Query("ai_run_duration_seconds_bucket", QueryHarness.At(55)));
+        var h = Durations();
 
-        Assert.Equal(
-            "ai_run_duration_seconds_bucket: _bucket series are only supported inside histogram_quantile, e.g. histogram_quantile(0.99, sum by (le) (rate(ai_run_duration_seconds_bucket[5m]))); the window store computes the quantile",
-            e.Message);
+        var inf = h.Vector("ai_run_duration_seconds_bucket{le=\"+Inf\"} - ignoring(le) ai_run_duration_seconds_count", 55);
+
+        Assert.NotEmpty(inf);
+        Assert.All(inf.Values, v => Assert.Equal(0, v));
     }
 
     [Fact]

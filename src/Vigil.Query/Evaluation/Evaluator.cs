@@ -27,14 +27,18 @@ internal sealed class Evaluator
     /// <summary>The most subquery steps one query may evaluate (over all its steps and nesting).</summary>
     internal const long MaxSubqueryStepsPerQuery = 1_000_000;
 
-    public Evaluator(IWindowReader reader, SeriesCatalog catalog, PromQueryOptions options, Func<IReadOnlyList<MetricFamily>> live, DateTimeOffset now)
+    public Evaluator(IWindowReader reader, SeriesCatalog catalog, PromQueryOptions options, Func<IReadOnlyList<MetricFamily>> live, DateTimeOffset now, QueryBudget budget)
     {
+        Budget = budget;
         _reader = reader;
         _catalog = catalog;
         _options = options;
         _live = live;
         _now = now;
     }
+
+    /// <summary>The query's timeout and sample count, shared by every evaluation of the query.</summary>
+    public QueryBudget Budget { get; }
 
     /// <remarks>
     /// Recurses once per level of the tree, which the parser bounds (<see cref="Parser.MaxDepth"/>); a thread whose
@@ -49,6 +53,7 @@ internal sealed class Evaluator
             throw new PromQLException("the query nests too deeply for this thread's stack");
         }
 
+        Budget.CheckTime();
         return EvalNode(expr, t);
     }
 
@@ -148,17 +153,132 @@ internal sealed class Evaluator
                 SeriesRole.Counter or SeriesRole.Count => (AggregateFunction.Increase, _options.Retention),
                 SeriesRole.Sum => (AggregateFunction.Sum, _options.Retention),
                 SeriesRole.Gauge => (AggregateFunction.Last, Min(_options.LookbackDelta, _options.Retention)),
+                SeriesRole.Bucket when target.Kind == MetricKind.Histogram => (AggregateFunction.Increase, _options.Retention),
                 SeriesRole.Bucket => throw new PromQLException(
-                    $"{target.Name}: _bucket series are only supported inside histogram_quantile, e.g. histogram_quantile(0.99, sum by (le) (rate({target.Name}[5m]))); the window store computes the quantile"),
+                    $"{target.Name}: the _bucket series of an exponential histogram are only supported inside histogram_quantile, e.g. histogram_quantile(0.99, sum by (le) (rate({target.Name}[5m]))); the window store computes the quantile"),
                 SeriesRole.Native => throw new PromQLException(
                     $"{target.Name} is an exponential (native) histogram: use histogram_quantile(0.99, sum(rate({target.Name}[5m]))), {target.Name}_count or {target.Name}_sum"),
                 _ => throw new PromQLException(
                     $"{target.Name} is a summary's quantile series, which Vigil does not expose; use {target.Name}_count or {target.Name}_sum"),
             };
-            result.AddRange(Fetch(target, fn, window, selector.Matchers, at, null, target.Name));
+            result.AddRange(target.Role == SeriesRole.Bucket
+                ? BucketSeries(target, selector.Matchers, at, window, target.Name, null)
+                : Fetch(target, fn, window, selector.Matchers, at, null, target.Name));
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// A classic histogram's <c>_bucket</c> series as Prometheus exposes them: per series and upper bound <c>le</c>, the
+    /// observations at or below it (cumulative across bounds) added in the buckets whose start lies in (at − window, at].
+    /// The store keeps per-bucket counts (not cumulative over time), so a window is read one bucket at a time.
+    /// </summary>
+    private List<Sample> BucketSeries(PromSeriesName target, IReadOnlyList<LabelMatcher> matchers, DateTimeOffset at, TimeSpan window, string? name, Func<double, double>? transform)
+    {
+        var storeMatchers = new List<LabelMatcher>();
+        var leMatchers = new List<LabelMatcher>();
+        foreach (var m in matchers)
+        {
+            if (m.Name == "le")
+            {
+                leMatchers.Add(m);
+            }
+            else if (m.Name != Labels.MetricName)
+            {
+                storeMatchers.Add(new LabelMatcher(_catalog.AttributeOf(target.Metric, m.Name), m.Op, m.Value));
+            }
+        }
+
+        var collector = new BucketCounts(target.Metric, storeMatchers);
+        var resolution = (long)_options.Resolution.TotalMilliseconds;
+        var last = at.ToUnixTimeMilliseconds() / resolution * resolution;
+        var buckets = (long)(window / _options.Resolution);
+        try
+        {
+            for (var i = 0L; i < buckets && last - (i * resolution) >= 0; i++)
+            {
+                Budget.CheckTime();
+                _reader.ReadBucket(DateTimeOffset.FromUnixTimeMilliseconds(last - (i * resolution)), collector);
+            }
+        }
+        catch (QueryException e) when (e is not RegexTimeoutException)
+        {
+            throw new PromQLException($"{target.Name}: {e.Message}");
+        }
+
+        if (collector.Conflict is { } conflict)
+        {
+            throw new PromQLException($"{target.Name}: a series changed its bucket bounds within the window ({conflict}); Vigil cannot merge them per le");
+        }
+
+        var result = new List<Sample>();
+        foreach (var (labels, bounds, counts) in collector.Series)
+        {
+            var translated = SeriesCatalog.Translate(labels, name);
+            long cumulative = 0;
+            for (var b = 0; b < counts.Length; b++)
+            {
+                cumulative += counts[b];
+                var le = b < bounds.Length ? ExpositionWriter.FormatValue(bounds[b]) : "+Inf";
+                if (leMatchers.TrueForAll(m => m.Matches(le)))
+                {
+                    result.Add(new Sample(translated.With("le", le), transform is null ? cumulative : transform(cumulative)));
+                }
+            }
+        }
+
+        Budget.AddSamples(result.Count);
+        return result;
+    }
+
+    /// <summary>Sums one explicit-bucket histogram's per-bucket counts over the buckets read, per series.</summary>
+    private sealed class BucketCounts(string metric, List<LabelMatcher> matchers) : IBucketVisitor
+    {
+        // Keyed by the series' label dictionary, which the store hands over as the same instance every time.
+        private readonly Dictionary<IReadOnlyDictionary<string, string>, (double[] Bounds, long[] Counts)> _series = new(ReferenceEqualityComparer.Instance);
+
+        public string? Conflict { get; private set; }
+
+        public IEnumerable<(IReadOnlyDictionary<string, string> Labels, double[] Bounds, long[] Counts)> Series =>
+            _series.Select(s => (s.Key, s.Value.Bounds, s.Value.Counts));
+
+        public void Visit(string metricName, string unit, IReadOnlyDictionary<string, string> labels, in BucketView view)
+        {
+            if (metricName != metric || view.Kind != MetricKind.Histogram)
+            {
+                return;
+            }
+
+            foreach (var m in matchers)
+            {
+                if (!m.Matches(labels.TryGetValue(m.Name, out var value) ? value : string.Empty))
+                {
+                    return;
+                }
+            }
+
+            if (view.BucketCounts.Length != view.Bounds.Length + 1)
+            {
+                return; // a point without buckets carries only its count and sum
+            }
+
+            if (!_series.TryGetValue(labels, out var entry))
+            {
+                entry = (view.Bounds.ToArray(), new long[view.BucketCounts.Length]);
+                _series[labels] = entry;
+            }
+            else if (!view.Bounds.SequenceEqual(entry.Bounds))
+            {
+                Conflict ??= $"[{string.Join(", ", entry.Bounds)}] and [{string.Join(", ", view.Bounds.ToArray())}]";
+                return;
+            }
+
+            for (var b = 0; b < entry.Counts.Length; b++)
+            {
+                entry.Counts[b] += view.BucketCounts[b];
+            }
+        }
     }
 
     private IEnumerable<Sample> SelectLive(VectorSelector selector, DateTimeOffset at)
@@ -224,6 +344,8 @@ internal sealed class Evaluator
             throw new PromQLException(e.Message);
         }
 
+        Budget.CheckTime();
+        Budget.AddSamples(samples.Count);
         foreach (var sample in samples)
         {
             yield return new Sample(SeriesCatalog.Translate(sample.Labels, name), transform is null ? sample.Value : transform(sample.Value));
@@ -277,6 +399,13 @@ internal sealed class Evaluator
         {
             case "histogram_quantile":
                 return new VectorValue(HistogramQuantile(EvalScalar(call.Args[0], t, "histogram_quantile's first argument"), call.Args[1], t));
+            case "histogram_count":
+            case "histogram_sum":
+                return new VectorValue(HistogramCountOrSum(call.Function == "histogram_sum", call.Args[0], t));
+            case "histogram_fraction":
+                return new VectorValue(HistogramFraction(call, t));
+            case "timestamp":
+                return new VectorValue(Timestamp(call.Args[0], t));
             case "round":
                 // Prometheus' formula: halves round up (round(-2.5) is -2), to the nearest multiple of the second argument.
                 var inverse = 1 / (call.Args.Count > 1 ? EvalScalar(call.Args[1], t, "round's second argument") : 1);
@@ -312,6 +441,165 @@ internal sealed class Evaluator
             default:
                 throw new PromQLException($"function {call.Function} is not supported");
         }
+    }
+
+    /// <summary>
+    /// timestamp(v): of a bare selector (in parentheses or not), the start of the newest bucket holding a point of each
+    /// series, which is the point's own time for points on the bucket grid (Prometheus gives the sample's time); of any
+    /// other expression, the evaluation time, as Prometheus. Only gauges and counters keep points per bucket; the
+    /// live families (ALERTS, self-metrics) have their current value, stamped with the evaluation time.
+    /// </summary>
+    private List<Sample> Timestamp(Expr argument, DateTimeOffset t)
+    {
+        var seconds = t.ToUnixTimeMilliseconds() / 1000.0;
+        if (Unwrap(argument) is not VectorSelector selector)
+        {
+            return [.. EvalVector(argument, t, "timestamp()").Select(s => new Sample(s.Labels.WithoutName(), seconds))];
+        }
+
+        var samples = Select(selector, t);
+        var at = Shift(Pin(selector.At, t), selector.Offset);
+        var stamps = new Dictionary<string, double>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var target in _catalog.Resolve(selector.Matchers))
+            {
+                if (target.Role is not (SeriesRole.Gauge or SeriesRole.Counter))
+                {
+                    throw new PromQLException($"function timestamp is not supported over {target.Name}, a {target.Type} series: Vigil keeps its observations per bucket, not its points; timestamp works on gauges and counters");
+                }
+
+                StampNewestBuckets(target, selector.Matchers, at, samples.Count, stamps);
+            }
+        }
+        catch (RegexTimeoutException e)
+        {
+            throw new PromQLException(e.Message, PromQLException.Execution);
+        }
+
+        var result = new List<Sample>(samples.Count);
+        foreach (var sample in samples)
+        {
+            result.Add(new Sample(sample.Labels.WithoutName(), stamps.TryGetValue(sample.Labels.Key, out var stamp) ? stamp : seconds));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// The newest bucket with a point of each series of a target, read one bucket at a time backwards from
+    /// <paramref name="at"/> (so the buckets read are linear in the look-back, not quadratic), stopping once every
+    /// series the bare selector returned is stamped.
+    /// </summary>
+    private void StampNewestBuckets(PromSeriesName target, IReadOnlyList<LabelMatcher> matchers, DateTimeOffset at, int wanted, Dictionary<string, double> stamps)
+    {
+        var resolution = _options.Resolution;
+        var lookBack = target.Role == SeriesRole.Gauge ? Min(_options.LookbackDelta, _options.Retention) : _options.Retention;
+        var bucket = at.ToUnixTimeMilliseconds() / (long)resolution.TotalMilliseconds * (long)resolution.TotalMilliseconds;
+        var buckets = (long)(lookBack / resolution);
+        for (var i = 0L; i < buckets && stamps.Count < wanted; i++)
+        {
+            var start = DateTimeOffset.FromUnixTimeMilliseconds(bucket - (i * (long)resolution.TotalMilliseconds));
+            if (start < WindowStore.EarliestTime)
+            {
+                break;
+            }
+
+            foreach (var sample in Fetch(target, AggregateFunction.Count, resolution, matchers, start, null, target.Name))
+            {
+                if (sample.Value > 0)
+                {
+                    stamps.TryAdd(sample.Labels.Key, start.ToUnixTimeMilliseconds() / 1000.0);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// histogram_count and histogram_sum read native histograms; Vigil's are OTel exponential histograms, whose
+    /// observation count and sum the store keeps: <c>rate(x[w])</c> and <c>increase(x[w])</c> of one, optionally summed
+    /// <c>by</c>/<c>without</c> (count and sum add up across series). Float series (a classic histogram's _bucket, _count,
+    /// _sum and everything else) carry no histogram, so the answer is empty, as Prometheus' is.
+    /// </summary>
+    private List<Sample> HistogramCountOrSum(bool sum, Expr argument, DateTimeOffset t)
+    {
+        var function = sum ? "histogram_sum" : "histogram_count";
+        var inner = Unwrap(argument);
+        var aggregation = inner as Aggregation;
+        if (aggregation is not null)
+        {
+            inner = Unwrap(aggregation.Inner);
+        }
+
+        if (inner is not Call { Function: "rate" or "increase" } call || call.Args[0] is not MatrixSelector matrix
+            || !_catalog.Resolve(matrix.Vector.Matchers).Any(n => n.Role == SeriesRole.Native))
+        {
+            _ = EvalVector(argument, t, function + "()");
+            return [];
+        }
+
+        if (aggregation is not null && aggregation.Op != "sum")
+        {
+            throw new PromQLException($"{function} over {aggregation.Op}(…) of an exponential histogram is not supported; use sum by (…) or no aggregation");
+        }
+
+        var seconds = matrix.Range.TotalSeconds;
+        var rate = call.Function == "rate";
+        var at = Shift(Pin(matrix.Vector.At, t), matrix.Vector.Offset);
+        var samples = new List<Sample>();
+        foreach (var target in _catalog.Resolve(matrix.Vector.Matchers))
+        {
+            if (target.Role != SeriesRole.Native)
+            {
+                continue; // floats: no histogram to count
+            }
+
+            var (fn, transform) = (sum, rate) switch
+            {
+                (false, true) => (AggregateFunction.Rate, (Func<double, double>?)null),
+                (false, false) => (AggregateFunction.Increase, null),
+                (true, true) => (AggregateFunction.Sum, v => v / seconds),
+                (true, false) => (AggregateFunction.Sum, null),
+            };
+            samples.AddRange(Fetch(target, fn, matrix.Range, matrix.Vector.Matchers, at, null, null, transform: transform));
+        }
+
+        if (aggregation is null)
+        {
+            return samples;
+        }
+
+        var grouping = new HashSet<string>(aggregation.Grouping, StringComparer.Ordinal);
+        var groups = new Dictionary<string, (Labels Labels, double Value)>(StringComparer.Ordinal);
+        foreach (var sample in samples)
+        {
+            var labels = aggregation.Without ? sample.Labels.WithoutName().Drop(grouping) : sample.Labels.Keep(grouping);
+            groups[labels.Key] = groups.TryGetValue(labels.Key, out var g) ? (g.Labels, g.Value + sample.Value) : (labels, sample.Value);
+        }
+
+        return [.. groups.Values.Select(g => new Sample(g.Labels, g.Value))];
+    }
+
+    /// <summary>histogram_fraction: empty over float series, as Prometheus; over exponential histograms it needs their buckets, which the store does not expose to queries.</summary>
+    private List<Sample> HistogramFraction(Call call, DateTimeOffset t)
+    {
+        _ = EvalScalar(call.Args[0], t, "histogram_fraction's first argument");
+        _ = EvalScalar(call.Args[1], t, "histogram_fraction's second argument");
+        var inner = Unwrap(call.Args[2]);
+        var selector = inner switch
+        {
+            Call { Args: [MatrixSelector m, ..] } => m.Vector,
+            Aggregation { Inner: var a } when Unwrap(a) is Call { Args: [MatrixSelector m, ..] } => m.Vector,
+            VectorSelector v => v,
+            _ => null,
+        };
+        if (selector is not null && _catalog.Resolve(selector.Matchers).Any(n => n.Role == SeriesRole.Native))
+        {
+            throw new PromQLException("function histogram_fraction is not supported over an exponential histogram: the store does not expose its buckets to queries");
+        }
+
+        _ = EvalVector(call.Args[2], t, "histogram_fraction()");
+        return [];
     }
 
     /// <summary>
@@ -428,8 +716,15 @@ internal sealed class Evaluator
                 ("min_over_time", SeriesRole.Gauge) => (AggregateFunction.Min, null),
                 ("max_over_time", SeriesRole.Gauge) => (AggregateFunction.Max, null),
                 ("last_over_time", SeriesRole.Gauge) => (AggregateFunction.Last, null),
+                ("rate" or "increase", SeriesRole.Bucket) when target.Kind == MetricKind.Histogram => (AggregateFunction.Increase, null),
                 _ => throw NotApplicable(function, target),
             };
+            if (target.Role == SeriesRole.Bucket)
+            {
+                result.AddRange(BucketSeries(target, matrix.Vector.Matchers, at, window, null, function == "rate" ? v => v / seconds : null));
+                continue;
+            }
+
             // Prometheus drops the metric name from every range function's result but last_over_time's: its value is a sample of the series.
             var name = function == "last_over_time" ? target.Name : null;
             result.AddRange(Fetch(target, plan.Fn, window, matrix.Vector.Matchers, at, null, name, transform: plan.Transform));
@@ -489,6 +784,7 @@ internal sealed class Evaluator
             }
 
             var samples = EvalVector(subquery.Inner, DateTimeOffset.FromUnixTimeMilliseconds(ms), "a subquery");
+            Budget.AddSamples(samples.Count);
             foreach (var sample in samples)
             {
                 if (!index.TryGetValue(sample.Labels.Key, out var i))
@@ -683,7 +979,7 @@ internal sealed class Evaluator
         }
 
         var groups = new Dictionary<string, Group>(StringComparer.Ordinal);
-        var keepMembers = op is "topk" or "bottomk" or "quantile";
+        var keepMembers = op is "topk" or "bottomk" or "quantile" or "limitk" or "limit_ratio";
         foreach (var original in samples)
         {
             var sample = valueLabel is null ? original : new Sample(original.Labels.With(valueLabel, FormatFixed(original.Value)), original.Value);
@@ -704,6 +1000,16 @@ internal sealed class Evaluator
         if (op is "topk" or "bottomk")
         {
             return new VectorValue(TopK(groups, parameter, op == "topk"));
+        }
+
+        if (op == "limitk")
+        {
+            return new VectorValue(LimitK(groups, parameter));
+        }
+
+        if (op == "limit_ratio")
+        {
+            return new VectorValue(LimitRatio(samples, parameter));
         }
 
         var result = new List<Sample>(groups.Count);
@@ -750,6 +1056,53 @@ internal sealed class Evaluator
                 ? g.Members!.OrderBy(s => double.IsNaN(s.Value)).ThenByDescending(s => s.Value)
                 : g.Members!.OrderBy(s => double.IsNaN(s.Value)).ThenBy(s => s.Value);
             result.AddRange(ordered.Take((int)Math.Min(count, int.MaxValue)));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// limitk as Prometheus 3: the first k series of each group, whole (name included), in label-set order, which is
+    /// the order Prometheus' selectors give them; k below 1 gives nothing.
+    /// </summary>
+    private static List<Sample> LimitK(Dictionary<string, Group> groups, double k)
+    {
+        if (double.IsNaN(k) || k >= 9.2233720368547758E+18 || k < -9.2233720368547758E+18)
+        {
+            throw new PromQLException($"scalar value {ExpositionWriter.FormatValue(k)} overflows int64 (the k of limitk)");
+        }
+
+        var result = new List<Sample>();
+        var count = (long)k;
+        if (count < 1)
+        {
+            return result;
+        }
+
+        foreach (var g in groups.Values)
+        {
+            result.AddRange(g.Members!.OrderBy(s => s.Labels.Key, StringComparer.Ordinal).Take((int)Math.Min(count, int.MaxValue)));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// limit_ratio as Prometheus 3: a series stays when its label-set hash, as a fraction of 2^64 − 1, lies below r
+    /// (r ≥ 0) or at or above 1 + r (r &lt; 0), so r and r − 1 pick complementary sets and the pick is stable across
+    /// steps. r is clamped to [-1, 1], as Prometheus does (with a warning there); grouping does not change the pick.
+    /// </summary>
+    private static List<Sample> LimitRatio(IReadOnlyList<Sample> samples, double ratio)
+    {
+        ratio = Math.Clamp(ratio, -1, 1);
+        var result = new List<Sample>();
+        foreach (var sample in samples)
+        {
+            var offset = XxHash64.OfLabels(sample.Labels) / (double)ulong.MaxValue;
+            if ((ratio >= 0 && offset < ratio) || (ratio < 0 && offset >= 1 + ratio))
+            {
+                result.Add(sample);
+            }
         }
 
         return result;

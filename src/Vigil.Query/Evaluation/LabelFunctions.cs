@@ -42,10 +42,79 @@ internal static class LabelFunctions
             }
 
             // An empty result removes the label, as an empty label is absent.
-            result.Add(match.Success ? new Sample(sample.Labels.With(dst, match.Result(replacement)), sample.Value) : sample);
+            result.Add(match.Success ? new Sample(sample.Labels.With(dst, Expand(replacement, regex, match)), sample.Value) : sample);
         }
 
         return Unique(result, "label_replace");
+    }
+
+    /// <summary>
+    /// The replacement as Go's <c>regexp.Expand</c> writes it, which Prometheus uses: <c>$name</c> takes the longest run
+    /// of letters, digits and <c>_</c> (so <c>$1x</c> is the group named "1x", empty, and <c>${1}x</c> is group 1 then x);
+    /// an all-digit name without a leading zero is a group number; a missing or unmatched group is empty; <c>$$</c> is
+    /// <c>$</c>; a <c>$</c> without a valid name after it (<c>$-</c>, <c>${1</c>) stays as written, so .NET's own
+    /// <c>$&amp;</c>, <c>$`</c>, <c>$'</c> and <c>$+</c> are plain text, and <c>$_</c> is the (absent) group "_", as in Go.
+    /// </summary>
+    internal static string Expand(string template, Regex regex, Match match)
+    {
+        var result = new StringBuilder(template.Length);
+        var i = 0;
+        while (i < template.Length)
+        {
+            var dollar = template.IndexOf('$', i);
+            if (dollar < 0)
+            {
+                result.Append(template, i, template.Length - i);
+                break;
+            }
+
+            result.Append(template, i, dollar - i);
+            i = dollar + 1;
+            if (i < template.Length && template[i] == '$')
+            {
+                result.Append('$');
+                i++;
+                continue;
+            }
+
+            var brace = i < template.Length && template[i] == '{';
+            var start = brace ? i + 1 : i;
+            var end = start;
+            while (end < template.Length && Rune.DecodeFromUtf16(template.AsSpan(end), out var rune, out var used) == System.Buffers.OperationStatus.Done
+                && (Rune.IsLetter(rune) || Rune.IsDigit(rune) || rune.Value == '_'))
+            {
+                end += used;
+            }
+
+            if (end == start || (brace && (end >= template.Length || template[end] != '}')))
+            {
+                result.Append('$'); // malformed: the $ is text, and what follows is read again as text
+                continue;
+            }
+
+            result.Append(GroupValue(template[start..end], regex, match));
+            i = brace ? end + 1 : end;
+        }
+
+        return result.ToString();
+    }
+
+    private static string GroupValue(string name, Regex regex, Match match)
+    {
+        var number = -1;
+        if (name.All(char.IsAsciiDigit) && (name.Length == 1 || name[0] != '0') && name.Length <= 9)
+        {
+            number = int.Parse(name, System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        if (number >= 0)
+        {
+            return regex.GetGroupNumbers().Contains(number) && match.Groups[number].Success ? match.Groups[number].Value : string.Empty;
+        }
+
+        // Names are looked up only among the named groups: .NET would also read "01" as group 1.
+        var named = !name.All(char.IsAsciiDigit) && regex.GetGroupNames().Contains(name);
+        return named && match.Groups[name].Success ? match.Groups[name].Value : string.Empty;
     }
 
     /// <summary><c>label_join(v, dst, separator, src…)</c>: dst becomes the src values (missing = empty) joined by the separator.</summary>

@@ -74,12 +74,10 @@ public sealed class Parser
     /// <summary>The most steps one subquery may evaluate, as the points of a range query.</summary>
     public const int MaxSubquerySteps = 11_000;
 
-    private static readonly HashSet<string> SupportedAggregations = ["sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values"];
+    private static readonly HashSet<string> SupportedAggregations = ["sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values", "limitk", "limit_ratio"];
 
-    /// <summary>Aggregations whose first argument is a parameter (k, φ or a label name).</summary>
-    internal static readonly HashSet<string> ParameterAggregations = ["topk", "bottomk", "quantile", "count_values"];
-
-    private static readonly HashSet<string> UnsupportedAggregations = ["limitk", "limit_ratio"];
+    /// <summary>Aggregations whose first argument is a parameter (k, φ, a ratio or a label name).</summary>
+    internal static readonly HashSet<string> ParameterAggregations = ["topk", "bottomk", "quantile", "count_values", "limitk", "limit_ratio"];
 
     /// <summary>Functions the evaluator implements, with their least and greatest argument count (after the tables it is built from: static fields initialise in order).</summary>
     internal static readonly Dictionary<string, (int Min, int Max)> Functions = BuildFunctions();
@@ -89,6 +87,10 @@ public sealed class Parser
         var functions = new Dictionary<string, (int Min, int Max)>(StringComparer.Ordinal)
         {
             ["histogram_quantile"] = (2, 2),
+            ["histogram_count"] = (1, 1),
+            ["histogram_sum"] = (1, 1),
+            ["histogram_fraction"] = (3, 3),
+            ["timestamp"] = (1, 1),
             ["clamp"] = (3, 3),
             ["clamp_min"] = (2, 2),
             ["clamp_max"] = (2, 2),
@@ -462,15 +464,10 @@ public sealed class Parser
             return new NumberLiteral(double.NaN);
         }
 
-        if (SupportedAggregations.Contains(name) || UnsupportedAggregations.Contains(name))
+        if (SupportedAggregations.Contains(name))
         {
             if (Peek.Kind == TokenKind.LeftParen || (Peek.Kind == TokenKind.Identifier && Peek.Text is "by" or "without"))
             {
-                if (UnsupportedAggregations.Contains(name))
-                {
-                    throw new PromQLException($"aggregation {name} is not supported; use sum, avg, min, max, count, group, stddev, stdvar, quantile, topk, bottomk or count_values");
-                }
-
                 return ParseAggregation(token);
             }
         }

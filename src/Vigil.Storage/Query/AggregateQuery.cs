@@ -160,4 +160,10 @@ public interface IWindowReader
 
     /// <summary>How late a metric's points have been arriving lately (its p99), or null when unknown.</summary>
     TimeSpan? ArrivalLagOf(string metric) => null;
+
+    /// <summary>
+    /// Hands every series with data in the bucket starting at <paramref name="bucketStart"/> to the visitor (what a
+    /// classic histogram's per-<c>le</c> counts are read from). Readers that cannot do it throw <see cref="QueryException"/>.
+    /// </summary>
+    void ReadBucket(DateTimeOffset bucketStart, IBucketVisitor visitor) => throw new QueryException("this reader does not expose buckets");
 }

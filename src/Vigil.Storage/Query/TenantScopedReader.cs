@@ -18,4 +18,17 @@ public sealed class TenantScopedReader(IWindowReader inner, string tenantAttribu
 
     public IReadOnlyList<SeriesInfo> ListSeries(string? metric) =>
         [.. inner.ListSeries(metric).Where(s => s.Labels.TryGetValue(tenantAttribute, out var value) && _matcher.Matches(value))];
+
+    public void ReadBucket(DateTimeOffset bucketStart, IBucketVisitor visitor) => inner.ReadBucket(bucketStart, new TenantVisitor(tenantAttribute, _matcher, visitor));
+
+    private sealed class TenantVisitor(string attribute, LabelMatcher matcher, IBucketVisitor inner) : IBucketVisitor
+    {
+        public void Visit(string metric, string unit, IReadOnlyDictionary<string, string> labels, in BucketView view)
+        {
+            if (labels.TryGetValue(attribute, out var value) && matcher.Matches(value))
+            {
+                inner.Visit(metric, unit, labels, view);
+            }
+        }
+    }
 }
