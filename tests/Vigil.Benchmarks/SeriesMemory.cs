@@ -31,7 +31,42 @@ internal static class SeriesMemory
             Measure(seriesCount, points, TimeSpan.FromSeconds(interval));
         }
 
+        Console.WriteLine();
+        Console.WriteLine($"bucket layout only: {seriesCount:N0} series objects, 360 buckets each (1 h of 10 s), heap after the buckets minus heap before them");
+        Console.WriteLine();
+        Console.WriteLine("| series | values | bucket bytes /series |");
+        Console.WriteLine("| --- | --- | ---: |");
+        Layout(seriesCount, "counter", "same delta every bucket", static (s, b, r) => ((CounterSeries)s).Add(b, 0, (ulong)b, 7, cumulative: false, knownSince: 0));
+        Layout(seriesCount, "counter", "random integer deltas 0-50", static (s, b, r) => ((CounterSeries)s).Add(b, 0, (ulong)b, r.Next(51), cumulative: false, knownSince: 0));
+        Layout(seriesCount, "gauge", "random walk in steps of 0.1, time jitter up to 50 ms", static (s, b, r) =>
+            ((GaugeSeries)s).Add(b, 0, ((ulong)b * 10_000_000_000UL) + (ulong)r.Next(50_000_000), Math.Round(50 + (10 * Math.Sin(b / 7.0)) + (r.Next(-20, 21) / 10.0), 1)));
         return 0;
+    }
+
+    private static void Layout(int seriesCount, string kind, string values, Action<Series, int, Random> add)
+    {
+        var metric = new MetricState(1, "m", kind == "gauge" ? MetricKind.Gauge : MetricKind.Counter, "1", monotonic: kind != "gauge");
+        var key = new byte[] { 1, 0, 0, 0 };
+        var labels = new Dictionary<string, string>();
+        var series = new Series[seriesCount];
+        for (var i = 0; i < series.Length; i++)
+        {
+            series[i] = kind == "gauge" ? new GaugeSeries(metric, key, labels, 0) : new CounterSeries(metric, key, labels, 0);
+        }
+
+        var before = Heap();
+        var random = new Random(14);
+        for (var bucket = 100_000; bucket < 100_360; bucket++)
+        {
+            foreach (var s in series)
+            {
+                add(s, bucket, random);
+            }
+        }
+
+        var after = Heap();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {kind} | {values} | {(after - before) / (double)seriesCount:N0} B |"));
+        GC.KeepAlive(series);
     }
 
     private static void Measure(int seriesCount, int pointsPerRequest, TimeSpan interval)
