@@ -156,7 +156,59 @@ internal abstract class Series
         {
             _head = 0;
         }
+
+        TrimPacked(oldest);
     }
+
+    /// <summary>Drops the oldest <paramref name="count"/> slots (a packed kind has just sealed them).</summary>
+    protected void DropOldest(int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            Clear(_head);
+            _head++;
+        }
+
+        Count -= count;
+        if (Count == 0)
+        {
+            _head = 0;
+        }
+    }
+
+    /// <summary>Bucket numbers of slots [first, end).</summary>
+    protected ReadOnlySpan<int> BucketsOf(int first, int end) => _buckets.AsSpan(first, end - first);
+
+    /// <summary>The slot of the oldest live bucket.</summary>
+    protected int Head => _head;
+
+    /// <summary>Moves the live slots to the front and cuts the arrays to <paramref name="capacity"/> (after a restore sealed most of them).</summary>
+    protected void ShrinkSlots(int capacity)
+    {
+        if (capacity < Count || capacity >= _buckets.Length)
+        {
+            return;
+        }
+
+        if (_head > 0)
+        {
+            var end = _head + Count;
+            Array.Copy(_buckets, _head, _buckets, 0, Count);
+            Remove(_head, end);
+            _head = 0;
+        }
+
+        Array.Resize(ref _buckets, capacity);
+        Grow(capacity);
+    }
+
+    /// <summary>A kind that packs closed buckets drops those older than <paramref name="oldest"/>.</summary>
+    protected virtual void TrimPacked(int oldest)
+    {
+    }
+
+    /// <summary>Whether a kind holds packed (closed) buckets beside the raw slots.</summary>
+    protected virtual bool HasPacked => false;
 
     /// <summary>Slots whose bucket number lies in [from, to].</summary>
     public (int First, int End) Range(int from, int to)
@@ -191,7 +243,7 @@ internal abstract class Series
         }
 
         writer.WriteInt32(_recentNext);
-        writer.WriteInt32s(Buckets);
+        WriteBucketNumbers(writer);
         WriteState(writer, _head, Count);
     }
 
@@ -231,6 +283,15 @@ internal abstract class Series
         _head = 0;
         Count = count;
         ReadState(reader, count);
+        Restored();
+    }
+
+    /// <summary>Writes every live bucket number, oldest first, as <see cref="CheckpointWriter.WriteInt32s"/> does.</summary>
+    protected virtual void WriteBucketNumbers(CheckpointWriter writer) => writer.WriteInt32s(Buckets);
+
+    /// <summary>Called once a restore has filled the slots (a packed kind seals the closed ones).</summary>
+    protected virtual void Restored()
+    {
     }
 
     /// <summary>Writes the kind's slots [head, head + count) and its per-series state.</summary>
@@ -239,7 +300,7 @@ internal abstract class Series
     /// <summary>Reads what <see cref="WriteState"/> wrote into slots [0, count).</summary>
     protected abstract void ReadState(CheckpointReader reader, int count);
 
-    public bool IsEmpty => Count == 0;
+    public bool IsEmpty => Count == 0 && !HasPacked;
 
     public abstract long ApproximateBytes { get; }
 

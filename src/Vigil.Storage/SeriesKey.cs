@@ -222,7 +222,8 @@ internal sealed class SeriesKeyBuilder
             var type = (AttributeValueType)key[position + 2 + keyLength];
             var valueLength = BinaryPrimitives.ReadInt32LittleEndian(key[(position + 3 + keyLength)..]);
             var value = key.Slice(position + EntryHeader + keyLength, valueLength);
-            labels[name] = AttributeReader.FormatValue(type, value);
+            var text = AttributeReader.FormatValue(type, value);
+            labels[name] = names is null ? text : names.Value(text);
             position += EntryHeader + keyLength + valueLength;
         }
 
@@ -327,13 +328,31 @@ internal readonly ref struct HashedSeriesKey(ReadOnlySpan<byte> bytes, int hash)
 }
 
 /// <summary>
-/// Label names shared by every series that has them ("tenant.id" once, not once per series). Bounded:
-/// past <see cref="Limit"/> distinct names, new ones are not shared, so odd senders cannot grow it.
+/// Label names and values shared by every series that has them ("tenant.id" and "tenant-0042" once, not
+/// once per series). Bounded: past <see cref="Limit"/> distinct names or <see cref="ValueLimit"/> values,
+/// new ones are not shared, so odd senders cannot grow it; a value costs a lookup on first sight of a series only.
 /// </summary>
 internal sealed class LabelNames
 {
     private const int Limit = 4096;
+
+    // About 100 B a value: the pool stays under 7 MB while the values of a fleet (tenants, workspaces,
+    // services, models, statuses) are held once instead of once per series.
+    private const int ValueLimit = 65_536;
+
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _names = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _values = new(StringComparer.Ordinal);
+
+    /// <summary>The shared copy of a label value, or the value itself once the pool is full.</summary>
+    public string Value(string value)
+    {
+        if (_values.TryGetValue(value, out var shared))
+        {
+            return shared;
+        }
+
+        return _values.Count < ValueLimit ? _values.GetOrAdd(value, value) : value;
+    }
 
     public string Get(ReadOnlySpan<byte> utf8)
     {

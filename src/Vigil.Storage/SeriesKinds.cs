@@ -1,5 +1,6 @@
 using Vigil.Otlp.Wire;
 using Vigil.Storage.Checkpoint;
+using Vigil.Storage.Compression;
 
 namespace Vigil.Storage;
 
@@ -64,10 +65,8 @@ internal struct CumulativeState
 }
 
 internal sealed class CounterSeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
-    : Series(metric, key, labels, stripe)
+    : PackedSeries<CounterBucket, CounterCodec>(metric, key, labels, stripe)
 {
-    private double[] _sum = new double[4];
-    private int[] _points = new int[4];
     private CumulativeState _cumulative;
     private double _lastValue;
 
@@ -107,90 +106,53 @@ internal sealed class CounterSeries(MetricState metric, byte[] key, IReadOnlyDic
             delta = value;
         }
 
-        var slot = Slot(bucket);
-        _sum[slot] += delta;
-        _points[slot]++;
+        AddPoint(bucket, delta, (long)time);
         return null;
     }
 
     public bool Fold(int from, int to, ref double sum, ref double points)
     {
-        var (first, end) = Range(from, to);
-        for (var i = first; i < end; i++)
+        var found = false;
+        var buckets = Read(from, to);
+        while (buckets.MoveNext())
         {
-            sum += _sum[i];
-            points += _points[i];
+            var bucket = buckets.Current;
+            sum += bucket.Sum;
+            points += bucket.Points;
+            found = true;
         }
 
-        return end > first;
+        return found;
     }
 
     public override bool TryRead(int bucket, out Query.BucketView view)
     {
-        var slot = SlotOf(bucket);
-        view = slot < 0 ? default : new Query.BucketView { Kind = MetricKind.Counter, Value = _sum[slot], Count = _points[slot] };
-        return slot >= 0;
+        var buckets = Read(bucket, bucket);
+        var found = buckets.MoveNext();
+        view = found ? new Query.BucketView { Kind = MetricKind.Counter, Value = buckets.Current.Sum, Count = buckets.Current.Points } : default;
+        return found;
     }
 
-    public override long ApproximateBytes => BaseBytes + (Capacity * 12L) + 24;
+    public override long ApproximateBytes => PackedApproximateBytes + 24;
 
     protected override void WriteState(CheckpointWriter writer, int head, int count)
     {
         _cumulative.Write(writer);
         writer.WriteDouble(_lastValue);
-        for (var i = head; i < head + count; i++)
-        {
-            writer.WriteDouble(_sum[i]);
-            writer.WriteInt32(_points[i]);
-        }
+        WriteBuckets(writer);
     }
 
     protected override void ReadState(CheckpointReader reader, int count)
     {
         _cumulative = CumulativeState.Read(reader);
         _lastValue = reader.ReadDouble();
-        for (var i = 0; i < count; i++)
-        {
-            _sum[i] = reader.ReadDouble();
-            _points[i] = reader.ReadInt32();
-        }
-    }
-
-    protected override void Grow(int capacity)
-    {
-        Array.Resize(ref _sum, capacity);
-        Array.Resize(ref _points, capacity);
-    }
-
-    protected override void Shift(int position, int count)
-    {
-        ShiftArray(_sum, position, count);
-        ShiftArray(_points, position, count);
-    }
-
-    protected override void Remove(int drop, int count)
-    {
-        RemoveArray(_sum, drop, count);
-        RemoveArray(_points, drop, count);
-    }
-
-    protected override void Clear(int slot)
-    {
-        _sum[slot] = 0;
-        _points[slot] = 0;
+        ReadBuckets(reader, count);
     }
 }
 
 internal sealed class GaugeSeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
-    : Series(metric, key, labels, stripe)
+    : PackedSeries<GaugeBucket, GaugeCodec>(metric, key, labels, stripe)
 {
-    private double[] _last = new double[4];
-    private long[] _lastTime = new long[4];
-    private double[] _min = new double[4];
-    private double[] _max = new double[4];
-    private double[] _sum = new double[4];
-    private int[] _count = new int[4];
-
     public string? Add(int bucket, ulong start, ulong time, double value)
     {
         if (!double.IsFinite(value))
@@ -203,115 +165,49 @@ internal sealed class GaugeSeries(MetricState metric, byte[] key, IReadOnlyDicti
             return null;
         }
 
-        var slot = Slot(bucket);
-        if (_count[slot] == 0 || (long)time >= _lastTime[slot])
-        {
-            _last[slot] = value;
-            _lastTime[slot] = (long)time;
-        }
-
-        _min[slot] = _count[slot] == 0 ? value : Math.Min(_min[slot], value);
-        _max[slot] = _count[slot] == 0 ? value : Math.Max(_max[slot], value);
-        _sum[slot] += value;
-        _count[slot]++;
+        AddPoint(bucket, value, (long)time);
         return null;
     }
 
     public bool Fold(int from, int to, ref GaugeFold fold)
     {
-        var (first, end) = Range(from, to);
-        for (var i = first; i < end; i++)
+        var found = false;
+        var last = 0.0;
+        var buckets = Read(from, to);
+        while (buckets.MoveNext())
         {
-            fold.Count += _count[i];
-            fold.Sum += _sum[i];
-            fold.Min = Math.Min(fold.Min, _min[i]);
-            fold.Max = Math.Max(fold.Max, _max[i]);
+            var bucket = buckets.Current;
+            fold.Count += bucket.Count;
+            fold.Sum += bucket.Sum;
+            fold.Min = Math.Min(fold.Min, bucket.Min);
+            fold.Max = Math.Max(fold.Max, bucket.Max);
+            last = bucket.Last;
+            found = true;
         }
 
-        if (end > first)
+        if (found)
         {
             // The series' own latest value; a group adds the latest values of its series.
-            fold.Last += _last[end - 1];
+            fold.Last += last;
             fold.Series++;
         }
 
-        return end > first;
+        return found;
     }
 
     public override bool TryRead(int bucket, out Query.BucketView view)
     {
-        var slot = SlotOf(bucket);
-        view = slot < 0 ? default : new Query.BucketView { Kind = MetricKind.Gauge, Value = _last[slot], Count = _count[slot], Sum = _sum[slot] };
-        return slot >= 0;
+        var buckets = Read(bucket, bucket);
+        var found = buckets.MoveNext();
+        view = found ? new Query.BucketView { Kind = MetricKind.Gauge, Value = buckets.Current.Last, Count = buckets.Current.Count, Sum = buckets.Current.Sum } : default;
+        return found;
     }
 
-    public override long ApproximateBytes => BaseBytes + (Capacity * 44L);
+    public override long ApproximateBytes => PackedApproximateBytes;
 
-    protected override void WriteState(CheckpointWriter writer, int head, int count)
-    {
-        for (var i = head; i < head + count; i++)
-        {
-            writer.WriteDouble(_last[i]);
-            writer.WriteInt64(_lastTime[i]);
-            writer.WriteDouble(_min[i]);
-            writer.WriteDouble(_max[i]);
-            writer.WriteDouble(_sum[i]);
-            writer.WriteInt32(_count[i]);
-        }
-    }
+    protected override void WriteState(CheckpointWriter writer, int head, int count) => WriteBuckets(writer);
 
-    protected override void ReadState(CheckpointReader reader, int count)
-    {
-        for (var i = 0; i < count; i++)
-        {
-            _last[i] = reader.ReadDouble();
-            _lastTime[i] = reader.ReadInt64();
-            _min[i] = reader.ReadDouble();
-            _max[i] = reader.ReadDouble();
-            _sum[i] = reader.ReadDouble();
-            _count[i] = reader.ReadInt32();
-        }
-    }
-
-    protected override void Grow(int capacity)
-    {
-        Array.Resize(ref _last, capacity);
-        Array.Resize(ref _lastTime, capacity);
-        Array.Resize(ref _min, capacity);
-        Array.Resize(ref _max, capacity);
-        Array.Resize(ref _sum, capacity);
-        Array.Resize(ref _count, capacity);
-    }
-
-    protected override void Shift(int position, int count)
-    {
-        ShiftArray(_last, position, count);
-        ShiftArray(_lastTime, position, count);
-        ShiftArray(_min, position, count);
-        ShiftArray(_max, position, count);
-        ShiftArray(_sum, position, count);
-        ShiftArray(_count, position, count);
-    }
-
-    protected override void Remove(int drop, int count)
-    {
-        RemoveArray(_last, drop, count);
-        RemoveArray(_lastTime, drop, count);
-        RemoveArray(_min, drop, count);
-        RemoveArray(_max, drop, count);
-        RemoveArray(_sum, drop, count);
-        RemoveArray(_count, drop, count);
-    }
-
-    protected override void Clear(int slot)
-    {
-        _last[slot] = 0;
-        _lastTime[slot] = 0;
-        _min[slot] = 0;
-        _max[slot] = 0;
-        _sum[slot] = 0;
-        _count[slot] = 0;
-    }
+    protected override void ReadState(CheckpointReader reader, int count) => ReadBuckets(reader, count);
 }
 
 internal struct GaugeFold

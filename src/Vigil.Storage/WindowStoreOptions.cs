@@ -16,8 +16,12 @@ public sealed record WindowStoreOptions
     public IReadOnlyList<string> ResourceAttributes { get; init; } =
         ["service.name", "service.namespace", "deployment.environment.name", "tenant.id", "workspace.id"];
 
-    /// <summary>New series of a metric past this many go to its overflow series and are reported as refused.</summary>
-    public int MaxSeriesPerMetric { get; init; } = 10_000;
+    /// <summary>
+    /// New series of a metric past this many go to its overflow series and are reported as refused. A fifth
+    /// of <see cref="MaxSeries"/>: one exploding metric cannot take the whole store, while a fleet's busiest
+    /// metric (25,000 series for 625 tenants in docs/performance.md's model) fits whole; the per-tenant cap is the guard.
+    /// </summary>
+    public int MaxSeriesPerMetric { get; init; } = 200_000;
 
     /// <summary>
     /// New series of one tenant (the value of <see cref="TenantAttribute"/>) past this many are refused
