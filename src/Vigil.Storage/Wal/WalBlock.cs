@@ -130,8 +130,9 @@ internal sealed class WalBlockReader : IDisposable
         {
             written = _zstd.Unwrap(payload[WalFormat.BlockPrefixBytes..], _raw.AsSpan(0, length));
         }
-        catch (ZstdException e)
+        catch (Exception e) when (e is ZstdException or ArgumentException)
         {
+            // Damaged data that passed its checksum (or a writer bug): a block lost, never a replay that throws.
             return $"block does not decompress ({e.Message})";
         }
 
