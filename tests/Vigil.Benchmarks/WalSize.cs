@@ -105,6 +105,8 @@ internal static class WalSize
             Codec("lz4 fast", blocks, raw, points, b => Lz4(b, LZ4Level.L00_FAST));
             Codec("lz4 hc3", blocks, raw, points, b => Lz4(b, LZ4Level.L03_HC));
             Codec("snappy", blocks, raw, points, b => Snappier.Snappy.CompressToArray(b).Length);
+            Codec("zstd -3", blocks, raw, points, b => Zstd(b, -3));
+            Codec("zstd -1", blocks, raw, points, b => Zstd(b, -1));
             Codec("zstd 1", blocks, raw, points, b => Zstd(b, 1));
             Codec("zstd 3", blocks, raw, points, b => Zstd(b, 3));
             Codec("deflate fastest", blocks, raw, points, b => Deflate(b));
