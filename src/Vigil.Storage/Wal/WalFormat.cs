@@ -48,8 +48,6 @@ internal static class WalFormat
 
     public static ReadOnlySpan<byte> SegmentMagic => "VIGILWAL"u8;
 
-    public static ReadOnlySpan<byte> RecordMagicBytes => [0xE2, 0x57, 0x4C, 0x9A];
-
     /// <summary>The three bytes both frame magics end with: replay scans for these, then checks the byte before.</summary>
     public static ReadOnlySpan<byte> MagicTail => [0x57, 0x4C, 0x9A];
 

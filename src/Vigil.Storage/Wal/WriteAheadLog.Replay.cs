@@ -4,9 +4,9 @@ using Microsoft.Win32.SafeHandles;
 namespace Vigil.Storage.Wal;
 
 /// <summary>What a replay read, and what it had to leave out (each is logged with segment and offset as well).</summary>
-/// <param name="Records">Intact records applied.</param>
+/// <param name="Records">Intact records applied (each record of a block counts).</param>
 /// <param name="Since">Time of the oldest intact record.</param>
-/// <param name="DamagedRecords">Damaged regions skipped: each is one record, or more when the damage hid the record headers.</param>
+/// <param name="DamagedRecords">Damaged regions skipped: each is one record, one compressed block (the records of a group commit), or more when the damage hid the headers.</param>
 /// <param name="DamagedBytes">Bytes in those regions.</param>
 /// <param name="TornTailBytes">Bytes cut from the end of the newest segment (a crash during a write).</param>
 /// <param name="UnappliedRecords">Intact records whose apply threw; skipped.</param>
