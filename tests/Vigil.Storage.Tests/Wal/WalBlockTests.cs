@@ -89,6 +89,51 @@ public sealed class WalBlockTests
         Assert.Empty(logger.Warnings);
     }
 
+    /// <summary>A batch past the block size is several blocks, all written before the batch's one fsync; a request past it is a block alone.</summary>
+    [Fact]
+    public async Task BatchLargerThanABlock_IsSeveralBlocks_UnderOneSync()
+    {
+        using var dir = new TempWalDirectory();
+        var gate = new GatedWalFiles();
+        var log = Open(dir, gate);
+        log.Replay(_ => { });
+        log.Start();
+        int[] sizes = [600_000, 600_000, 600_000, 5 << 20, 100_000];
+        var large = sizes.Select((size, i) => Sized(i, size)).ToList();
+        gate.HoldNextSync();
+        var first = log.AppendAsync(new byte[] { 1 });
+        await gate.Held.WaitAsync(Answer);
+        var queued = large.Select(r => log.AppendAsync(r)).ToList();
+        gate.Release();
+        await first.WaitAsync(Answer);
+        await Task.WhenAll(queued).WaitAsync(Answer);
+        Assert.Equal(2, log.Syncs);
+        await log.DisposeAsync();
+
+        // 1.8 MB fits a 4 MiB block; the 5 MiB request would overflow it, so it starts its own; the next overflows that one.
+        var frames = Frames(await File.ReadAllBytesAsync(Assert.Single(dir.Segments())));
+        Assert.Equal([false, true, true, true], frames.Select(f => f.Block));
+        Assert.Equal([3, 1, 1], frames.Skip(1).Select(f => Unpack(f.Payload).Count));
+        Assert.Equal(large, frames.Skip(1).SelectMany(f => Unpack(f.Payload)));
+        Assert.Equal([[1], .. large], ReplayAll(dir, null, out _));
+    }
+
+    private static byte[] Sized(int i, int size)
+    {
+        var bytes = new byte[size];
+        var pattern = Request(i);
+        for (var at = 0; at < size; at += pattern.Length)
+        {
+            pattern.AsSpan(0, Math.Min(pattern.Length, size - at)).CopyTo(bytes.AsSpan(at));
+            if (size - at >= sizeof(int))
+            {
+                BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(at), at); // no two stretches alike
+            }
+        }
+
+        return bytes;
+    }
+
     [Fact]
     public async Task Version2Segment_StillReplays_BeforeTheNewBlocks_AndNewSegmentsAreVersion3()
     {
