@@ -3,9 +3,10 @@ using BenchmarkDotNet.Running;
 using Vigil.Benchmarks;
 
 // Modes that are not BenchmarkDotNet runs; anything else goes to BenchmarkDotNet (e.g. `-- --filter '*'`).
-//   memory [series]   bytes per counter series
-//   cpu [rounds]      CPU time and bytes per ingested point
-//   rules [rounds]    CPU and memory per rule round (RuleReadBenchmarks' model)
+//   memory [series]                bytes per counter series
+//   cpu [rounds]                   CPU time and bytes per ingested point
+//   rules [rounds]                 CPU and memory per rule round (RuleReadBenchmarks' model)
+//   walsize [requests] [in-flight] the WAL's bytes per point and the codec candidates (decision 030)
 int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], CultureInfo.InvariantCulture) : fallback;
 
 switch (args.Length > 0 ? args[0] : string.Empty)
@@ -16,6 +17,8 @@ switch (args.Length > 0 ? args[0] : string.Empty)
         return IngestCpu.Run(Arg(1, 5));
     case "rules":
         return RuleReadModel.Run(Arg(1, 10));
+    case "walsize":
+        return WalSize.Run(Arg(1, 2_000), Arg(2, 8));
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(IngestBenchmarks).Assembly).Run(args);

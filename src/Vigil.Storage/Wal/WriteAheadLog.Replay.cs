@@ -4,9 +4,9 @@ using Microsoft.Win32.SafeHandles;
 namespace Vigil.Storage.Wal;
 
 /// <summary>What a replay read, and what it had to leave out (each is logged with segment and offset as well).</summary>
-/// <param name="Records">Intact records applied.</param>
+/// <param name="Records">Intact records applied (each record of a block counts).</param>
 /// <param name="Since">Time of the oldest intact record.</param>
-/// <param name="DamagedRecords">Damaged regions skipped: each is one record, or more when the damage hid the record headers.</param>
+/// <param name="DamagedRecords">Damaged regions skipped: each is one record, one compressed block (the records of a group commit), or more when the damage hid the headers.</param>
 /// <param name="DamagedBytes">Bytes in those regions.</param>
 /// <param name="TornTailBytes">Bytes cut from the end of the newest segment (a crash during a write).</param>
 /// <param name="UnappliedRecords">Intact records whose apply threw; skipped.</param>
@@ -32,7 +32,7 @@ public sealed partial class WriteAheadLog
     {
         Directory.CreateDirectory(_directory);
         TryDeleteExpired();
-        var replay = new ReplayRun(this, apply);
+        using var replay = new ReplayRun(this, apply);
 
         // New segments are numbered after the checkpoint's even if its segments are gone.
         _segmentNumber = Math.Max(_segmentNumber, fromSegment - 1);
@@ -52,17 +52,18 @@ public sealed partial class WriteAheadLog
     }
 
     /// <summary>One replay: the buffers it reuses and what it counted.</summary>
-    private sealed class ReplayRun(WriteAheadLog log, Action<ReadOnlySpan<byte>> apply)
+    private sealed class ReplayRun(WriteAheadLog log, Action<ReadOnlySpan<byte>> apply) : IDisposable
     {
         private const int ScanChunk = 1 << 16;
 
         private readonly byte[] _header = new byte[WalFormat.RecordHeaderBytes];
         private readonly byte[] _scan = new byte[ScanChunk];
+        private readonly WalBlockReader _blocks = new();
         private byte[] _payload = new byte[4096];
         private SafeFileHandle _file = null!;
         private long _length;
         private string _name = string.Empty;
-        private (long Offset, long End, string Problem, bool OneRecord)? _tail;
+        private (long Offset, long End, string Problem, string Lost)? _tail;
         private long _records;
         private DateTimeOffset? _since;
         private long _damagedRecords;
@@ -70,6 +71,8 @@ public sealed partial class WriteAheadLog
         private long _tornTailBytes;
         private long _unapplied;
         private int _unreadable;
+
+        public void Dispose() => _blocks.Dispose();
 
         public WalReplayResult Result() => new(_records, _since, _damagedRecords, _damagedBytes, _tornTailBytes, _unapplied, _unreadable);
 
@@ -102,11 +105,11 @@ public sealed partial class WriteAheadLog
             // Only there is cutting safe: nothing was ever appended after it. Any other damage stays on disk.
             if (newest && knownFormat)
             {
-                Cut(path, tail.Offset, tail.End, tail.Problem, tail.OneRecord);
+                Cut(path, tail.Offset, tail.End, tail.Problem, tail.Lost);
             }
             else
             {
-                Damaged(tail.Offset, tail.End, tail.Problem, tail.OneRecord);
+                Damaged(tail.Offset, tail.End, tail.Problem, tail.Lost);
             }
         }
 
@@ -125,12 +128,12 @@ public sealed partial class WriteAheadLog
             {
                 if (read < WalFormat.SegmentHeaderBytes)
                 {
-                    Region(0, _length, "torn segment header", oneRecord: false);
+                    Region(0, _length, "torn segment header", lost: SomeRecords);
                     return true;
                 }
 
                 var (version, intact) = WalFormat.ReadSegmentHeader(head);
-                if (intact && version != WalFormat.Version)
+                if (intact && (version < WalFormat.OldestHeaderVersion || version > WalFormat.Version))
                 {
                     _unreadable++;
                     log._logger.LogError("WAL segment {Segment} has format version {Version}, which this Vigil cannot read (a newer Vigil wrote it?); it is left as it is and its {Bytes} bytes are not replayed", _name, version, _length);
@@ -148,7 +151,7 @@ public sealed partial class WriteAheadLog
 
             if (read < magic.Length && head[..read].SequenceEqual(magic[..read]))
             {
-                Region(0, _length, "torn segment header", oneRecord: false);
+                Region(0, _length, "torn segment header", lost: SomeRecords);
                 return true;
             }
 
@@ -158,7 +161,7 @@ public sealed partial class WriteAheadLog
                 return true;
             }
 
-            // Neither header is intact: look for version-2 records wherever they are; keep everything on disk.
+            // Neither header is intact: look for version-2/3 frames wherever they are; keep everything on disk.
             ReadRecords(0);
             return false;
         }
@@ -169,30 +172,35 @@ public sealed partial class WriteAheadLog
             {
                 if (_length - position < WalFormat.RecordHeaderBytes)
                 {
-                    Region(position, _length, "torn record header", oneRecord: true);
+                    Region(position, _length, "torn record header", lost: OneRecord);
                     return;
                 }
 
                 Read(_header, position);
-                if (!WalFormat.TryReadRecordHeader(_header, out var length, out var unixMs, out var crc))
+                if (!WalFormat.TryReadFrameHeader(_header, out var block, out var length, out var unixMs, out var crc))
                 {
                     var next = NextRecordHeader(position + 1);
-                    Region(position, next, "record header damaged (magic or header checksum)", oneRecord: false);
+                    Region(position, next, "record header damaged (magic or header checksum)", lost: SomeRecords);
                     position = next;
                     continue;
                 }
 
                 var end = position + WalFormat.RecordHeaderBytes + length;
+                var kind = block ? "block" : "record";
                 if (end > _length)
                 {
-                    Region(position, _length, $"torn record: its {length}-byte payload runs past the end of the file", oneRecord: true);
+                    Region(position, _length, $"torn {kind}: its {length}-byte payload runs past the end of the file", block ? OneBlock : OneRecord);
                     return;
                 }
 
                 var payload = Payload(position + WalFormat.RecordHeaderBytes, length);
                 if (Crc32C.Compute(payload) != crc)
                 {
-                    Region(position, end, "payload checksum mismatch", oneRecord: true);
+                    Region(position, end, block ? "payload checksum mismatch in a compressed block" : "payload checksum mismatch", block ? OneBlock : OneRecord);
+                }
+                else if (block)
+                {
+                    ApplyBlock(payload, unixMs, position, end);
                 }
                 else
                 {
@@ -214,7 +222,7 @@ public sealed partial class WriteAheadLog
             {
                 if (_length - position < WalFormat.LegacyHeaderBytes)
                 {
-                    Region(position, _length, "torn record header", oneRecord: true);
+                    Region(position, _length, "torn record header", lost: OneRecord);
                     return;
                 }
 
@@ -222,7 +230,7 @@ public sealed partial class WriteAheadLog
                 var (length, crc, unixMs) = WalFormat.ReadLegacyHeader(_header);
                 if (length < 0 || length > _length - position - WalFormat.LegacyHeaderBytes)
                 {
-                    Region(position, _length, $"record length {length} runs past the end of the file (a torn write, or a damaged length: a version-1 segment has no marker to find the next record by)", oneRecord: false);
+                    Region(position, _length, $"record length {length} runs past the end of the file (a torn write, or a damaged length: a version-1 segment has no marker to find the next record by)", lost: SomeRecords);
                     return;
                 }
 
@@ -237,12 +245,12 @@ public sealed partial class WriteAheadLog
 
                 if (end == _length || LegacyRecordAt(end))
                 {
-                    Region(position, end, "checksum mismatch", oneRecord: true);
+                    Region(position, end, "checksum mismatch", lost: OneRecord);
                     position = end;
                     continue;
                 }
 
-                Region(position, _length, "checksum mismatch, and no intact record follows where its length says it ends (the length may be damaged: a version-1 segment has no marker to find the next record by)", oneRecord: false);
+                Region(position, _length, "checksum mismatch, and no intact record follows where its length says it ends (the length may be damaged: a version-1 segment has no marker to find the next record by)", lost: SomeRecords);
                 return;
             }
         }
@@ -260,26 +268,27 @@ public sealed partial class WriteAheadLog
                 && WalFormat.LegacyChecksum(header, Payload(position + WalFormat.LegacyHeaderBytes, length)) == crc;
         }
 
-        /// <summary>The offset of the next intact record header at or after <paramref name="from"/>, or the end of the file.</summary>
+        /// <summary>The offset of the next intact frame header (either kind) at or after <paramref name="from"/>, or the end of the file.</summary>
         private long NextRecordHeader(long from)
         {
             Span<byte> candidate = stackalloc byte[WalFormat.RecordHeaderBytes];
-            var magic = WalFormat.RecordMagicBytes;
+            var tail = WalFormat.MagicTail;
             for (var chunk = from; chunk + WalFormat.RecordHeaderBytes <= _length;)
             {
                 var read = Read(_scan.AsSpan(0, (int)Math.Min(_scan.Length, _length - chunk)), chunk);
                 var searched = 0;
                 while (true)
                 {
-                    var hit = _scan.AsSpan(searched, read - searched).IndexOf(magic);
+                    var hit = _scan.AsSpan(searched, read - searched).IndexOf(tail);
                     if (hit < 0)
                     {
                         break;
                     }
 
-                    var at = chunk + searched + hit;
-                    if (at + WalFormat.RecordHeaderBytes <= _length && Read(candidate, at) == candidate.Length
-                        && WalFormat.TryReadRecordHeader(candidate, out _, out _, out _))
+                    // Both magics end with the same three bytes; the header starts one byte before them.
+                    var at = chunk + searched + hit - 1;
+                    if (at >= from && at + WalFormat.RecordHeaderBytes <= _length && Read(candidate, at) == candidate.Length
+                        && WalFormat.TryReadFrameHeader(candidate, out _, out _, out _, out _))
                     {
                         return at;
                     }
@@ -292,11 +301,37 @@ public sealed partial class WriteAheadLog
                     break;
                 }
 
-                // Overlap the chunks by less than a magic, so one split across them is found in the next.
-                chunk += read - (magic.Length - 1);
+                // Overlap the chunks by a magic's tail, so one split across them is found in the next.
+                chunk += read - tail.Length;
             }
 
             return _length;
+        }
+
+        /// <summary>
+        /// A compressed block whose checksum holds: every record in it is applied in order. A block that cannot be
+        /// unpacked (an unknown codec, a bad length) is damage: none of its records are applied, the file is left alone.
+        /// </summary>
+        private void ApplyBlock(ReadOnlySpan<byte> payload, long unixMs, long offset, long end)
+        {
+            var problem = _blocks.TryUnpack(payload, out var records);
+            if (problem is not null)
+            {
+                Damaged(offset, end, problem, OneBlock);
+                return;
+            }
+
+            for (var index = 0; records.Length > 0; index++)
+            {
+                if (!WalVarint.TryRead(records, out var length, out var prefix) || length > records.Length - prefix)
+                {
+                    Damaged(offset, end, $"compressed block malformed after its first {index} records", "the rest of 1 block");
+                    return;
+                }
+
+                Apply(records.Slice(prefix, (int)length), unixMs, offset);
+                records = records[(prefix + (int)length)..];
+            }
         }
 
         private void Apply(ReadOnlySpan<byte> payload, long unixMs, long offset)
@@ -312,33 +347,33 @@ public sealed partial class WriteAheadLog
                 // An intact record that cannot be applied is damage of another kind: skip it, never refuse to start.
                 _unapplied++;
                 log._logger.LogWarning(
-                    "WAL segment {Segment}: the record at offset {Offset} ({Bytes} bytes) could not be applied ({Error}: {Problem}); skipped, replay goes on",
+                    "WAL segment {Segment}: the record at offset {Offset} (or in the block there; {Bytes} bytes) could not be applied ({Error}: {Problem}); skipped, replay goes on",
                     _name, offset, payload.Length, e.GetType().Name, e.Message);
             }
         }
 
         /// <summary>A damaged region: reported at once, unless it reaches the end (then the caller decides whether it is a torn tail).</summary>
-        private void Region(long offset, long end, string problem, bool oneRecord)
+        private void Region(long offset, long end, string problem, string lost)
         {
             if (end == _length)
             {
-                _tail = (offset, end, problem, oneRecord);
+                _tail = (offset, end, problem, lost);
                 return;
             }
 
-            Damaged(offset, end, problem, oneRecord);
+            Damaged(offset, end, problem, lost);
         }
 
-        private void Damaged(long offset, long end, string problem, bool oneRecord)
+        private void Damaged(long offset, long end, string problem, string lost)
         {
             _damagedRecords++;
             _damagedBytes += end - offset;
             log._logger.LogWarning(
                 "WAL segment {Segment}: {Bytes} bytes at offset {Offset} are damaged ({Problem}); skipped {Lost} there and read on. The file is left as it is; the data in those bytes is lost",
-                _name, end - offset, offset, problem, Lost(oneRecord));
+                _name, end - offset, offset, problem, lost);
         }
 
-        private void Cut(string path, long offset, long end, string problem, bool oneRecord)
+        private void Cut(string path, long offset, long end, string problem, string lost)
         {
             try
             {
@@ -355,10 +390,12 @@ public sealed partial class WriteAheadLog
             _tornTailBytes += end - offset;
             log._logger.LogWarning(
                 "WAL segment {Segment}: torn tail of {Bytes} bytes at offset {Offset} ({Problem}), {Lost}, cut off. This was the newest segment; a crash during a write leaves this, and a request is acknowledged only once its record is on disk",
-                _name, end - offset, offset, problem, Lost(oneRecord));
+                _name, end - offset, offset, problem, lost);
         }
 
-        private static string Lost(bool oneRecord) => oneRecord ? "1 record" : "1 or more records (their headers are damaged, so how many is unknown)";
+        private const string OneRecord = "1 record";
+        private const string SomeRecords = "1 or more records (their headers are damaged, so how many is unknown)";
+        private const string OneBlock = "1 compressed block (the records of one group commit; how many is unknown)";
 
         private ReadOnlySpan<byte> Payload(long offset, int length)
         {
