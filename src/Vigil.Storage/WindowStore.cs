@@ -178,6 +178,7 @@ public sealed partial class WindowStore : IWindowReader
         var lookup = stripe.Map.GetAlternateLookup<HashedSeriesKey>();
         if (lookup.TryGetValue(new HashedSeriesKey(key, hash), out var series))
         {
+            PreserveForCheckpoint(series);
             return series;
         }
 
@@ -201,6 +202,7 @@ public sealed partial class WindowStore : IWindowReader
             }
 
             series = Create(metric, key.ToArray(), labels!, Array.IndexOf(_stripes, stripe));
+            series.CheckpointEpoch = _checkpointEpoch;
             stripe.Map[series.Key] = series;
             metric.Add(series);
             return series;
@@ -254,10 +256,12 @@ public sealed partial class WindowStore : IWindowReader
         Monitor.Enter(stripe);
         if (stripe.Map.TryGetValue(key, out var series))
         {
+            PreserveForCheckpoint(series);
             return series;
         }
 
         series = Create(metric, key, SeriesKeyBuilder.DecodeLabels(key), Array.IndexOf(_stripes, stripe), overflow: true);
+        series.CheckpointEpoch = _checkpointEpoch;
         stripe.Map[series.Key] = series;
         metric.Overflow = series;
         metric.Add(series);
@@ -293,6 +297,11 @@ public sealed partial class WindowStore : IWindowReader
         {
             lock (stripe)
             {
+                if (_streaming is not null)
+                {
+                    break; // deferred while a checkpoint streams (WindowStore.Checkpoint.cs)
+                }
+
                 List<byte[]>? dead = null;
                 foreach (var (key, series) in stripe.Map)
                 {
