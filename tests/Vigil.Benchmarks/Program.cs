@@ -9,5 +9,11 @@ if (args.Length > 0 && args[0] == "memory")
     return SeriesMemory.Run(series);
 }
 
+// `-- checkpoint [series]` measures a checkpoint's ingest pause and memory (issue 14).
+if (args.Length > 0 && args[0] == "checkpoint")
+{
+    return CheckpointPause.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 100_000);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(IngestBenchmarks).Assembly).Run(args);
 return 0;
