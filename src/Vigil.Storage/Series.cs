@@ -244,6 +244,9 @@ internal abstract class Series
 
     public bool IsEmpty => Count == 0;
 
+    /// <summary>The oldest bucket number held (int.MaxValue when empty): what a sweep would expire first.</summary>
+    public int FirstBucket => Count > 0 ? _buckets[_head] : int.MaxValue;
+
     public abstract long ApproximateBytes { get; }
 
     protected abstract void Grow(int capacity);

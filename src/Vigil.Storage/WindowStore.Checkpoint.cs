@@ -311,6 +311,7 @@ public sealed partial class WindowStore
         foreach (var item in series)
         {
             _stripes[item.Stripe].Map.Add(item.Key, item);
+            _stripes[item.Stripe].Touched = true;
             item.Metric.AddRestored(item);
 
             // Restored series count against the limits but are never refused.
