@@ -6,6 +6,7 @@ using Vigil.Otlp.Json;
 using Vigil.Otlp.Proto.Collector;
 using Vigil.Otlp.Wire;
 using Vigil.Storage;
+using Vigil.Storage.Durability;
 using Vigil.Storage.Wal;
 
 namespace Vigil.Collector.Otlp;
@@ -51,8 +52,9 @@ public readonly record struct OtlpOutcome(OtlpOutcomeKind Kind, IngestResult Res
 /// </summary>
 public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService wal, VigilMetrics metrics, VigilOptions options)
 {
+    private readonly IMetricSink _sink = wal.Durable;
     private readonly ApiKeys _keys = new(options.Auth.IngestKeys);
-    private readonly ConcurrentBag<TenantPointCounts> _tenantCounts = [];
+    private readonly ConcurrentBag<RateAdmission> _admissions = [];
 
     public IngestGate Gate { get; } = gate;
 
@@ -82,20 +84,16 @@ public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService 
         return (null, new OtlpOutcome(OtlpOutcomeKind.Unauthenticated, default, message));
     }
 
-    private OtlpIngest.PreparedRequest PrepareRated(ReadOnlyMemory<byte> request, TenantBinding? binding, TenantRateLimiter rates, out RateRefusal? overRate)
+    /// <summary>The tenant rate limit as an admission of the durable ingest: decided from the check pass's counts.</summary>
+    private sealed class RateAdmission(string tenantAttribute) : IIngestAdmission
     {
-        var counts = _tenantCounts.TryTake(out var pooled) ? pooled : new TenantPointCounts(ingest.Store.Options.TenantAttribute);
-        try
-        {
-            counts.Reset(binding);
-            var prepared = ingest.Prepare(request, counts);
-            overRate = rates.TryTake(counts);
-            return prepared;
-        }
-        finally
-        {
-            _tenantCounts.Add(counts);
-        }
+        public TenantPointCounts Counts { get; } = new(tenantAttribute);
+
+        public TenantRateLimiter? Rates { get; set; }
+
+        public RateRefusal? Refusal { get; private set; }
+
+        public bool Admit() => (Refusal = Rates!.TryTake(Counts)) is null;
     }
 
     /// <param name="binding">The ingest key's tenant binding from <see cref="Authenticate"/>; null without keys.</param>
@@ -126,28 +124,32 @@ public sealed class OtlpReceiver(OtlpIngest ingest, IngestGate gate, WalService 
         {
             var request = json ? OtlpJsonTranscoder.ToProtobuf(body.Span) : body.Memory;
 
-            // Checked and indexed in one walk; the apply below is fed from the index (decision 031).
-            RateRefusal? overRate = null;
-            using var prepared = Gate.Rates is { } rates ? PrepareRated(request, binding, rates, out overRate) : ingest.Prepare(request);
-            if (overRate is { } throttled)
-            {
-                // Counted per tenant in the check; over a tenant's rate nothing of it reaches the WAL or the store.
-                metrics.RecordRequest(transport, "throttled", started);
-                return new OtlpOutcome(OtlpOutcomeKind.Overloaded, default, throttled.Message, throttled.RetryAfter);
-            }
-
-            // Logged before it is applied, so an acknowledged request is on disk and replayed after a crash.
-            // Append and apply happen inside the ingest barrier: a checkpoint waits for both or neither.
+            // Checked, logged before it is applied (an acknowledged request is on disk and replayed after a
+            // crash) and stored by the durable ingest; over a tenant's rate nothing of it is logged.
             IngestResult result;
-            await wal.EnterIngestAsync(cancellationToken);
-            try
+            if (Gate.Rates is { } rates)
             {
-                await wal.AppendAsync(request, binding, cancellationToken);
-                result = prepared.Apply(binding);
+                var admission = _admissions.TryTake(out var pooled) ? pooled : new RateAdmission(ingest.Store.Options.TenantAttribute);
+                try
+                {
+                    admission.Counts.Reset(binding);
+                    admission.Rates = rates;
+                    if (await _sink.WriteAsync(request, binding, admission, cancellationToken) is not { } admitted)
+                    {
+                        metrics.RecordRequest(transport, "throttled", started);
+                        return new OtlpOutcome(OtlpOutcomeKind.Overloaded, default, admission.Refusal!.Value.Message, admission.Refusal.Value.RetryAfter);
+                    }
+
+                    result = admitted;
+                }
+                finally
+                {
+                    _admissions.Add(admission);
+                }
             }
-            finally
+            else
             {
-                wal.ExitIngest();
+                result = (await _sink.WriteAsync(request, binding, admission: null, cancellationToken))!.Value;
             }
 
             metrics.RecordRequest(transport, result.Rejected > 0 ? "partial" : "success", started);

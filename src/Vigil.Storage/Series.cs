@@ -41,6 +41,9 @@ internal abstract class Series
 
     public bool Removed { get; set; }
 
+    /// <summary>The checkpoint epoch this series was last written or preserved in (see WindowStore.Checkpoint.cs).</summary>
+    public int CheckpointEpoch;
+
     /// <summary>Its tenant's traffic counter, found on the series' first accepted point; null until then, <see cref="TenantTraffic.Counter.None"/> without a tenant.</summary>
     public TenantTraffic.Counter? Traffic { get; set; }
 
@@ -301,6 +304,9 @@ internal abstract class Series
     protected abstract void ReadState(CheckpointReader reader, int count);
 
     public bool IsEmpty => Count == 0 && !HasPacked;
+
+    /// <summary>The oldest bucket number held (int.MaxValue when empty): what a sweep would expire first.</summary>
+    public int FirstBucket => Count > 0 ? _buckets[_head] : int.MaxValue;
 
     public abstract long ApproximateBytes { get; }
 

@@ -5,44 +5,123 @@ namespace Vigil.Storage;
 
 public sealed partial class WindowStore
 {
+    // Bumped at every checkpoint's cut. While a checkpoint streams, a series whose epoch is below it
+    // belongs to the image and is not written yet; one created after the cut gets the new epoch and is
+    // left out (the WAL replay recreates it).
+    private int _checkpointEpoch;
+    private volatile CheckpointCut? _streaming;
+
     /// <summary>
-    /// Serializes the whole store (see <see cref="CheckpointFormat"/>): the metrics with their ids, every
-    /// series with its buckets and its cumulative and retry state, and <see cref="KnownSinceUnixNano"/>.
-    /// Each series is read under its stripe lock; for a state that matches a WAL position exactly the
-    /// caller must keep ingest out meanwhile (the collector's ingest barrier does).
+    /// Cuts a checkpoint: captures the metric-level state and the series count and, from now until the
+    /// cut is disposed, has every series that is about to change preserve its state first. It costs a
+    /// pass over the lock stripes and the metrics, not the series. For a state that matches a WAL
+    /// position exactly the caller keeps ingest out during this call (the durable ingest's barrier does);
+    /// writing (<see cref="WriteCheckpoint(CheckpointCut, Stream)"/>) then runs beside ingest.
     /// </summary>
     /// <param name="walSegment">The first WAL segment whose records are not in this image.</param>
-    public CheckpointImage CaptureCheckpoint(long walSegment = 0)
+    /// <exception cref="InvalidOperationException">Another checkpoint is still being written.</exception>
+    public CheckpointCut BeginCheckpoint(long walSegment = 0)
     {
-        var writer = new CheckpointWriter((int)Math.Min(Array.MaxLength, Math.Max(64 * 1024, SeriesCount * 256L)));
-        var header = new byte[CheckpointFormat.HeaderBytes];
-        writer.WriteBytesRaw(header); // filled in below, once the payload's length and CRC are known
+        // All stripe locks: no series changes half-way across the cut, and a sweep in progress sees it.
+        var entered = 0;
+        try
+        {
+            for (; entered < StripeCount; entered++)
+            {
+                Monitor.Enter(_stripes[entered]);
+            }
 
-        var payloadStart = writer.Length;
-        writer.WriteUInt64(KnownSinceUnixNano);
-        writer.WriteInt64(walSegment);
-        writer.WriteInt64(_resolutionNanos);
-        writer.WriteUInt64(ToUnixNano(Now));
+            if (_streaming is not null)
+            {
+                throw new InvalidOperationException("a checkpoint is already being written");
+            }
+
+            var series = 0;
+            foreach (var stripe in _stripes)
+            {
+                series += stripe.Map.Count;
+            }
+
+            var metrics = _metrics.Values.OrderBy(m => m.Id).ToArray();
+            var overflowPoints = new long[metrics.Length];
+            for (var i = 0; i < metrics.Length; i++)
+            {
+                overflowPoints[i] = Interlocked.Read(ref metrics[i].OverflowPoints);
+            }
+
+            var cut = new CheckpointCut(
+                this, ++_checkpointEpoch, walSegment, KnownSinceUnixNano, ToUnixNano(Now), Volatile.Read(ref _nextMetricId), metrics, overflowPoints, series, StripeCount);
+            _streaming = cut;
+            return cut;
+        }
+        finally
+        {
+            while (entered > 0)
+            {
+                Monitor.Exit(_stripes[--entered]);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Streams the checkpoint of <paramref name="cut"/> to <paramref name="stream"/> (see
+    /// <see cref="CheckpointFormat"/>) while ingest goes on: each series is serialized under its stripe
+    /// lock into a small chunk that is checksummed and written out, so the image is never whole in
+    /// memory. A series changed since the cut contributes the state it preserved then. The header
+    /// (length and CRC) is written last, so the stream must be seekable.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The cut belongs to another store or was written already.</exception>
+    public CheckpointInfo WriteCheckpoint(CheckpointCut cut, Stream stream)
+    {
+        if (!ReferenceEquals(cut.Store, this) || !ReferenceEquals(_streaming, cut))
+        {
+            throw new InvalidOperationException("the checkpoint cut is not this store's current one");
+        }
+
+        if (!stream.CanSeek)
+        {
+            throw new ArgumentException("the checkpoint's header is written last: the stream must be seekable", nameof(stream));
+        }
+
+        var headerAt = stream.Position;
+        stream.Write(new byte[CheckpointFormat.HeaderBytes]);
+
+        // One chunk, reused: flushed into the stream (and the running CRC) whenever it passes 64 KiB.
+        var chunk = new CheckpointWriter(ChunkBytes * 2);
+        var crc = Crc32C.Seed;
+        long length = 0;
+        void Flush()
+        {
+            crc = Crc32C.Append(crc, chunk.Written);
+            stream.Write(chunk.Written);
+            length += chunk.Length;
+            chunk.Reset();
+        }
+
+        chunk.WriteUInt64(cut.KnownSinceUnixNano);
+        chunk.WriteInt64(cut.WalSegment);
+        chunk.WriteInt64(_resolutionNanos);
+        chunk.WriteUInt64(cut.AtUnixNano);
 
         // Sorted by id, so a metric is always written before a series that refers to it is read.
-        var metrics = _metrics.Values.OrderBy(m => m.Id).ToArray();
-        writer.WriteInt32(Volatile.Read(ref _nextMetricId));
-        writer.WriteInt32(metrics.Length);
-        foreach (var metric in metrics)
+        chunk.WriteInt32(cut.NextMetricId);
+        chunk.WriteInt32(cut.Metrics.Length);
+        for (var i = 0; i < cut.Metrics.Length; i++)
         {
-            writer.WriteInt32(metric.Id);
-            writer.WriteString(metric.Name);
-            writer.WriteByte((byte)metric.Kind);
-            writer.WriteString(metric.Unit);
-            writer.WriteBool(metric.Monotonic);
-            writer.WriteInt64(Interlocked.Read(ref metric.OverflowPoints));
+            var metric = cut.Metrics[i];
+            chunk.WriteInt32(metric.Id);
+            chunk.WriteString(metric.Name);
+            chunk.WriteByte((byte)metric.Kind);
+            chunk.WriteString(metric.Unit);
+            chunk.WriteBool(metric.Monotonic);
+            chunk.WriteInt64(cut.OverflowPoints[i]);
         }
 
         // Metric by metric in each metric's own order, which a load restores: queries then fold the
         // series in the same order and sum floating-point values to the same last bit.
-        var countAt = writer.ReserveInt32();
-        var series = 0;
-        foreach (var metric in metrics)
+        chunk.WriteInt32(cut.Series);
+        var written = 0;
+        foreach (var metric in cut.Metrics)
         {
             foreach (var item in metric.Snapshot())
             {
@@ -50,32 +129,90 @@ public sealed partial class WindowStore
                 {
                     if (item.Removed)
                     {
-                        continue; // swept meanwhile
+                        continue; // swept before the cut: not counted in it
                     }
 
-                    writer.WriteInt32(item.Metric.Id);
-                    writer.WriteBytes(item.Key);
-                    writer.WriteBool(item.IsOverflow);
-                    item.WriteCheckpoint(writer);
-                    series++;
+                    if (item.CheckpointEpoch < cut.Epoch)
+                    {
+                        WriteSeriesRecord(chunk, item);
+                        item.CheckpointEpoch = cut.Epoch;
+                    }
+                    else if (cut.TakePreserved(item) is { } preserved)
+                    {
+                        chunk.WriteBytesRaw(preserved);
+                    }
+                    else
+                    {
+                        continue; // created after the cut
+                    }
                 }
+
+                written++;
+                if (chunk.Length >= ChunkBytes)
+                {
+                    Flush();
+                }
+
+                cut.AfterSeries?.Invoke(written);
             }
         }
 
-        writer.PatchInt32(countAt, series);
-        var payloadLength = writer.Length - payloadStart;
-        CheckpointFormat.WriteHeader(writer.Buffer.AsSpan(0, CheckpointFormat.HeaderBytes), writer.Written[payloadStart..]);
-        return new CheckpointImage(
-            writer.Buffer.AsMemory(0, writer.Length),
-            new CheckpointInfo(walSegment, KnownSinceUnixNano, metrics.Length, series, writer.Length));
+        if (written != cut.Series)
+        {
+            throw new InvalidOperationException($"the checkpoint found {written} of the {cut.Series} series of its cut");
+        }
+
+        Flush();
+        var end = stream.Position;
+        var header = new byte[CheckpointFormat.HeaderBytes];
+        CheckpointFormat.WriteHeader(header, Crc32C.Finish(crc), length);
+        stream.Position = headerAt;
+        stream.Write(header);
+        stream.Position = end;
+        return new CheckpointInfo(cut.WalSegment, cut.KnownSinceUnixNano, cut.Metrics.Length, written, CheckpointFormat.HeaderBytes + length);
     }
 
-    /// <summary>Writes a checkpoint of this store to <paramref name="stream"/>.</summary>
+    /// <summary>
+    /// Writes a checkpoint of this store to <paramref name="stream"/> (seekable). For a state that matches
+    /// a WAL position exactly the caller keeps ingest out meanwhile; the durable ingest instead cuts
+    /// (<see cref="BeginCheckpoint"/>) under its barrier and streams beside ingest.
+    /// </summary>
     public CheckpointInfo WriteCheckpoint(Stream stream, long walSegment = 0)
     {
-        var image = CaptureCheckpoint(walSegment);
-        stream.Write(image.Bytes.Span);
-        return image.Info;
+        using var cut = BeginCheckpoint(walSegment);
+        return WriteCheckpoint(cut, stream);
+    }
+
+    private const int ChunkBytes = 64 * 1024;
+
+    /// <summary>One series as the checkpoint stores it: metric id, key, overflow flag, then its state.</summary>
+    internal static void WriteSeriesRecord(CheckpointWriter writer, Series series)
+    {
+        writer.WriteInt32(series.Metric.Id);
+        writer.WriteBytes(series.Key);
+        writer.WriteBool(series.IsOverflow);
+        series.WriteCheckpoint(writer);
+    }
+
+    /// <summary>
+    /// Called with the series' stripe lock held, before it changes: while a checkpoint streams, a series of
+    /// its cut that is not written yet first saves the state the checkpoint must contain (copy-on-write).
+    /// </summary>
+    private void PreserveForCheckpoint(Series series)
+    {
+        // Outside a checkpoint every epoch equals the current one: one compare per point.
+        if (series.CheckpointEpoch < _checkpointEpoch && _streaming is { } cut)
+        {
+            cut.Preserve(series);
+        }
+    }
+
+    internal void EndCheckpoint(CheckpointCut cut)
+    {
+        if (ReferenceEquals(_streaming, cut))
+        {
+            _streaming = null;
+        }
     }
 
     /// <summary>
@@ -174,6 +311,7 @@ public sealed partial class WindowStore
         foreach (var item in series)
         {
             _stripes[item.Stripe].Map.Add(item.Key, item);
+            _stripes[item.Stripe].Touched = true;
             item.Metric.AddRestored(item);
 
             // Restored series count against the limits but are never refused.

@@ -58,6 +58,9 @@ public sealed partial class WindowStore : IWindowReader
     /// </summary>
     public MemoryLimiter? Memory { get; set; }
 
+    /// <summary>Series the last <see cref="Sweep"/> looked at: stripes with nothing to expire are skipped.</summary>
+    internal int LastSweepVisited { get; private set; }
+
     /// <summary>Series evicted since start (idle past the retention).</summary>
     public long EvictedSeries => Interlocked.Read(ref _evicted);
 
@@ -176,8 +179,10 @@ public sealed partial class WindowStore : IWindowReader
         var stripe = _stripes[(uint)hash % StripeCount];
         Monitor.Enter(stripe);
         var lookup = stripe.Map.GetAlternateLookup<HashedSeriesKey>();
+        stripe.Touched = true;
         if (lookup.TryGetValue(new HashedSeriesKey(key, hash), out var series))
         {
+            PreserveForCheckpoint(series);
             return series;
         }
 
@@ -201,6 +206,7 @@ public sealed partial class WindowStore : IWindowReader
             }
 
             series = Create(metric, key.ToArray(), labels!, Array.IndexOf(_stripes, stripe));
+            series.CheckpointEpoch = _checkpointEpoch;
             stripe.Map[series.Key] = series;
             metric.Add(series);
             return series;
@@ -252,12 +258,15 @@ public sealed partial class WindowStore : IWindowReader
         var key = metric.OverflowKey ??= OverflowKey(metric.Id);
         var stripe = _stripes[(uint)SeriesKeyComparer.Hash(key) % StripeCount];
         Monitor.Enter(stripe);
+        stripe.Touched = true;
         if (stripe.Map.TryGetValue(key, out var series))
         {
+            PreserveForCheckpoint(series);
             return series;
         }
 
         series = Create(metric, key, SeriesKeyBuilder.DecodeLabels(key), Array.IndexOf(_stripes, stripe), overflow: true);
+        series.CheckpointEpoch = _checkpointEpoch;
         stripe.Map[series.Key] = series;
         metric.Overflow = series;
         metric.Add(series);
@@ -288,15 +297,29 @@ public sealed partial class WindowStore : IWindowReader
     {
         var oldest = BucketOf(Now) - RetentionBuckets + 1;
         var removed = 0;
+        var visited = 0;
         Traffic.Sample(_accounting.Held);
         foreach (var stripe in _stripes)
         {
             lock (stripe)
             {
+                if (_streaming is not null)
+                {
+                    break; // deferred while a checkpoint streams (WindowStore.Checkpoint.cs)
+                }
+
+                if (!stripe.Touched && stripe.OldestBucket >= oldest)
+                {
+                    continue;
+                }
+
+                stripe.Touched = false;
+                var oldestLeft = int.MaxValue;
                 List<byte[]>? dead = null;
                 foreach (var (key, series) in stripe.Map)
                 {
                     series.Trim(oldest);
+                    oldestLeft = Math.Min(oldestLeft, series.FirstBucket);
                     if (series.IsEmpty)
                     {
                         (dead ??= []).Add(key);
@@ -309,6 +332,8 @@ public sealed partial class WindowStore : IWindowReader
                     }
                 }
 
+                stripe.OldestBucket = oldestLeft;
+                visited += stripe.Map.Count;
                 if (dead is null)
                 {
                     continue;
@@ -329,6 +354,7 @@ public sealed partial class WindowStore : IWindowReader
             }
         }
 
+        LastSweepVisited = visited;
         if (removed > 0)
         {
             foreach (var metric in _metrics.Values)
@@ -435,5 +461,10 @@ public sealed partial class WindowStore : IWindowReader
     private sealed class Stripe
     {
         public readonly Dictionary<byte[], Series> Map = new(SeriesKeyComparer.Instance);
+
+        // A stripe no series of which was looked up since the last sweep, and whose oldest bucket is still
+        // inside the retention, has nothing to expire: an idle store's sweep skips it (issue 14's idle cost).
+        public bool Touched = true;
+        public int OldestBucket = int.MinValue;
     }
 }

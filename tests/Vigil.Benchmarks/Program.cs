@@ -7,6 +7,7 @@ using Vigil.Benchmarks;
 //   cpu [rounds]                   CPU time and bytes per ingested point
 //   rules [rounds]                 CPU and memory per rule round (RuleReadBenchmarks' model)
 //   walsize [requests] [in-flight] the WAL's bytes per point and the codec candidates (decision 030)
+//   checkpoint [series]            a checkpoint's ingest pause and memory (decision 024)
 int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], CultureInfo.InvariantCulture) : fallback;
 
 switch (args.Length > 0 ? args[0] : string.Empty)
@@ -19,6 +20,8 @@ switch (args.Length > 0 ? args[0] : string.Empty)
         return RuleReadModel.Run(Arg(1, 10));
     case "walsize":
         return WalSize.Run(Arg(1, 2_000), Arg(2, 8));
+    case "checkpoint":
+        return CheckpointPause.Run(Arg(1, 100_000));
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(IngestBenchmarks).Assembly).Run(args);

@@ -32,20 +32,30 @@ public sealed class CheckpointFiles(string directory)
             .ToList();
     }
 
-    /// <summary>Writes the image durably: temporary file, fsync, rename over the final name.</summary>
-    public async Task<string> WriteAsync(CheckpointImage image, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Writes a checkpoint durably: <paramref name="write"/> streams it into a temporary file, which is
+    /// fsynced and renamed over the final name. Synchronous file I/O: run it off the request threads.
+    /// </summary>
+    public (string Path, CheckpointInfo Info) Write(long walSegment, Func<Stream, CheckpointInfo> write)
     {
         System.IO.Directory.CreateDirectory(Directory);
-        var path = PathOf(image.Info.WalSegment);
+        var path = PathOf(walSegment);
         var temporary = path + ".tmp";
-        await using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 16, useAsync: true))
+        CheckpointInfo info;
+        try
         {
-            await file.WriteAsync(image.Bytes, cancellationToken);
+            using var file = new FileStream(temporary, FileMode.Create, FileAccess.ReadWrite, FileShare.None, bufferSize: 1 << 16);
+            info = write(file);
             file.Flush(flushToDisk: true);
+        }
+        catch
+        {
+            File.Delete(temporary);
+            throw;
         }
 
         File.Move(temporary, path, overwrite: true);
-        return path;
+        return (path, info);
     }
 
     /// <summary>Deletes the checkpoints older than <paramref name="walSegment"/>; returns how many.</summary>

@@ -30,12 +30,13 @@ public static class CheckpointFormat
 
     private static ReadOnlySpan<byte> Magic => "VIGILCKP"u8;
 
-    internal static void WriteHeader(Span<byte> header, ReadOnlySpan<byte> payload)
+    /// <summary>The header of a payload of <paramref name="length"/> bytes whose CRC-32C (finished) is <paramref name="crc"/>.</summary>
+    internal static void WriteHeader(Span<byte> header, uint crc, long length)
     {
         Magic.CopyTo(header);
         BinaryPrimitives.WriteUInt32LittleEndian(header[8..], Version);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[12..], Crc32C.Compute(payload));
-        BinaryPrimitives.WriteInt64LittleEndian(header[16..], payload.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[12..], crc);
+        BinaryPrimitives.WriteInt64LittleEndian(header[16..], length);
     }
 
     /// <summary>Reads a whole checkpoint and checks its header and checksum; returns the payload's place in the buffer.</summary>
@@ -90,11 +91,3 @@ public static class CheckpointFormat
 
 /// <summary>What a checkpoint holds. <see cref="WalSegment"/>: the first WAL segment whose records are not in it.</summary>
 public sealed record CheckpointInfo(long WalSegment, ulong KnownSinceUnixNano, int Metrics, int Series, long Bytes);
-
-/// <summary>A serialized store, in memory, ready to be written out (outside the ingest barrier).</summary>
-public sealed class CheckpointImage(ReadOnlyMemory<byte> bytes, CheckpointInfo info)
-{
-    public ReadOnlyMemory<byte> Bytes { get; } = bytes;
-
-    public CheckpointInfo Info { get; } = info;
-}

@@ -3,7 +3,7 @@ using System.Text;
 
 namespace Vigil.Storage.Checkpoint;
 
-/// <summary>Little-endian primitives into a growing buffer; the checkpoint payload is built with it in memory.</summary>
+/// <summary>Little-endian primitives into a growing buffer: a chunk of a checkpoint that is streamed out, or one preserved series.</summary>
 internal sealed class CheckpointWriter(int initialCapacity = 64 * 1024)
 {
     private byte[] _buffer = new byte[Math.Max(initialCapacity, 64)];
@@ -14,6 +14,9 @@ internal sealed class CheckpointWriter(int initialCapacity = 64 * 1024)
     public ReadOnlySpan<byte> Written => _buffer.AsSpan(0, _length);
 
     public byte[] Buffer => _buffer;
+
+    /// <summary>Empties the buffer for reuse (a chunk that was flushed, a scratch record).</summary>
+    public void Reset() => _length = 0;
 
     public void WriteByte(byte value) => Take(1)[0] = value;
 
