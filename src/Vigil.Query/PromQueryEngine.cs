@@ -18,7 +18,10 @@ public sealed record PromQueryOptions
     /// <summary>Range queries with more steps than this are refused, as Prometheus does.</summary>
     public int MaxPointsPerSeries { get; init; } = 11_000;
 
-    public static PromQueryOptions From(WindowStoreOptions storage) => new() { Retention = storage.Retention };
+    /// <summary>The store's <c>storage.resource_attributes</c>: the labels that came from a resource, which target_info shows.</summary>
+    public IReadOnlyList<string> ResourceAttributes { get; init; } = [];
+
+    public static PromQueryOptions From(WindowStoreOptions storage) => new() { Retention = storage.Retention, ResourceAttributes = storage.ResourceAttributes };
 }
 
 /// <summary>
@@ -143,10 +146,10 @@ public sealed class PromQueryEngine
     }
 
     /// <summary>The current names and series under Prometheus names, for the listing endpoints.</summary>
-    public SeriesCatalog Catalog() => new(_reader);
+    public SeriesCatalog Catalog() => new(_reader, _options.ResourceAttributes);
 
     /// <summary>The families of the live sources (self-metrics, ALERTS, recorded aggregates), collected now.</summary>
     public IReadOnlyList<MetricFamily> LiveFamilies() => [.. _live.SelectMany(s => s.Collect())];
 
-    private Evaluator NewEvaluator() => new(_reader, new SeriesCatalog(_reader), _options, LiveFamilies, _time.GetUtcNow());
+    private Evaluator NewEvaluator() => new(_reader, Catalog(), _options, LiveFamilies, _time.GetUtcNow());
 }
