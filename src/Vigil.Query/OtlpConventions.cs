@@ -116,7 +116,7 @@ public static class OtlpConventions
             return new FetchPlan(catalog.AttributesOf(metric), store, after, null);
         }
 
-        var needsSources = after is not null || by.Any(IsDerived);
+        var derived = by.Where(IsDerived).Concat(after?.Select(m => m.Name) ?? []).ToHashSet(StringComparer.Ordinal);
         var attributes = new List<string>(by.Count + SourceAttributes.Count);
         foreach (var label in by)
         {
@@ -126,12 +126,19 @@ public static class OtlpConventions
             }
         }
 
-        if (!needsSources)
+        if (derived.Count == 0)
         {
             return new FetchPlan(attributes, store, null, null);
         }
 
-        foreach (var source in SourceAttributes.Append(Job).Append(Instance))
+        // Only the sources of the labels asked for: reading job by service.instance.id too would split one job's buckets.
+        IEnumerable<string> sources = derived.Contains(Job) ? [ServiceNamespace, ServiceName, Job] : [];
+        if (derived.Contains(Instance))
+        {
+            sources = sources.Append(ServiceInstanceId).Append(Instance);
+        }
+
+        foreach (var source in sources)
         {
             var attribute = catalog.AttributeOf(metric, PrometheusNames.LabelName(source));
             if (!attributes.Contains(attribute))

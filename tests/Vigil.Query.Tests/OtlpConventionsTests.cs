@@ -143,6 +143,27 @@ public sealed class OtlpConventionsTests
     }
 
     [Fact]
+    public void HistogramQuantile_ByJob_FoldsEveryInstanceOfTheJobTogether()
+    {
+        var defaults = new WindowStoreOptions();
+        var store = new WindowStore(defaults with { ResourceAttributes = [.. defaults.ResourceAttributes, "service.instance.id"] }, _clock);
+        var request = new ExportMetricsServiceRequest();
+        request.ResourceMetrics.Add(Resource([("service.name", "auth"), ("service.instance.id", "i-1")], depth: 5, fast: 1));
+        request.ResourceMetrics.Add(Resource([("service.name", "auth"), ("service.instance.id", "i-2")], depth: 7, fast: 1));
+        Assert.Equal(0, new OtlpIngest(store).Ingest(request.ToByteArray()).Rejected);
+        var engine = new PromQueryEngine(store, PromQueryOptions.From(store.Options), _clock);
+
+        // One job: by (le, job) is the quantile over both instances, i.e. by (le) alone; per instance they differ.
+        var all = Scalarish(engine, "histogram_quantile(0.5, sum by (le) (rate(latency_seconds_bucket[5m])))");
+        var byJob = Assert.Single(Vector(engine, "histogram_quantile(0.5, sum by (le, job) (rate(latency_seconds_bucket[5m])))"));
+        Assert.Equal("auth", byJob.Labels.Get("job"));
+        Assert.Equal(all, byJob.Value);
+        var byInstance = Vector(engine, "histogram_quantile(0.5, sum by (le, instance) (rate(latency_seconds_bucket{job=\"auth\"}[5m])))");
+        Assert.Equal(["i-1", "i-2"], byInstance.Select(s => s.Labels.Get("instance")).Order(StringComparer.Ordinal));
+        Assert.Equal(2, byInstance.Select(s => s.Value).Distinct().Count());
+    }
+
+    [Fact]
     public void HistogramQuantile_OverSeveralJobsWithoutJobInBy_IsRefusedNotMixed()
     {
         var e = Assert.Throws<PromQLException>(() => Engine().Query("histogram_quantile(0.5, sum by (le) (rate(latency_seconds_bucket{job=~\"acme/auth|billing\"}[5m])))", _clock.GetUtcNow()));
