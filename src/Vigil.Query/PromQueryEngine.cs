@@ -30,7 +30,10 @@ public sealed record PromQueryOptions
     /// <summary>The store's bucket width: timestamp() reads one bucket at a time.</summary>
     public TimeSpan Resolution { get; init; } = TimeSpan.FromSeconds(10);
 
-    public static PromQueryOptions From(WindowStoreOptions storage) => new() { Retention = storage.Retention, Resolution = storage.Resolution };
+    /// <summary>The store's <c>storage.resource_attributes</c>: the labels that came from a resource, which target_info shows.</summary>
+    public IReadOnlyList<string> ResourceAttributes { get; init; } = [];
+
+    public static PromQueryOptions From(WindowStoreOptions storage) => new() { Retention = storage.Retention, Resolution = storage.Resolution, ResourceAttributes = storage.ResourceAttributes };
 }
 
 /// <summary>
@@ -167,7 +170,7 @@ public sealed class PromQueryEngine
     }
 
     /// <summary>The current names and series under Prometheus names, for the listing endpoints.</summary>
-    public SeriesCatalog Catalog() => new(_reader);
+    public SeriesCatalog Catalog() => new(_reader, _options.ResourceAttributes);
 
     /// <summary>The families of the live sources (self-metrics, ALERTS, recorded aggregates), collected now.</summary>
     public IReadOnlyList<MetricFamily> LiveFamilies() => [.. _live.SelectMany(s => s.Collect())];
@@ -176,5 +179,5 @@ public sealed class PromQueryEngine
         $"the query returns more than {_options.MaxSeries.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} series, the limit per query; narrow its selectors or aggregate",
         PromQLException.Execution);
 
-    private Evaluator NewEvaluator() => new(_reader, new SeriesCatalog(_reader), _options, LiveFamilies, _time.GetUtcNow(), new QueryBudget(_time, _options));
+    private Evaluator NewEvaluator() => new(_reader, Catalog(), _options, LiveFamilies, _time.GetUtcNow(), new QueryBudget(_time, _options));
 }

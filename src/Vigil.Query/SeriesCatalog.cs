@@ -50,8 +50,10 @@ public sealed class SeriesCatalog
 {
     private readonly Dictionary<string, PromSeriesName> _names = new(StringComparer.Ordinal);
     private readonly Dictionary<string, MetricEntry> _metrics = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Labels> _targetInfo = new(StringComparer.Ordinal);
 
-    public SeriesCatalog(IWindowReader reader)
+    /// <param name="resourceAttributes">The store's <c>storage.resource_attributes</c>: which labels came from resources (target_info).</param>
+    public SeriesCatalog(IWindowReader reader, IReadOnlyCollection<string>? resourceAttributes = null)
     {
         foreach (var series in reader.ListSeries(null))
         {
@@ -65,7 +67,7 @@ public sealed class SeriesCatalog
                 }
             }
 
-            var labels = new List<KeyValuePair<string, string>>(series.Labels.Count);
+            var labels = new List<KeyValuePair<string, string>>(series.Labels.Count + 2);
             foreach (var (attribute, value) in series.Labels)
             {
                 var label = PrometheusNames.LabelName(attribute);
@@ -75,9 +77,17 @@ public sealed class SeriesCatalog
                 labels.Add(new(label, value));
             }
 
+            OtlpConventions.AddDerived(labels, series.Labels);
             entry.Series.Add(Labels.From(labels));
+            if (resourceAttributes is not null && OtlpConventions.TargetInfoOf(series.Labels, resourceAttributes) is { } info)
+            {
+                _targetInfo.TryAdd(info.Key, info);
+            }
         }
     }
+
+    /// <summary>One <c>target_info</c> series per resource of the stored series (with <c>__name__</c>), sorted.</summary>
+    public IEnumerable<Labels> TargetInfo => _targetInfo.Values.OrderBy(l => l.Key, StringComparer.Ordinal);
 
     public IEnumerable<PromSeriesName> Names => _names.Values;
 
@@ -138,14 +148,16 @@ public sealed class SeriesCatalog
     public IReadOnlyList<Labels> SeriesOf(string metric) =>
         _metrics.TryGetValue(metric, out var entry) ? entry.Series : [];
 
-    /// <summary>Turns store labels (OTel names) into Prometheus labels, with a name when given.</summary>
+    /// <summary>Turns store labels (OTel names) into Prometheus labels, with job and instance, and a name when given.</summary>
     public static Labels Translate(IReadOnlyDictionary<string, string> labels, string? name)
     {
-        var pairs = new List<KeyValuePair<string, string>>(labels.Count + 1);
+        var pairs = new List<KeyValuePair<string, string>>(labels.Count + 3);
         foreach (var (attribute, value) in labels)
         {
             pairs.Add(new(PrometheusNames.LabelName(attribute), value));
         }
+
+        OtlpConventions.AddDerived(pairs, labels);
 
         if (name is not null)
         {

@@ -28,6 +28,12 @@ internal sealed class DataSet
 
     public static readonly string[] Tenants = ["acme", "globex", "initech"];
 
+    /// <summary>
+    /// The resource attributes Vigil keeps for this data set: its defaults plus <c>service.instance.id</c>, so every
+    /// series has an <c>instance</c> as in Prometheus (decision 028).
+    /// </summary>
+    public static readonly string[] ResourceAttributes = [.. new Vigil.Storage.WindowStoreOptions().ResourceAttributes, "service.instance.id"];
+
     public static readonly string[] Routes = ["/api/a", "/api/b"];
 
     public static readonly string[] Queues = ["fast", "slow"];
@@ -151,6 +157,17 @@ internal sealed class DataSet
             }
         }
 
+        // Prometheus' OTLP receiver writes one target_info per resource with a point; its attributes but the identifying ones.
+        text.Append("# TYPE target_info gauge\n");
+        foreach (var tenant in Tenants)
+        {
+            var (job, instance) = JobAndInstance(tenant);
+            for (var step = 0; step < Steps; step++)
+            {
+                Sample(text, "target_info", [("instance", instance), ("job", job), ("tenant_id", tenant)], 1, step);
+            }
+        }
+
         text.Append("# EOF\n");
         return text.ToString();
     }
@@ -211,8 +228,9 @@ internal sealed class DataSet
             }
 
             var resource = new Resource();
-            resource.Attributes.Add(new KeyValue { Key = "service.name", Value = new AnyValue { StringValue = "shop" } });
-            resource.Attributes.Add(new KeyValue { Key = "tenant.id", Value = new AnyValue { StringValue = tenant } });
+            Attributes(resource.Attributes, Resource(tenant));
+            // Not a storage.resource_attributes entry: neither a label nor in target_info, as it is not stored.
+            resource.Attributes.Add(new KeyValue { Key = "host.name", Value = new AnyValue { StringValue = "node-" + tenant } });
             var resourceMetrics = new ResourceMetrics { Resource = resource };
             resourceMetrics.ScopeMetrics.Add(scope);
             request.ResourceMetrics.Add(resourceMetrics);
@@ -221,9 +239,26 @@ internal sealed class DataSet
         return request;
     }
 
-    /// <summary>Labels as Prometheus sees them: the resource's service and tenant, then the point's attributes.</summary>
-    private static (string Name, string Value)[] PromLabels(string tenant, (string Name, string Value)[] attributes) =>
-        [("service_name", "shop"), ("tenant_id", tenant), .. attributes];
+    /// <summary>
+    /// One resource per tenant: the "shop" service, in the "retail" namespace but for initech's, one instance each.
+    /// Both job forms (namespace/name and name alone) are then on every query's path.
+    /// </summary>
+    private static (string Name, string Value)[] Resource(string tenant) => tenant == "initech"
+        ? [("service.name", "shop"), ("service.instance.id", "shop-" + tenant), ("tenant.id", tenant)]
+        : [("service.namespace", "retail"), ("service.name", "shop"), ("service.instance.id", "shop-" + tenant), ("tenant.id", tenant)];
+
+    /// <summary>job and instance as Prometheus' OTLP receiver derives them from <see cref="Resource"/>.</summary>
+    private static (string Job, string Instance) JobAndInstance(string tenant) => (tenant == "initech" ? "shop" : "retail/shop", "shop-" + tenant);
+
+    /// <summary>
+    /// Labels as Prometheus sees them: the resource's stored attributes (Vigil keeps them as labels, as
+    /// promote_resource_attributes would), job and instance, then the point's attributes.
+    /// </summary>
+    private static (string Name, string Value)[] PromLabels(string tenant, (string Name, string Value)[] attributes)
+    {
+        var (job, instance) = JobAndInstance(tenant);
+        return [.. Resource(tenant).Select(a => (a.Name.Replace('.', '_'), a.Value)), ("job", job), ("instance", instance), .. attributes];
+    }
 
     private static void Attributes(Google.Protobuf.Collections.RepeatedField<KeyValue> target, (string Name, string Value)[] attributes)
     {

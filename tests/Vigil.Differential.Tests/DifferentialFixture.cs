@@ -33,7 +33,7 @@ public sealed class DifferentialFixture : IAsyncLifetime
         var clock = new FakeTimeProvider(DataSet.Start);
         // No rule packs: nothing but the queries reads the store.
         var rules = Directory.CreateDirectory(Path.Combine(_dir, "rules")).FullName;
-        _vigil = await VigilServer.StartAsync(options => options with { RulesDir = rules }, clock);
+        _vigil = await VigilServer.StartAsync(options => options with { RulesDir = rules, Storage = options.Storage with { ResourceAttributes = DataSet.ResourceAttributes } }, clock);
         Vigil = new HttpClient { BaseAddress = _vigil.HttpUri };
         await LoadAsync(_vigil, clock);
     }

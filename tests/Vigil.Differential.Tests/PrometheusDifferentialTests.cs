@@ -68,6 +68,13 @@ public sealed class PrometheusDifferentialTests(DifferentialFixture fixture, ITe
         await RunCorpusAsync("queries-offgrid.txt", new Times(DataSet.End.AddSeconds(-DataSet.StepSeconds / 2.0)), minimum: 10);
     }
 
+    [Fact]
+    public async Task OtlpConventions_JobInstanceAndTargetInfo_AnswerAsPrometheus()
+    {
+        // decision 028: job and instance derived from the resource, target_info per resource.
+        await RunCorpusAsync("queries-otlp.txt", new Times(DataSet.End), minimum: 20);
+    }
+
     private async Task RunCorpusAsync(string file, Times times, int minimum)
     {
         var corpus = QueryCorpus.Parse(Path.Combine(AppContext.BaseDirectory, file));

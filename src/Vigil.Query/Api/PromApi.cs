@@ -356,6 +356,11 @@ public static class PromApi
             }
         }
 
+        foreach (var labels in catalog.TargetInfo)
+        {
+            yield return labels;
+        }
+
         foreach (var family in live)
         {
             foreach (var sample in family.Samples)

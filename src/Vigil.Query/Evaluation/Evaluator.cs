@@ -144,6 +144,7 @@ internal sealed class Evaluator
         if (selector.Name is null || targets.Count == 0)
         {
             result.AddRange(SelectLive(selector, at));
+            result.AddRange(_catalog.TargetInfo.Where(l => selector.Matchers.All(m => m.Matches(l.Get(m.Name)))).Select(l => new Sample(l, 1)));
         }
 
         foreach (var target in targets)
@@ -320,20 +321,12 @@ internal sealed class Evaluator
         double quantile = 0.5,
         Func<double, double>? transform = null)
     {
-        var by = byLabels is null ? _catalog.AttributesOf(target.Metric) : [.. byLabels.Select(l => _catalog.AttributeOf(target.Metric, l))];
-        var storeMatchers = new List<LabelMatcher>();
-        foreach (var m in matchers)
-        {
-            if (m.Name != Labels.MetricName)
-            {
-                storeMatchers.Add(new LabelMatcher(_catalog.AttributeOf(target.Metric, m.Name), m.Op, m.Value));
-            }
-        }
-
+        // job and instance are not stored (decision 028): the plan matches and groups them on the derived labels.
+        var plan = OtlpConventions.Plan(_catalog, target.Metric, byLabels, matchers);
         IReadOnlyList<AggregateSample> samples;
         try
         {
-            samples = _reader.Aggregate(new AggregateQuery(target.Metric, fn, window, by, storeMatchers, at, quantile));
+            samples = _reader.Aggregate(new AggregateQuery(target.Metric, fn, window, plan.By, plan.StoreMatchers, at, quantile));
         }
         catch (RegexTimeoutException e)
         {
@@ -348,7 +341,11 @@ internal sealed class Evaluator
         Budget.AddSamples(samples.Count);
         foreach (var sample in samples)
         {
-            yield return new Sample(SeriesCatalog.Translate(sample.Labels, name), transform is null ? sample.Value : transform(sample.Value));
+            var labels = SeriesCatalog.Translate(sample.Labels, name);
+            if (plan.Finish(ref labels))
+            {
+                yield return new Sample(labels, transform is null ? sample.Value : transform(sample.Value));
+            }
         }
     }
 
