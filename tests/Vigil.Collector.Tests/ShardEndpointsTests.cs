@@ -74,12 +74,12 @@ public sealed class ShardEndpointsTests
         Assert.True(response.IsSuccessStatusCode, body);
         Assert.StartsWith("text/plain; version=0.0.4", response.Content.Headers.ContentType!.ToString());
         var ms = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        // Both selectors match a's /1 series: it is written once. Counters are the running total the query API gives.
+        // Both selectors match a's /1 series: it is written once. job is service.name, as the query API derives it (decision 028). Counters are the running total the query API gives.
         Assert.Equal(
             "# TYPE tenant_requests_total untyped\n"
-            + $"tenant_requests_total{{http_route=\"/1\",service_name=\"test\",tenant_id=\"a\"}} 5 {ms}\n"
-            + $"tenant_requests_total{{http_route=\"/1\",service_name=\"test\",tenant_id=\"b\"}} 7 {ms}\n"
-            + $"tenant_requests_total{{http_route=\"/2\",service_name=\"test\",tenant_id=\"a\"}} 5 {ms}\n",
+            + $"tenant_requests_total{{http_route=\"/1\",job=\"test\",service_name=\"test\",tenant_id=\"a\"}} 5 {ms}\n"
+            + $"tenant_requests_total{{http_route=\"/1\",job=\"test\",service_name=\"test\",tenant_id=\"b\"}} 7 {ms}\n"
+            + $"tenant_requests_total{{http_route=\"/2\",job=\"test\",service_name=\"test\",tenant_id=\"a\"}} 5 {ms}\n",
             body);
     }
 
@@ -95,7 +95,7 @@ public sealed class ShardEndpointsTests
         using var a = ReadScopeTests.Client(vigil, TestKeys.ReadA);
         var federated = await a.GetStringAsync("/federate?match[]=" + Uri.EscapeDataString("{__name__=\"tenant_requests_total\"}"));
         var samples = federated.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith('#')).ToList();
-        Assert.StartsWith("tenant_requests_total{http_route=\"/1\",service_name=\"test\",tenant_id=\"a\"} 2 ", Assert.Single(samples));
+        Assert.StartsWith("tenant_requests_total{http_route=\"/1\",job=\"test\",service_name=\"test\",tenant_id=\"a\"} 2 ", Assert.Single(samples));
     }
 
     [Theory]
