@@ -354,6 +354,13 @@ internal sealed class LabelNames
         return _values.Count < ValueLimit ? _values.GetOrAdd(value, value) : value;
     }
 
+    /// <summary>
+    /// Lets go of the pooled values (a sweep that removed series calls it): live series keep the copies they share,
+    /// series made later share anew, and values of series that are gone, or of a flood of unique ones, do not stay
+    /// held, nor keep the pool full for the values that come after them.
+    /// </summary>
+    public void ForgetValues() => _values.Clear();
+
     public string Get(ReadOnlySpan<byte> utf8)
     {
         var name = Encoding.UTF8.GetString(utf8);

@@ -357,6 +357,7 @@ public sealed partial class WindowStore : IWindowReader
         LastSweepVisited = visited;
         if (removed > 0)
         {
+            _labelNames.ForgetValues();
             foreach (var metric in _metrics.Values)
             {
                 metric.RemoveWhere(s => s.Removed);
