@@ -32,7 +32,7 @@ public sealed record WindowStoreOptions
 
     /// <summary>
     /// Series in the whole store past which every new series is refused with a reason (0 = no limit):
-    /// a bound that holds out of the box, whatever the tenants. About 1.4–9.6 KiB each (docs/performance.md).
+    /// a bound that holds out of the box, whatever the tenants. About 1.1–1.8 KiB each for a counter with an hour of buckets (docs/performance.md).
     /// </summary>
     public int MaxSeries { get; init; } = 1_000_000;
 
