@@ -136,20 +136,13 @@ public sealed class NewConstructTests
         Assert.Empty(h.Vector("limit_ratio(0, load)", 180));
     }
 
-    [Theory]
-    [InlineData("", 0xEF46DB3751D8E999)]
-    [InlineData("abc", 0x44BC2CF5AD770999)]
-    [InlineData("Nobody inspects the spammish repetition", 0xFBCEA83C8A378BF1)]
-    public void XxHash64_MatchesTheReferenceImplementation(string input, ulong expected) =>
-        Assert.Equal(expected, XxHash64.Hash(System.Text.Encoding.UTF8.GetBytes(input)));
-
     [Fact]
-    public void XxHash64_OfLabels_IsPrometheusLabelsHash()
+    public void LabelHash_IsPrometheusLabelsHash()
     {
         // libxxhash XXH64 of "__name__\xffqueue_depth\xffqueue\xfffast\xff".
         var labels = Labels.From([new("queue", "fast"), new(Labels.MetricName, "queue_depth")]);
 
-        Assert.Equal(0x381273A58B94A595UL, XxHash64.OfLabels(labels));
+        Assert.Equal(0x381273A58B94A595UL, LabelHash.Of(labels));
     }
 
     private static QueryHarness Hosts()

@@ -1095,7 +1095,7 @@ internal sealed class Evaluator
         var result = new List<Sample>();
         foreach (var sample in samples)
         {
-            var offset = XxHash64.OfLabels(sample.Labels) / (double)ulong.MaxValue;
+            var offset = LabelHash.Of(sample.Labels) / (double)ulong.MaxValue;
             if ((ratio >= 0 && offset < ratio) || (ratio < 0 && offset >= 1 + ratio))
             {
                 result.Add(sample);
