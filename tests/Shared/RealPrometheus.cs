@@ -118,40 +118,60 @@ public sealed class RealPrometheus : IAsyncDisposable
     /// <summary>Polls an instant query until it has exactly one sample (the first scrapes take a second or two).</summary>
     public async Task<double> ValueAsync(string query)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        string last = string.Empty;
-        while (DateTime.UtcNow < deadline)
+        var last = string.Empty;
+        var value = double.NaN;
+        var found = await UntilAsync(async () =>
         {
             last = await Http.GetStringAsync("/api/v1/query?query=" + Uri.EscapeDataString(query));
             using var document = JsonDocument.Parse(last);
             var result = document.RootElement.GetProperty("data").GetProperty("result");
-            if (result.GetArrayLength() == 1)
+            if (result.GetArrayLength() != 1)
             {
-                return double.Parse(result[0].GetProperty("value")[1].GetString()!, CultureInfo.InvariantCulture);
+                return false;
             }
 
-            await Task.Delay(200);
-        }
+            value = double.Parse(result[0].GetProperty("value")[1].GetString()!, CultureInfo.InvariantCulture);
+            return true;
+        });
 
-        Assert.Fail($"Prometheus had no single sample for {query} within 30s; last answer {last}; log:\n{Logged()}");
-        return double.NaN;
+        Assert.True(found, $"Prometheus had no single sample for {query} within 30s; last answer {last}; log:\n{Logged()}");
+        return value;
     }
 
     public async Task<string?> MetadataTypeAsync(string metric)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline)
+        string? type = null;
+        await UntilAsync(async () =>
         {
             using var document = JsonDocument.Parse(await Http.GetStringAsync("/api/v1/metadata?metric=" + Uri.EscapeDataString(metric)));
-            if (document.RootElement.GetProperty("data").TryGetProperty(metric, out var entries))
+            if (!document.RootElement.GetProperty("data").TryGetProperty(metric, out var entries))
             {
-                return entries[0].GetProperty("type").GetString();
+                return false;
             }
 
-            await Task.Delay(200);
-        }
+            type = entries[0].GetProperty("type").GetString();
+            return true;
+        });
 
-        return null;
+        return type;
+    }
+
+    /// <summary>
+    /// The scrape pools of the active targets, sorted, once there are at least <paramref name="atLeast"/> of them
+    /// (discovery hands static targets to the scrape manager a few seconds after start), or as they are after 30 s.
+    /// </summary>
+    public async Task<List<string>> ScrapePoolsAsync(int atLeast)
+    {
+        List<string> pools = [];
+        await UntilAsync(async () =>
+        {
+            using var targets = JsonDocument.Parse(await Http.GetStringAsync("/api/v1/targets"));
+            pools = [.. targets.RootElement.GetProperty("data").GetProperty("activeTargets").EnumerateArray()
+                .Select(t => t.GetProperty("scrapePool").GetString() ?? string.Empty).Distinct().Order(StringComparer.Ordinal)];
+            return pools.Count >= atLeast;
+        });
+
+        return pools;
     }
 
     /// <summary>What the process wrote so far, for failure messages.</summary>
@@ -190,28 +210,55 @@ public sealed class RealPrometheus : IAsyncDisposable
         return dir;
     }
 
+    /// <summary>
+    /// Asks again until <paramref name="done"/> says yes or 30 s pass; false on the deadline. Prometheus is another
+    /// process and publishes no event for its start, discovery, scrapes or metadata, so its state is polled.
+    /// </summary>
+    private static async Task<bool> UntilAsync(Func<Task<bool>> done, TimeSpan? interval = null)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await done())
+            {
+                return true;
+            }
+
+            await Task.Delay(interval ?? TimeSpan.FromMilliseconds(200));
+        }
+
+        return false;
+    }
+
     private static void RequireBinary(string binary) =>
         Assert.True(File.Exists(binary), $"{binary} is missing: run tests/run.sh, which installs the Debian packages in tests/apt-packages.txt (prometheus)");
 
     private async Task WaitReadyAsync()
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline && !_process.HasExited)
-        {
-            try
+        var ready = false;
+        await UntilAsync(
+            async () =>
             {
-                using var response = await Http.GetAsync("/-/ready");
-                if (response.IsSuccessStatusCode)
+                if (_process.HasExited)
                 {
-                    return;
+                    return true;
                 }
-            }
-            catch (HttpRequestException)
-            {
-                // Not listening yet.
-            }
 
-            await Task.Delay(100);
+                try
+                {
+                    using var response = await Http.GetAsync("/-/ready");
+                    return ready = response.IsSuccessStatusCode;
+                }
+                catch (HttpRequestException)
+                {
+                    return false; // not listening yet
+                }
+            },
+            TimeSpan.FromMilliseconds(100));
+
+        if (ready)
+        {
+            return;
         }
 
         var exited = _process.HasExited;

@@ -53,21 +53,7 @@ public sealed class OtelConfigBinariesTests
 
         // Discovery hands the static targets to the scrape manager a few seconds after start: wait for that state.
         var expected = jobs.Order(StringComparer.Ordinal).ToList();
-        List<string> pools = [];
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline)
-        {
-            using var targets = JsonDocument.Parse(await prometheus.Http.GetStringAsync("/api/v1/targets"));
-            pools = [.. targets.RootElement.GetProperty("data").GetProperty("activeTargets").EnumerateArray()
-                .Select(t => t.GetProperty("scrapePool").GetString() ?? string.Empty).Distinct().Order(StringComparer.Ordinal)];
-            if (pools.Count >= expected.Count)
-            {
-                break;
-            }
-
-            await Task.Delay(200);
-        }
-
+        var pools = await prometheus.ScrapePoolsAsync(expected.Count);
         Assert.Equal(expected, pools);
     }
 
