@@ -83,14 +83,14 @@ public sealed class TenantBinding
     private static byte[] EncodePrefix(byte[] tenant, bool anyTenant)
     {
         // binding message: [field 1: tenant][field 2: any_tenant], wrapped as field LoggedBindingField.
-        var inner = 1 + VarintLength((ulong)tenant.Length) + tenant.Length + (anyTenant ? 2 : 0);
-        var prefix = new byte[LoggedBindingTag.Length + VarintLength((ulong)inner) + inner];
+        var inner = 1 + Varint.Length((ulong)tenant.Length) + tenant.Length + (anyTenant ? 2 : 0);
+        var prefix = new byte[LoggedBindingTag.Length + Varint.Length((ulong)inner) + inner];
         var at = 0;
         LoggedBindingTag.CopyTo(prefix, at);
         at += LoggedBindingTag.Length;
-        at += WriteVarint(prefix.AsSpan(at), (ulong)inner);
+        at += Varint.Write(prefix.AsSpan(at), (ulong)inner);
         prefix[at++] = (TenantField << 3) | (byte)WireType.LengthDelimited;
-        at += WriteVarint(prefix.AsSpan(at), (ulong)tenant.Length);
+        at += Varint.Write(prefix.AsSpan(at), (ulong)tenant.Length);
         tenant.CopyTo(prefix, at);
         at += tenant.Length;
         if (anyTenant)
@@ -105,33 +105,8 @@ public sealed class TenantBinding
     private static byte[] Tag(int field, WireType wire)
     {
         var tag = ((ulong)field << 3) | (ulong)wire;
-        var bytes = new byte[VarintLength(tag)];
-        WriteVarint(bytes, tag);
+        var bytes = new byte[Varint.Length(tag)];
+        Varint.Write(bytes, tag);
         return bytes;
-    }
-
-    private static int VarintLength(ulong value)
-    {
-        var length = 1;
-        while (value >= 0x80)
-        {
-            value >>= 7;
-            length++;
-        }
-
-        return length;
-    }
-
-    private static int WriteVarint(Span<byte> destination, ulong value)
-    {
-        var i = 0;
-        while (value >= 0x80)
-        {
-            destination[i++] = (byte)(value | 0x80);
-            value >>= 7;
-        }
-
-        destination[i++] = (byte)value;
-        return i;
     }
 }

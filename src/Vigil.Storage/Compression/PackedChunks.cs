@@ -180,16 +180,7 @@ internal ref struct ByteWriter(Span<byte> buffer)
 
     public void WriteVarint(uint value) => WriteVarint64(value);
 
-    public void WriteVarint64(ulong value)
-    {
-        while (value >= 0x80)
-        {
-            _buffer[Position++] = (byte)(value | 0x80);
-            value >>= 7;
-        }
-
-        _buffer[Position++] = (byte)value;
-    }
+    public void WriteVarint64(ulong value) => Position += Varint.Write(_buffer[Position..], value);
 
     public void WriteInt32(int value)
     {

@@ -42,7 +42,7 @@ internal sealed class WalBlockWriter : IDisposable
             Array.Resize(ref _raw, Math.Max(needed, Math.Min(_raw.Length * 2, Math.Max(needed, TargetBytes + (TargetBytes / 4)))));
         }
 
-        _rawLength += WalVarint.Write(_raw.AsSpan(_rawLength), (uint)length);
+        _rawLength += Varint.Write(_raw.AsSpan(_rawLength), (uint)length);
         prefix.CopyTo(_raw.AsSpan(_rawLength));
         _rawLength += prefix.Length;
         payload.CopyTo(_raw.AsSpan(_rawLength));
@@ -146,39 +146,4 @@ internal sealed class WalBlockReader : IDisposable
     }
 
     public void Dispose() => _zstd.Dispose();
-}
-
-/// <summary>The unsigned LEB128 varint that prefixes each record inside a block.</summary>
-internal static class WalVarint
-{
-    public static int Write(Span<byte> destination, uint value)
-    {
-        var i = 0;
-        while (value >= 0x80)
-        {
-            destination[i++] = (byte)(value | 0x80);
-            value >>= 7;
-        }
-
-        destination[i++] = (byte)value;
-        return i;
-    }
-
-    /// <summary>Reads a varint of at most 5 bytes; false when <paramref name="source"/> ends inside it or it is longer.</summary>
-    public static bool TryRead(ReadOnlySpan<byte> source, out uint value, out int length)
-    {
-        value = 0;
-        for (length = 0; length < 5 && length < source.Length;)
-        {
-            var b = source[length];
-            value |= (uint)(b & 0x7F) << (7 * length);
-            length++;
-            if (b < 0x80)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 }

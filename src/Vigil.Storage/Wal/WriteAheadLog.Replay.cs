@@ -323,7 +323,7 @@ public sealed partial class WriteAheadLog
 
             for (var index = 0; records.Length > 0; index++)
             {
-                if (!WalVarint.TryRead(records, out var length, out var prefix) || length > records.Length - prefix)
+                if (!Varint.TryRead(records, out var length, out var prefix) || length > records.Length - prefix)
                 {
                     Damaged(offset, end, $"compressed block malformed after its first {index} records", "the rest of 1 block");
                     return;
