@@ -120,9 +120,9 @@ public sealed class IngestValidationTests
     }
 
     [Fact]
-    public void UncleanAttributeText_AppliedWithoutACheck_IsRefusedByTheKeyWalk()
+    public void UncleanAttributeText_AppliedWithoutACheck_IsRefusedByTheReadersWalk()
     {
-        // Apply leaves attribute text to the series-key walk; a replayed unchecked record meets it there.
+        // Apply walks the request whole before it stores anything (decision 031); a replayed unchecked record meets the text check there.
         var h = new StoreHarness();
         var marker = Point(0, At(1), 0, Attr("k", "nul\0"));
         marker.Flags = 1;
