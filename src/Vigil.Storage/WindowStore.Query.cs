@@ -36,6 +36,14 @@ public sealed partial class WindowStore
             // Streamed from the index: no copy of the metric's series, no key string per series.
             while (selection.Next() is { } series)
             {
+                if (series.LastBucket < from)
+                {
+                    // Nothing at or after the window's start, whatever the kind: no group, no lock, no decode (an
+                    // idle store's reads). Read without the stripe lock: a point acknowledged before this read was
+                    // published by its writer's lock release; one being written now may or may not be seen.
+                    continue;
+                }
+
                 var group = groups.Find(series.Labels, out var hash) ?? (pending ??= new Group());
                 bool present;
                 lock (_stripes[series.Stripe])
@@ -247,12 +255,6 @@ public sealed partial class WindowStore
         /// </summary>
         private bool FoldCounter(CounterSeries counter, int from, int to)
         {
-            if (counter.LastBucket < from)
-            {
-                // Nothing newer than the window's start: the window is empty, no chunk needs decoding (an idle store).
-                return false;
-            }
-
             var memo = counter.Memo ??= new FoldMemo();
             if (!memo.Holds(counter, from, to))
             {
