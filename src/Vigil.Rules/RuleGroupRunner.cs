@@ -257,7 +257,11 @@ internal sealed class RuleGroupRunner
         instance.Effective = effective;
         instance.Reason = step.Reason;
         instance.Guarded = step.Guarded;
-        instance.Annotations = RenderAnnotations(runtime.Rule, instance, effective);
+        // Only transitions, active alerts and the persisted (not inactive) states carry annotations: an instance that
+        // stays inactive renders none, which is most instances of a quiet fleet at every round (issue 14's idle cost).
+        instance.Annotations = step.Change is not null || step.State.State != AlertState.Inactive
+            ? RenderAnnotations(runtime.Rule, instance, effective)
+            : LabelSet.Empty;
         instance.History.Add(new EvaluationRecord(now, observation.Value, observation.Samples, observation.Absent, effective, step.State.State, step.Reason));
         if (step.Change is { } change)
         {

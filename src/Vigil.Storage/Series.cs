@@ -50,6 +50,12 @@ internal abstract class Series
     /// <summary>The metric's overflow series, where points of many series past the limit meet.</summary>
     public bool IsOverflow { get; init; }
 
+    /// <summary>Bumped by every change to the buckets: a read memo (<see cref="Query.FoldMemo"/>) is stale once it moved.</summary>
+    public int Changes;
+
+    /// <summary>The last window sum read from this series, or null before its first read (rule reads, decision 034).</summary>
+    public Query.FoldMemo? Memo;
+
     protected int Count { get; private set; }
 
     protected int Capacity => _buckets.Length;
@@ -86,6 +92,7 @@ internal abstract class Series
     /// <summary>Finds or inserts the slot for a bucket number; in-order points append without searching.</summary>
     protected int Slot(int bucket)
     {
+        Changes++;
         if (bucket > LastBucket)
         {
             LastBucket = bucket;
@@ -148,6 +155,7 @@ internal abstract class Series
     /// <summary>Drops buckets older than <paramref name="oldest"/>.</summary>
     public void Trim(int oldest)
     {
+        Changes++;
         while (Count > 0 && _buckets[_head] < oldest)
         {
             Clear(_head); // releases what a dropped slot references

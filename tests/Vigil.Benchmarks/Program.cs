@@ -6,6 +6,7 @@ using Vigil.Benchmarks;
 //   memory [series]                bytes per counter series
 //   cpu [rounds]                   CPU time and bytes per ingested point
 //   rules [rounds]                 CPU and memory per rule round (RuleReadBenchmarks' model)
+//   idle [series] [rounds]         the default rule packs' CPU per round over an idle store (decision 034)
 //   walsize [requests] [in-flight] the WAL's bytes per point and the codec candidates (decision 030)
 //   checkpoint [series]            a checkpoint's ingest pause and memory (decision 024)
 int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], CultureInfo.InvariantCulture) : fallback;
@@ -18,6 +19,8 @@ switch (args.Length > 0 ? args[0] : string.Empty)
         return IngestCpu.Run(Arg(1, 5));
     case "rules":
         return RuleReadModel.Run(Arg(1, 10));
+    case "idle":
+        return IdleRules.Run(Arg(1, 1_000_000), Arg(2, 5));
     case "walsize":
         return WalSize.Run(Arg(1, 2_000), Arg(2, 8));
     case "checkpoint":

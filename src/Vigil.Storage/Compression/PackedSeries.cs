@@ -45,6 +45,7 @@ internal abstract class PackedSeries<T, TCodec> : Series
     /// <summary>Adds a point to its bucket, raw or packed.</summary>
     protected void AddPoint(int bucket, double value, long time)
     {
+        Changes++;
         if (Count >= RawSlots)
         {
             Seal();
