@@ -7,7 +7,9 @@ using Vigil.Benchmarks;
 //   cpu [rounds]                   CPU time and bytes per ingested point
 //   rules [rounds]                 CPU and memory per rule round (RuleReadBenchmarks' model)
 //   walsize [requests] [in-flight] the WAL's bytes per point and the codec candidates (decision 030)
-//   checkpoint [series]            a checkpoint's ingest pause and memory (decision 024)
+//   checkpoint [series] [keep]     a checkpoint's ingest pause and memory (decision 024), then its load (decision 035);
+//                                  keep: where to leave the checkpoint file
+//   checkpoint-load file [series]  only the load of a kept checkpoint (to profile it)
 int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], CultureInfo.InvariantCulture) : fallback;
 
 switch (args.Length > 0 ? args[0] : string.Empty)
@@ -21,7 +23,9 @@ switch (args.Length > 0 ? args[0] : string.Empty)
     case "walsize":
         return WalSize.Run(Arg(1, 2_000), Arg(2, 8));
     case "checkpoint":
-        return CheckpointPause.Run(Arg(1, 100_000));
+        return CheckpointPause.Run(Arg(1, 100_000), args.Length > 2 ? args[2] : null);
+    case "checkpoint-load":
+        return CheckpointPause.Load(args[1], Arg(2, 1_000_000));
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(IngestBenchmarks).Assembly).Run(args);
