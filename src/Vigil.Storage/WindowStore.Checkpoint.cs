@@ -307,6 +307,7 @@ public sealed partial class WindowStore
         }
 
         var series = new List<Series>(reader.ReadCount(8));
+        var decoder = new RestoredLabels(_labelNames);
         for (var i = series.Capacity; i > 0; i--)
         {
             var metricId = reader.ReadInt32();
@@ -318,7 +319,7 @@ public sealed partial class WindowStore
             }
 
             var stripe = (int)((uint)SeriesKeyComparer.Hash(key) % StripeCount);
-            var labels = overflow ? SeriesKeyBuilder.DecodeLabels(key) : SeriesKeyBuilder.DecodeLabels(key, _labelNames);
+            var labels = overflow ? SeriesKeyBuilder.DecodeLabels(key) : decoder.Decode(key);
             var restored = Create(metric, key, labels, stripe, overflow);
             restored.ReadCheckpoint(reader);
 

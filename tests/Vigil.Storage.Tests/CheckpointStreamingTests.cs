@@ -61,6 +61,27 @@ public sealed class CheckpointStreamingTests
     }
 
     [Fact]
+    public void RestoredLabels_AreTheWrittenOnes_AndSharedValuesAreOneString()
+    {
+        var h = new StoreHarness();
+        for (var i = 0; i < 40; i++)
+        {
+            h.Send(Gauge("temperature", Point(0, At(5), i, Attr("room", "r" + i), Attr("site", "site-" + (i % 3)), Attr("floor", (i % 2).ToString(System.Globalization.CultureInfo.InvariantCulture)))));
+        }
+
+        var store = new WindowStore(h.Store.Options, h.Clock);
+        store.LoadCheckpoint(new MemoryStream(Checkpoint(h.Store)));
+
+        static string Text(IReadOnlyDictionary<string, string> labels) => string.Join(",", labels.Select(l => l.Key + "=" + l.Value));
+        Assert.Equal(h.Store.ListSeries("temperature").Select(s => Text(s.Labels)), store.ListSeries("temperature").Select(s => Text(s.Labels)));
+
+        // Series 0 and 3 are both at site-0: one string for the value.
+        var restored = store.ListSeries("temperature");
+        Assert.Equal("site-0", restored[3].Labels["site"]);
+        Assert.Same(restored[0].Labels["site"], restored[3].Labels["site"]);
+    }
+
+    [Fact]
     public void StreamedReader_ReadsValuesThatStraddleChunks_AndOneLongerThanAChunk()
     {
         var writer = new CheckpointWriter();
