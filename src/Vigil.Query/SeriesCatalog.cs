@@ -64,7 +64,7 @@ public sealed class SeriesCatalog
         _resourceAttributes = resourceAttributes;
         if (reader is IMetricCatalogReader catalog)
         {
-            foreach (var metric in catalog.MetricLabelNames())
+            foreach (var metric in catalog.MetricLabelNames([]))
             {
                 var entry = Add(metric.Metric, metric.Kind, metric.Unit);
                 foreach (var attribute in metric.Attributes)

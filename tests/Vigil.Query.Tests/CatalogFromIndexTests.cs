@@ -100,30 +100,58 @@ public sealed class CatalogFromIndexTests
         Assert.Equal(6, indexed.TargetInfo.Count());
     }
 
-    /// <summary>The store through <see cref="IWindowReader"/> only, counting the series its listings hand out.</summary>
-    private class ListingOnlyReader(WindowStore store) : IWindowReader
+    [Fact]
+    public void TenantCatalog_FromTheIndex_SaysWhatTheTenantsListingSays_AndListsNothing()
     {
-        protected WindowStore Store => store;
+        var h = BigAndSmall();
+        h.Delta("jobs", 40, 1, ("tenant.id", "t0"), ("queue", "q"));
+        h.Delta("jobs", 40, 2, ("tenant.id", "t1"), ("worker", "w"));
+        foreach (var tenant in new[] { "t0", "t1", "nobody" })
+        {
+            var counting = new CountingReader(h.Store);
+            var indexed = new SeriesCatalog(new TenantScopedReader(counting, "tenant.id", tenant));
+            Assert.Equal(0, counting.SeriesListed);
+            var listed = new SeriesCatalog(new ListingOnlyReader(new TenantScopedReader(h.Store, "tenant.id", tenant)));
+
+            Assert.Equal(listed.Names.Select(n => n.Name), indexed.Names.Select(n => n.Name));
+            foreach (var metric in new[] { "jobs", "small", "big" })
+            {
+                Assert.Equal(listed.AttributesOf(metric), indexed.AttributesOf(metric));
+            }
+        }
+
+        // Derived independently: t1 has a jobs series with worker and small series with route, and no big series.
+        var t1 = new SeriesCatalog(new TenantScopedReader(h.Store, "tenant.id", "t1"));
+        Assert.Equal(["tenant.id", "worker"], t1.AttributesOf("jobs"));
+        Assert.Equal(["route", "tenant.id"], t1.AttributesOf("small"));
+        Assert.Empty(t1.AttributesOf("big"));
+        Assert.Null(t1.Find("big"));
+    }
+
+    /// <summary>A reader through <see cref="IWindowReader"/> only, counting the series its listings hand out.</summary>
+    private class ListingOnlyReader(IWindowReader inner) : IWindowReader
+    {
+        protected IWindowReader Inner => inner;
 
         public int SeriesListed { get; private set; }
 
-        public IReadOnlyList<AggregateSample> Aggregate(AggregateQuery query) => store.Aggregate(query);
+        public IReadOnlyList<AggregateSample> Aggregate(AggregateQuery query) => inner.Aggregate(query);
 
-        public MetricKind? KindOf(string metric) => store.KindOf(metric);
+        public MetricKind? KindOf(string metric) => inner.KindOf(metric);
 
         public IReadOnlyList<SeriesInfo> ListSeries(string? metric)
         {
-            var series = store.ListSeries(metric);
+            var series = inner.ListSeries(metric);
             SeriesListed += series.Count;
             return series;
         }
 
-        public void ReadBucket(DateTimeOffset bucketStart, IBucketVisitor visitor) => store.ReadBucket(bucketStart, visitor);
+        public void ReadBucket(DateTimeOffset bucketStart, IBucketVisitor visitor) => inner.ReadBucket(bucketStart, visitor);
     }
 
-    /// <summary>The same, with the store's label index as well: what the engine reads when it queries the store.</summary>
+    /// <summary>The store with its label index as well: what the engine reads when it queries the store.</summary>
     private sealed class CountingReader(WindowStore store) : ListingOnlyReader(store), IMetricCatalogReader
     {
-        public IReadOnlyList<MetricLabelNames> MetricLabelNames() => Store.MetricLabelNames();
+        public IReadOnlyList<MetricLabelNames> MetricLabelNames(IReadOnlyList<LabelMatcher> scope) => ((WindowStore)Inner).MetricLabelNames(scope);
     }
 }

@@ -10,8 +10,9 @@ public sealed record MetricLabelNames(string Metric, MetricKind Kind, string Uni
 public interface IMetricCatalogReader
 {
     /// <summary>
-    /// The metrics with series, in the order <see cref="IWindowReader.ListSeries"/> lists them, each with the
-    /// attribute names in the order a walk of its series in that listing meets them first.
+    /// The metrics with series that match every matcher of <paramref name="scope"/> (none: every series), in the
+    /// order <see cref="IWindowReader.ListSeries"/> lists them, each with the attribute names in the order a walk of
+    /// those series in that listing meets them first.
     /// </summary>
-    IReadOnlyList<MetricLabelNames> MetricLabelNames();
+    IReadOnlyList<MetricLabelNames> MetricLabelNames(IReadOnlyList<LabelMatcher> scope);
 }
