@@ -44,50 +44,74 @@ public sealed record PromSeriesName(string Name, string FamilyName, string Metri
 /// <summary>
 /// A snapshot of the store's metrics under their Prometheus names, with the reverse maps a query needs:
 /// Prometheus name → Vigil metric and role, Prometheus label → OTel attribute name per metric.
-/// Built once per query from <see cref="IWindowReader.ListSeries"/>.
+/// Built once per query. From a reader with a label index (<see cref="IMetricCatalogReader"/>) it costs the
+/// metrics' label names, not their series: a query of 10 series of a 1 M-series store reads no listing
+/// (decision 035). A metric's series (<see cref="SeriesOf"/>) and <see cref="TargetInfo"/> are listed when
+/// first asked for. Other readers are listed once, up front (<see cref="IWindowReader.ListSeries"/>).
 /// </summary>
 public sealed class SeriesCatalog
 {
     private readonly Dictionary<string, PromSeriesName> _names = new(StringComparer.Ordinal);
     private readonly Dictionary<string, MetricEntry> _metrics = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Labels> _targetInfo = new(StringComparer.Ordinal);
+    private readonly IWindowReader _reader;
+    private readonly IReadOnlyCollection<string>? _resourceAttributes;
+    private Dictionary<string, Labels>? _targetInfo;
 
     /// <param name="resourceAttributes">The store's <c>storage.resource_attributes</c>: which labels came from resources (target_info).</param>
     public SeriesCatalog(IWindowReader reader, IReadOnlyCollection<string>? resourceAttributes = null)
     {
+        _reader = reader;
+        _resourceAttributes = resourceAttributes;
+        if (reader is IMetricCatalogReader catalog)
+        {
+            foreach (var metric in catalog.MetricLabelNames([]))
+            {
+                var entry = Add(metric.Metric, metric.Kind, metric.Unit);
+                foreach (var attribute in metric.Attributes)
+                {
+                    entry.AddAttribute(attribute);
+                }
+            }
+
+            return;
+        }
+
+        _targetInfo = new Dictionary<string, Labels>(StringComparer.Ordinal);
         foreach (var series in reader.ListSeries(null))
         {
             if (!_metrics.TryGetValue(series.Metric, out var entry))
             {
-                entry = new MetricEntry(series.Metric, series.Kind, series.Unit);
-                _metrics[series.Metric] = entry;
-                foreach (var name in NamesOf(series.Metric, series.Kind, series.Unit))
-                {
-                    _names.TryAdd(name.Name, name);
-                }
+                entry = Add(series.Metric, series.Kind, series.Unit);
+                entry.Series = [];
             }
 
-            var labels = new List<KeyValuePair<string, string>>(series.Labels.Count + 2);
-            foreach (var (attribute, value) in series.Labels)
+            foreach (var (attribute, _) in series.Labels)
             {
-                var label = PrometheusNames.LabelName(attribute);
-                // Two attributes that translate to one label (tenant.id and tenant_id): the first seen wins.
-                entry.LabelToAttribute.TryAdd(label, attribute);
-                entry.Attributes.Add(attribute);
-                labels.Add(new(label, value));
+                entry.AddAttribute(attribute);
             }
 
-            OtlpConventions.AddDerived(labels, series.Labels);
-            entry.Series.Add(Labels.From(labels));
-            if (resourceAttributes is not null && OtlpConventions.TargetInfoOf(series.Labels, resourceAttributes) is { } info)
-            {
-                _targetInfo.TryAdd(info.Key, info);
-            }
+            entry.Series!.Add(Translate(series.Labels, null));
+            AddTargetInfo(series.Labels);
         }
     }
 
     /// <summary>One <c>target_info</c> series per resource of the stored series (with <c>__name__</c>), sorted.</summary>
-    public IEnumerable<Labels> TargetInfo => _targetInfo.Values.OrderBy(l => l.Key, StringComparer.Ordinal);
+    public IEnumerable<Labels> TargetInfo
+    {
+        get
+        {
+            if (_targetInfo is null)
+            {
+                _targetInfo = new Dictionary<string, Labels>(StringComparer.Ordinal);
+                foreach (var series in _reader.ListSeries(null))
+                {
+                    AddTargetInfo(series.Labels);
+                }
+            }
+
+            return _targetInfo.Values.OrderBy(l => l.Key, StringComparer.Ordinal);
+        }
+    }
 
     public IEnumerable<PromSeriesName> Names => _names.Values;
 
@@ -144,9 +168,25 @@ public sealed class SeriesCatalog
     public string AttributeOf(string metric, string label) =>
         _metrics.TryGetValue(metric, out var entry) && entry.LabelToAttribute.TryGetValue(label, out var attribute) ? attribute : label;
 
-    /// <summary>Every series of a metric under Prometheus label names (without <c>__name__</c>).</summary>
-    public IReadOnlyList<Labels> SeriesOf(string metric) =>
-        _metrics.TryGetValue(metric, out var entry) ? entry.Series : [];
+    /// <summary>Every series of a metric under Prometheus label names (without <c>__name__</c>), listed on first use.</summary>
+    public IReadOnlyList<Labels> SeriesOf(string metric)
+    {
+        if (!_metrics.TryGetValue(metric, out var entry))
+        {
+            return [];
+        }
+
+        if (entry.Series is null)
+        {
+            entry.Series = [];
+            foreach (var series in _reader.ListSeries(metric))
+            {
+                entry.Series.Add(Translate(series.Labels, null));
+            }
+        }
+
+        return entry.Series;
+    }
 
     /// <summary>Turns store labels (OTel names) into Prometheus labels, with job and instance, and a name when given.</summary>
     public static Labels Translate(IReadOnlyDictionary<string, string> labels, string? name)
@@ -167,6 +207,26 @@ public sealed class SeriesCatalog
         return Labels.From(pairs);
     }
 
+    private MetricEntry Add(string metric, MetricKind kind, string unit)
+    {
+        var entry = new MetricEntry(metric, kind, unit);
+        _metrics[metric] = entry;
+        foreach (var name in NamesOf(metric, kind, unit))
+        {
+            _names.TryAdd(name.Name, name);
+        }
+
+        return entry;
+    }
+
+    private void AddTargetInfo(IReadOnlyDictionary<string, string> labels)
+    {
+        if (_resourceAttributes is not null && OtlpConventions.TargetInfoOf(labels, _resourceAttributes) is { } info)
+        {
+            _targetInfo!.TryAdd(info.Key, info);
+        }
+    }
+
     private sealed class MetricEntry(string metric, MetricKind kind, string unit)
     {
         public string Metric { get; } = metric;
@@ -179,6 +239,14 @@ public sealed class SeriesCatalog
 
         public SortedSet<string> Attributes { get; } = new(StringComparer.Ordinal);
 
-        public List<Labels> Series { get; } = [];
+        /// <summary>Null until listed.</summary>
+        public List<Labels>? Series { get; set; }
+
+        public void AddAttribute(string attribute)
+        {
+            // Two attributes that translate to one label (tenant.id and tenant_id): the first seen wins.
+            LabelToAttribute.TryAdd(PrometheusNames.LabelName(attribute), attribute);
+            Attributes.Add(attribute);
+        }
     }
 }

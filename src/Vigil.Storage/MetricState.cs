@@ -89,6 +89,9 @@ internal sealed class MetricState(int id, string name, MetricKind kind, string u
         }
     }
 
+    /// <summary>The attribute names of the live series, in first-seen order, from the label index; null with no series.</summary>
+    public List<string>? LabelNames() => _series.Count > 0 ? _series.LabelNames(_lock) : null;
+
     /// <summary>The series <paramref name="matchers"/> select, through the label index; dispose it after reading.</summary>
     public SeriesSelection Select(IReadOnlyList<LabelMatcher> matchers) => _series.Select(matchers, _lock);
 

@@ -217,9 +217,11 @@ public sealed partial class WindowStore
 
     /// <summary>
     /// Restores a checkpoint into this store, which must be empty (a new store at start-up). The whole
-    /// file is checked (magic, version, length, CRC-32C) and parsed before the store changes, so a
-    /// damaged checkpoint throws <see cref="CheckpointCorruptException"/> and leaves the store empty;
-    /// one written with another resolution throws <see cref="CheckpointMismatchException"/>.
+    /// file is checked first (magic, version, length, CRC-32C), streamed through in chunks, then parsed in a
+    /// second streamed pass; the store only becomes visible once every series parsed, so a damaged checkpoint
+    /// throws <see cref="CheckpointCorruptException"/> and leaves the store empty; one written with another
+    /// resolution throws <see cref="CheckpointMismatchException"/>. Memory beyond the restored series stays a
+    /// chunk (decision 035). A stream that cannot seek is copied into memory first.
     /// </summary>
     public CheckpointInfo LoadCheckpoint(Stream stream)
     {
@@ -228,20 +230,46 @@ public sealed partial class WindowStore
             throw new InvalidOperationException("a checkpoint can only be loaded into an empty store");
         }
 
-        var (buffer, payloadStart, payloadEnd) = CheckpointFormat.ReadVerified(stream);
-        var reader = new CheckpointReader(buffer, payloadStart, payloadEnd);
+        if (!stream.CanSeek)
+        {
+            var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            copy.Position = 0;
+            stream = copy;
+        }
+
+        var start = stream.Position;
+        var length = CheckpointFormat.Verify(stream);
+        stream.Position = start + CheckpointFormat.HeaderBytes;
+        var reader = new CheckpointReader(stream, length);
         try
         {
-            return Restore(reader, payloadEnd);
+            return Restore(reader, CheckpointFormat.HeaderBytes + length);
         }
         catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or InvalidOperationException or OverflowException)
         {
             // A key or value the checksum vouched for but this version cannot read.
+            Unrestore();
             throw new CheckpointCorruptException($"corrupt checkpoint: {e.Message}", e);
+        }
+        catch
+        {
+            Unrestore();
+            throw;
         }
     }
 
-    private CheckpointInfo Restore(CheckpointReader reader, int length)
+    /// <summary>Empties the stripe maps a failed restore filled: nothing else of the store changed yet.</summary>
+    private void Unrestore()
+    {
+        foreach (var stripe in _stripes)
+        {
+            stripe.Map.Clear();
+            stripe.Map.TrimExcess();
+        }
+    }
+
+    private CheckpointInfo Restore(CheckpointReader reader, long length)
     {
         var knownSince = reader.ReadUInt64();
         var walSegment = reader.ReadInt64();
@@ -279,7 +307,7 @@ public sealed partial class WindowStore
         }
 
         var series = new List<Series>(reader.ReadCount(8));
-        var keys = new HashSet<byte[]>(SeriesKeyComparer.Instance);
+        var decoder = new RestoredLabels(_labelNames);
         for (var i = series.Capacity; i > 0; i--)
         {
             var metricId = reader.ReadInt32();
@@ -291,10 +319,13 @@ public sealed partial class WindowStore
             }
 
             var stripe = (int)((uint)SeriesKeyComparer.Hash(key) % StripeCount);
-            var labels = overflow ? SeriesKeyBuilder.DecodeLabels(key) : SeriesKeyBuilder.DecodeLabels(key, _labelNames);
+            var labels = overflow ? SeriesKeyBuilder.DecodeLabels(key) : decoder.Decode(key);
             var restored = Create(metric, key, labels, stripe, overflow);
             restored.ReadCheckpoint(reader);
-            if (!keys.Add(key))
+
+            // The stripe maps stage the series (and find a key twice) while the metrics are not published yet:
+            // lookups see nothing until the end, and a failure empties them again (Unrestore).
+            if (!_stripes[stripe].Map.TryAdd(key, restored))
             {
                 throw CheckpointReader.Corrupt("a series key appears twice");
             }
@@ -307,10 +338,9 @@ public sealed partial class WindowStore
             throw CheckpointReader.Corrupt($"{reader.Remaining} bytes after the last series");
         }
 
-        // Everything parsed: only now does the store change.
+        // Everything parsed: only now do the metrics, limits and postings see the series.
         foreach (var item in series)
         {
-            _stripes[item.Stripe].Map.Add(item.Key, item);
             _stripes[item.Stripe].Touched = true;
             item.Metric.AddRestored(item);
 

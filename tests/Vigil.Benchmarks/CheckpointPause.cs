@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Vigil.Perf;
 using Vigil.Storage;
+using Vigil.Storage.Checkpoint;
 using Vigil.Storage.Durability;
 using Vigil.Storage.Wal;
 
@@ -12,11 +14,42 @@ namespace Vigil.Benchmarks;
 /// <summary>
 /// A checkpoint of N counter series (issue 14): how long ingest is held back (barrier, WAL rotation,
 /// cut), the longest request while the checkpoint streams, the bytes allocated by a checkpoint alone,
-/// and what copy-on-write preserved while a writer re-sent every series during the checkpoint.
+/// and what copy-on-write preserved while a writer re-sent every series during the checkpoint; then
+/// loading that checkpoint into a new store: time, bytes allocated and the peak RSS it adds.
 /// </summary>
 internal static class CheckpointPause
 {
-    public static int Run(int seriesCount)
+    /// <param name="keep">Where to keep the checkpoint the load reads (for <see cref="Load"/>, e.g. under a profiler); null deletes it.</param>
+    public static int Run(int seriesCount, string? keep = null)
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "vigil-checkpoint-bench-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var file = Path.Combine(dataDir, "load.bin");
+            var status = WriteCheckpoints(seriesCount, dataDir, file);
+            if (status == 0)
+            {
+                MeasureLoad(file, seriesCount);
+                if (keep is not null)
+                {
+                    File.Copy(file, keep, overwrite: true);
+                }
+            }
+
+            return status;
+        }
+        finally
+        {
+            if (Directory.Exists(dataDir))
+            {
+                Directory.Delete(dataDir, recursive: true);
+            }
+        }
+    }
+
+    // Not inlined: the store that wrote the checkpoint is garbage once this returns, so the load measures alone.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int WriteCheckpoints(int seriesCount, string dataDir, string loadFile)
     {
         const int points = 1000;
         if (seriesCount % points != 0)
@@ -50,8 +83,6 @@ internal static class CheckpointPause
         var idle = SweepCpu(store, 3);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sweep CPU: {walked:N1} ms walking every series; {idle:N2} ms for three idle sweeps (30 s at 10 s resolution)"));
 
-        var dataDir = Path.Combine(Path.GetTempPath(), "vigil-checkpoint-bench-" + Guid.NewGuid().ToString("N"));
-        try
         {
             var durable = new DurableIngest(ingest, dataDir, new WalOptions(), clock, NullLogger.Instance);
             durable.Recover();
@@ -66,13 +97,51 @@ internal static class CheckpointPause
             // With a writer re-sending every series while the checkpoint streams.
             Checkpoint(durable, "under ingest", clock, requests, round: 2, concurrent: true);
             durable.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        }
-        finally
-        {
-            Directory.Delete(dataDir, recursive: true);
+            File.Copy(durable.Checkpoints.List()[0].Path, loadFile);
         }
 
         return 0;
+    }
+
+    /// <summary>Only the load of a checkpoint <see cref="Run"/> kept.</summary>
+    public static int Load(string file, int seriesCount)
+    {
+        MeasureLoad(file, seriesCount);
+        return 0;
+    }
+
+    private static void MeasureLoad(string file, int seriesCount)
+    {
+        Heap();
+
+        // Writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS: the peak below is the load's.
+        File.WriteAllText("/proc/self/clear_refs", "5");
+        var rssBefore = Status("VmRSS:");
+        var clock = new FakeTimeProvider(Workload.Now);
+        var store = new WindowStore(new WindowStoreOptions { MaxSeriesPerMetric = seriesCount, MaxSeries = seriesCount * 2, MaxSeriesPerTenant = seriesCount * 2 }, clock);
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
+        var started = Stopwatch.GetTimestamp();
+        CheckpointInfo info;
+        using (var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16))
+        {
+            info = store.LoadCheckpoint(stream);
+        }
+
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+        var peak = Status("VmHWM:");
+        var heap = Heap();
+        GC.KeepAlive(store);
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"load: {info.Series:N0} series from {info.Bytes / (1024.0 * 1024):N1} MiB in {elapsed.TotalSeconds:N2} s; allocated {allocated / (1024.0 * 1024):N1} MiB; peak RSS +{(peak - rssBefore) / 1024.0:N1} MiB over {rssBefore / 1024.0:N1} MiB; heap after {heap / (1024.0 * 1024):N1} MiB; load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}"));
+    }
+
+    /// <summary>A /proc/self/status line's value in KiB.</summary>
+    private static long Status(string field)
+    {
+        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
+        return long.Parse(line.AsSpan(field.Length).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture);
     }
 
     private static void Checkpoint(DurableIngest durable, string name, FakeTimeProvider clock, EncodedRequest[] requests, int round, bool concurrent)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 
 namespace Vigil.Storage.Checkpoint;
@@ -39,8 +40,12 @@ public static class CheckpointFormat
         BinaryPrimitives.WriteInt64LittleEndian(header[16..], length);
     }
 
-    /// <summary>Reads a whole checkpoint and checks its header and checksum; returns the payload's place in the buffer.</summary>
-    internal static (byte[] Buffer, int PayloadStart, int PayloadEnd) ReadVerified(Stream stream)
+    /// <summary>
+    /// Checks a checkpoint's header and, streaming the payload through in 64 KiB chunks, its length and
+    /// checksum; leaves <paramref name="stream"/> at the end and returns the payload's length. Memory stays
+    /// one chunk whatever the file's size: a second pass (<see cref="CheckpointReader"/>) parses it.
+    /// </summary>
+    internal static long Verify(Stream stream)
     {
         var header = new byte[HeaderBytes];
         var read = stream.ReadAtLeast(header, HeaderBytes, throwOnEndOfStream: false);
@@ -62,30 +67,43 @@ public static class CheckpointFormat
 
         var crc = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(12));
         var length = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(16));
-        if (length < 0 || length > Array.MaxLength - HeaderBytes || (stream.CanSeek && length > stream.Length - stream.Position))
+        if (length < 0 || length > stream.Length - stream.Position)
         {
             throw new CheckpointCorruptException($"corrupt checkpoint: the header promises {length} payload bytes, the file is shorter (truncated)");
         }
 
-        var buffer = new byte[HeaderBytes + length];
-        header.CopyTo(buffer, 0);
-        read = stream.ReadAtLeast(buffer.AsSpan(HeaderBytes), (int)length, throwOnEndOfStream: false);
-        if (read < length)
+        var chunk = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
         {
-            throw new CheckpointCorruptException($"corrupt checkpoint: {read} of {length} payload bytes (truncated)");
+            var running = Crc32C.Seed;
+            for (var left = length; left > 0;)
+            {
+                read = stream.Read(chunk, 0, (int)Math.Min(chunk.Length, left));
+                if (read == 0)
+                {
+                    throw new CheckpointCorruptException($"corrupt checkpoint: {length - left} of {length} payload bytes (truncated)");
+                }
+
+                running = Crc32C.Append(running, chunk.AsSpan(0, read));
+                left -= read;
+            }
+
+            if (stream.Position != stream.Length)
+            {
+                throw new CheckpointCorruptException($"corrupt checkpoint: {stream.Length - stream.Position} bytes after the payload");
+            }
+
+            if (Crc32C.Finish(running) != crc)
+            {
+                throw new CheckpointCorruptException("corrupt checkpoint: checksum mismatch");
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
         }
 
-        if (stream.CanSeek && stream.Position != stream.Length)
-        {
-            throw new CheckpointCorruptException($"corrupt checkpoint: {stream.Length - stream.Position} bytes after the payload");
-        }
-
-        if (Crc32C.Compute(buffer.AsSpan(HeaderBytes)) != crc)
-        {
-            throw new CheckpointCorruptException("corrupt checkpoint: checksum mismatch");
-        }
-
-        return (buffer, HeaderBytes, buffer.Length);
+        return length;
     }
 }
 

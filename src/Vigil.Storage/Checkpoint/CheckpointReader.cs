@@ -4,15 +4,37 @@ using System.Text;
 namespace Vigil.Storage.Checkpoint;
 
 /// <summary>
-/// Reads what <see cref="CheckpointWriter"/> wrote. Every read is bounds-checked and every length is
-/// checked against the bytes left, so a damaged file ends in <see cref="CheckpointCorruptException"/>,
-/// never in a huge allocation or an index error.
+/// Reads what <see cref="CheckpointWriter"/> wrote, from a buffer or streamed from a file in 64 KiB
+/// chunks (a value longer than a chunk grows the buffer to fit it). Every read is bounds-checked and
+/// every length is checked against the bytes left, so a damaged file ends in
+/// <see cref="CheckpointCorruptException"/>, never in a huge allocation or an index error.
 /// </summary>
-internal sealed class CheckpointReader(byte[] buffer, int start, int end)
+internal sealed class CheckpointReader
 {
-    private int _position = start;
+    private const int ChunkBytes = 64 * 1024;
 
-    public int Remaining => end - _position;
+    private readonly Stream? _stream;
+    private byte[] _buffer;
+    private int _position;
+    private int _end;
+    private long _unread;
+
+    public CheckpointReader(byte[] buffer, int start, int end)
+    {
+        _buffer = buffer;
+        _position = start;
+        _end = end;
+    }
+
+    /// <summary>Reads the next <paramref name="length"/> bytes of <paramref name="stream"/>, a chunk at a time.</summary>
+    public CheckpointReader(Stream stream, long length)
+    {
+        _stream = stream;
+        _buffer = new byte[(int)Math.Min(ChunkBytes, Math.Max(length, 16))];
+        _unread = length;
+    }
+
+    public long Remaining => _end - _position + _unread;
 
     public byte ReadByte() => Take(1)[0];
 
@@ -73,13 +95,46 @@ internal sealed class CheckpointReader(byte[] buffer, int start, int end)
 
     private ReadOnlySpan<byte> Take(int count)
     {
+        if (count > _end - _position)
+        {
+            Fill(count);
+        }
+
+        var span = _buffer.AsSpan(_position, count);
+        _position += count;
+        return span;
+    }
+
+    /// <summary>Moves the unread bytes to the front and reads on until <paramref name="count"/> are buffered.</summary>
+    private void Fill(int count)
+    {
         if (count > Remaining)
         {
             throw Corrupt("the payload ends in the middle of a value");
         }
 
-        var span = buffer.AsSpan(_position, count);
-        _position += count;
-        return span;
+        var buffered = _end - _position;
+        if (count > _buffer.Length)
+        {
+            var grown = new byte[Math.Max(count, _buffer.Length * 2)];
+            _buffer.AsSpan(_position, buffered).CopyTo(grown);
+            _buffer = grown;
+        }
+        else
+        {
+            _buffer.AsSpan(_position, buffered).CopyTo(_buffer);
+        }
+
+        _position = 0;
+        _end = buffered;
+        var wanted = (int)Math.Min(_buffer.Length - _end, _unread);
+        var read = _stream!.ReadAtLeast(_buffer.AsSpan(_end, wanted), wanted, throwOnEndOfStream: false);
+        if (read < wanted)
+        {
+            throw Corrupt("the file ended while it was read, after its checksum was verified (it changed meanwhile)");
+        }
+
+        _end += read;
+        _unread -= read;
     }
 }

@@ -42,6 +42,58 @@ internal sealed class SeriesPostings
         return result;
     }
 
+    /// <summary>
+    /// The label names live series carry, in the order a walk of the series in creation order meets them first (a
+    /// catalog's "first seen wins"). Takes <paramref name="gate"/> for the lookups; walks only until every name is met.
+    /// </summary>
+    public List<string> LabelNames(Lock gate)
+    {
+        Generation generation;
+        int slotCount;
+        KeyValuePair<string, LabelPostings>[] labels;
+        lock (gate)
+        {
+            generation = _current;
+            slotCount = generation.SlotCount;
+            labels = [.. generation.Labels];
+        }
+
+        var slots = Volatile.Read(ref generation.Slots);
+        var pending = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, label) in labels)
+        {
+            var (values, valueCount) = label.Snapshot();
+            for (var v = 0; v < valueCount && !pending.Contains(name); v++)
+            {
+                foreach (var id in values[v].Snapshot())
+                {
+                    if (id < slotCount && slots[id] is not null)
+                    {
+                        pending.Add(name); // a label only removed series had is not listed
+                        break;
+                    }
+                }
+            }
+        }
+
+        var result = new List<string>(pending.Count);
+        for (var i = 0; i < slotCount && pending.Count > 0; i++)
+        {
+            if (slots[i] is { } series)
+            {
+                foreach (var name in series.Labels.Keys)
+                {
+                    if (pending.Remove(name))
+                    {
+                        result.Add(name);
+                    }
+                }
+            }
+        }
+
+        return result;
+    }
+
     /// <summary>Removes the series <paramref name="predicate"/> picks, calling <paramref name="removed"/> for each; the caller holds the lock.</summary>
     public int RemoveWhere(Func<Series, bool> predicate, Action<Series> removed)
     {

@@ -5,7 +5,7 @@ namespace Vigil.Storage.Query;
 /// <c>{tenant attribute}="tenant"</c>, listings keep only that tenant's series, and a metric the tenant
 /// has no series of is unknown. What a read key bound to a tenant queries through (docs/security.md).
 /// </summary>
-public sealed class TenantScopedReader(IWindowReader inner, string tenantAttribute, string tenant) : IWindowReader
+public sealed class TenantScopedReader(IWindowReader inner, string tenantAttribute, string tenant) : IWindowReader, IMetricCatalogReader
 {
     private readonly LabelMatcher _matcher = new(tenantAttribute, MatchOp.Equal, tenant);
 
@@ -18,6 +18,24 @@ public sealed class TenantScopedReader(IWindowReader inner, string tenantAttribu
 
     public IReadOnlyList<SeriesInfo> ListSeries(string? metric) =>
         [.. inner.ListSeries(metric).Where(s => s.Labels.TryGetValue(tenantAttribute, out var value) && _matcher.Matches(value))];
+
+    /// <summary>The tenant's metrics and label names, through the inner reader's label index when it has one.</summary>
+    public IReadOnlyList<MetricLabelNames> MetricLabelNames(IReadOnlyList<LabelMatcher> scope)
+    {
+        if (inner is IMetricCatalogReader catalog)
+        {
+            return catalog.MetricLabelNames([.. scope, _matcher]);
+        }
+
+        var result = new List<MetricLabelNames>();
+        foreach (var group in ListSeries(null).Where(s => scope.All(m => m.Matches(s.Labels.GetValueOrDefault(m.Name) ?? string.Empty))).GroupBy(s => s.Metric, StringComparer.Ordinal))
+        {
+            var first = group.First();
+            result.Add(new MetricLabelNames(first.Metric, first.Kind, first.Unit, [.. group.SelectMany(s => s.Labels.Keys).Distinct(StringComparer.Ordinal)]));
+        }
+
+        return result;
+    }
 
     public void ReadBucket(DateTimeOffset bucketStart, IBucketVisitor visitor) => inner.ReadBucket(bucketStart, new TenantVisitor(tenantAttribute, _matcher, visitor));
 
