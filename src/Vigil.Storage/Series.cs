@@ -20,7 +20,7 @@ internal abstract class Series
     private readonly long[] _recentTime = new long[RecentPoints];
     private int _recentNext;
 
-    protected Series(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
+    protected Series(MetricState metric, byte[] key, LabelSet labels, int stripe)
     {
         Metric = metric;
         Key = key;
@@ -32,7 +32,7 @@ internal abstract class Series
 
     public byte[] Key { get; }
 
-    public IReadOnlyDictionary<string, string> Labels { get; }
+    public LabelSet Labels { get; }
 
     public int Stripe { get; }
 

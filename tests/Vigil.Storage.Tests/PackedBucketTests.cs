@@ -307,10 +307,10 @@ public sealed class PackedBucketTests
     private static long Bits(double value) => BitConverter.DoubleToInt64Bits(value);
 
     private static CounterSeries NewCounter() =>
-        new(new MetricState(1, "c", MetricKind.Counter, "1", monotonic: true), [1, 0, 0, 0], new Dictionary<string, string>(), 0);
+        new(new MetricState(1, "c", MetricKind.Counter, "1", monotonic: true), [1, 0, 0, 0], LabelSet.Empty, 0);
 
     private static GaugeSeries NewGauge() =>
-        new(new MetricState(2, "g", MetricKind.Gauge, "1", monotonic: false), [2, 0, 0, 0], new Dictionary<string, string>(), 0);
+        new(new MetricState(2, "g", MetricKind.Gauge, "1", monotonic: false), [2, 0, 0, 0], LabelSet.Empty, 0);
 
     /// <summary>What a gauge bucket must hold: the value with the latest time (the later arrival on a tie), min, max, sum, count.</summary>
     private readonly record struct GaugeModel(double Last, long LastTime, double Min, double Max, double Sum, int Count)

@@ -30,7 +30,7 @@ internal abstract class PackedSeries<T, TCodec> : Series
     // Packed buckets before this are expired; whole chunks go when all of theirs are.
     private int _floor = int.MinValue;
 
-    protected PackedSeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
+    protected PackedSeries(MetricState metric, byte[] key, LabelSet labels, int stripe)
         : base(metric, key, labels, stripe)
     {
     }
