@@ -136,6 +136,25 @@ public sealed class PackedBucketTests
     }
 
     [Fact]
+    public void DeltaRetry_AfterRestore_IsStillRecognised()
+    {
+        var series = NewCounter();
+        series.Add(3000, 10, 20, 3, cumulative: false, knownSince: 0);
+        series.Add(3000, 20, 30, 4, cumulative: false, knownSince: 0);
+
+        // The recent (start, time) ring is made on the first delta point and travels through the checkpoint.
+        var restored = RoundTrip(series, NewCounter());
+        restored.Add(3000, 10, 20, 3, cumulative: false, knownSince: 0);
+        restored.Add(3000, 20, 30, 4, cumulative: false, knownSince: 0);
+        restored.Add(3000, 30, 40, 5, cumulative: false, knownSince: 0);
+
+        double sum = 0, points = 0;
+        Assert.True(restored.Fold(3000, 3000, ref sum, ref points));
+        Assert.Equal(3 + 4 + 5, sum);
+        Assert.Equal(3, points);
+    }
+
+    [Fact]
     public void SteadyCounter_HourOfBuckets_PacksToAboutAByteEach()
     {
         var series = NewCounter();
