@@ -154,6 +154,37 @@ public sealed class PackedBucketTests
         Assert.Equal(3, points);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void DecimalGauge_HourOfBuckets_ReadsBackExactly_InAboutThreeBytesEach(int seed)
+    {
+        var random = new Random(seed);
+        var series = NewGauge();
+        var values = new double[Retention];
+        var value = 50.0;
+        for (var i = 0; i < Retention; i++)
+        {
+            // A random walk of one-decimal values, as a text exporter or Math.Round(x, 1) makes them.
+            value = Math.Round(value + (random.Next(-20, 21) / 10.0), 1);
+            values[i] = value;
+            series.Add(7000 + i, 0, (ulong)(i + 1) * 10_000_000_000UL, value);
+        }
+
+        for (var i = 0; i < Retention; i++)
+        {
+            Assert.True(series.TryRead(7000 + i, out var view));
+            Assert.Equal(Bits(values[i]), Bits(view.Value));
+            Assert.Equal(Bits(values[i]), Bits(view.Sum));
+        }
+
+        // Control byte, the change of m in 50.3 = 503 / 10 as one varint byte, the time's delta-of-delta 0;
+        // an XOR of such doubles would need five to seven bytes.
+        var chunks = (Retention + PackedChunks.ChunkBuckets - 1) / PackedChunks.ChunkBuckets;
+        Assert.InRange(series.PackedBytes, 1, (Retention * 3) + (chunks * (PackedChunks.MaxHeader + 20)));
+    }
+
     [Fact]
     public void SteadyCounter_HourOfBuckets_PacksToAboutAByteEach()
     {
