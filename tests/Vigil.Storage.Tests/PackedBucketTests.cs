@@ -186,6 +186,40 @@ public sealed class PackedBucketTests
     }
 
     [Fact]
+    public void ValuesSwitchingScaleAndCoding_ReadBackBitForBit()
+    {
+        // Decimals at several scales, between them values no m / 10^k gives back exactly.
+        double[] values =
+        [
+            50.3, 50.35, 50, 7, -0.0, 0.0, 1e-7, 0.1 + 0.2, 123456.789, 123456.788, 8_999_999_999_999_999, 9e15, 1e300,
+            -12.5, -12.25, double.Epsilon, 0.000001, 0.0000015, 3, 3, 2.5, long.MaxValue, -4.2, -4.3,
+        ];
+        var gauge = NewGauge();
+        var counter = NewCounter();
+        for (var round = 0; round < 4; round++)
+        {
+            for (var i = 0; i < values.Length; i++)
+            {
+                var bucket = 9000 + (round * values.Length) + i;
+                gauge.Add(bucket, 0, (ulong)bucket * 10_000_000_000UL, values[i]);
+                counter.Add(bucket, 0, (ulong)bucket, values[i], cumulative: false, knownSince: 0);
+            }
+        }
+
+        for (var round = 0; round < 4; round++)
+        {
+            for (var i = 0; i < values.Length; i++)
+            {
+                var bucket = 9000 + (round * values.Length) + i;
+                Assert.True(gauge.TryRead(bucket, out var g));
+                Assert.Equal(Bits(values[i]), Bits(g.Value));
+                Assert.True(counter.TryRead(bucket, out var c));
+                Assert.Equal(Bits(0.0 + values[i]), Bits(c.Value)); // a counter bucket sums from +0.0: -0.0 reads +0.0
+            }
+        }
+    }
+
+    [Fact]
     public void SteadyCounter_HourOfBuckets_PacksToAboutAByteEach()
     {
         var series = NewCounter();

@@ -80,8 +80,8 @@ internal static class PackedChunks
         var needed = length - oldLength + replacement.Length;
         if (needed > packed.Length)
         {
-            // A quarter of slack: a series seals a few buckets at a time, so it reallocates only every few seals.
-            var grown = new byte[needed + (needed / 4) + 16];
+            // An eighth of slack: a seal adds a few bytes, so it reallocates only every dozen seals or so; the slack stays held.
+            var grown = new byte[needed + (needed / 8) + 16];
             packed.AsSpan(0, at).CopyTo(grown);
             packed.AsSpan(at + oldLength, length - at - oldLength).CopyTo(grown.AsSpan(at + replacement.Length));
             packed = grown;
