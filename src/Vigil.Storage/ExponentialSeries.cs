@@ -246,7 +246,7 @@ internal sealed class ExponentialBucket
     }
 }
 
-internal sealed class ExponentialHistogramSeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
+internal sealed class ExponentialHistogramSeries(MetricState metric, byte[] key, LabelSet labels, int stripe)
     : Series(metric, key, labels, stripe)
 {
     private ExponentialBucket?[] _values = new ExponentialBucket?[4];

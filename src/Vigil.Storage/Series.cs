@@ -15,12 +15,12 @@ internal abstract class Series
     // Bucket numbers (time / resolution since 2020-01-01), ascending.
     private int[] _buckets = new int[4];
 
-    // The last few (start, time) pairs: a retried delta or gauge batch is recognised and not counted twice.
-    private readonly long[] _recentStart = new long[RecentPoints];
-    private readonly long[] _recentTime = new long[RecentPoints];
+    // The last few (start, time) pairs, interleaved: a retried delta or gauge batch is recognised and not
+    // counted twice. Made on the first delta or gauge point: cumulative series never read it.
+    private long[]? _recent;
     private int _recentNext;
 
-    protected Series(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
+    protected Series(MetricState metric, byte[] key, LabelSet labels, int stripe)
     {
         Metric = metric;
         Key = key;
@@ -32,7 +32,7 @@ internal abstract class Series
 
     public byte[] Key { get; }
 
-    public IReadOnlyDictionary<string, string> Labels { get; }
+    public LabelSet Labels { get; }
 
     public int Stripe { get; }
 
@@ -75,16 +75,18 @@ internal abstract class Series
             return false;
         }
 
-        for (var i = 0; i < RecentPoints; i++)
+        // Zeros until written, as before it was made lazily: a (0, 0) point still matches an empty ring.
+        var recent = _recent ??= new long[RecentPoints * 2];
+        for (var i = 0; i < recent.Length; i += 2)
         {
-            if (_recentTime[i] == (long)time && _recentStart[i] == (long)start)
+            if (recent[i + 1] == (long)time && recent[i] == (long)start)
             {
                 return true;
             }
         }
 
-        _recentStart[_recentNext] = (long)start;
-        _recentTime[_recentNext] = (long)time;
+        recent[_recentNext * 2] = (long)start;
+        recent[(_recentNext * 2) + 1] = (long)time;
         _recentNext = (_recentNext + 1) % RecentPoints;
         return false;
     }
@@ -247,10 +249,10 @@ internal abstract class Series
     internal void WriteCheckpoint(CheckpointWriter writer)
     {
         writer.WriteInt32(LastBucket);
-        for (var i = 0; i < RecentPoints; i++)
+        for (var i = 0; i < RecentPoints * 2; i++)
         {
-            writer.WriteInt64(_recentStart[i]);
-            writer.WriteInt64(_recentTime[i]);
+            // (start, time) pairs, as the two arrays this ring replaced wrote them; zeros for a ring never made.
+            writer.WriteInt64(_recent is null ? 0 : _recent[i]);
         }
 
         writer.WriteInt32(_recentNext);
@@ -262,10 +264,13 @@ internal abstract class Series
     internal void ReadCheckpoint(CheckpointReader reader)
     {
         LastBucket = reader.ReadInt32();
-        for (var i = 0; i < RecentPoints; i++)
+        for (var i = 0; i < RecentPoints * 2; i++)
         {
-            _recentStart[i] = reader.ReadInt64();
-            _recentTime[i] = reader.ReadInt64();
+            var value = reader.ReadInt64();
+            if (value != 0 || _recent is not null)
+            {
+                (_recent ??= new long[RecentPoints * 2])[i] = value;
+            }
         }
 
         _recentNext = reader.ReadInt32();
@@ -328,7 +333,7 @@ internal abstract class Series
 
     protected abstract void Clear(int slot);
 
-    protected long BaseBytes => 64 + (_buckets.Length * 4) + (RecentPoints * 16) + 24 + (Key.Length + 24);
+    protected long BaseBytes => 64 + (_buckets.Length * 4) + 24 + (_recent is null ? 0 : (RecentPoints * 16) + 24) + (Key.Length + 24);
 
     private static int LowerBound(ReadOnlySpan<int> buckets, int value)
     {

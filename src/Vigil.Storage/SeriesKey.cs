@@ -202,10 +202,12 @@ internal sealed class SeriesKeyBuilder
         return _key.AsSpan(0, length);
     }
 
-    /// <summary>Turns a canonical key back into labels. Allocates: first sight of a series only.</summary>
-    public static Dictionary<string, string> DecodeLabels(ReadOnlySpan<byte> key, LabelNames? names = null)
+    /// <summary>
+    /// Turns a canonical key back into labels. Allocates: first sight of a series only. With a pool, names,
+    /// values and the name set are the pool's shared copies.
+    /// </summary>
+    public static LabelSet DecodeLabels(ReadOnlySpan<byte> key, LabelNames? names = null)
     {
-        // Sized to the entries: a dictionary grown one add at a time keeps up to twice the slots.
         var count = 0;
         for (var at = 4; at < key.Length; count++)
         {
@@ -213,21 +215,45 @@ internal sealed class SeriesKeyBuilder
             at += EntryHeader + nameLength + BinaryPrimitives.ReadInt32LittleEndian(key[(at + 3 + nameLength)..]);
         }
 
-        var labels = new Dictionary<string, string>(count, StringComparer.Ordinal);
+        if (count == 0)
+        {
+            return LabelSet.Empty;
+        }
+
+        var labelNames = new string[count];
+        var values = new string[count];
+        var n = 0;
         var position = 4;
+        ReadOnlySpan<byte> previous = default;
         while (position < key.Length)
         {
             int keyLength = BinaryPrimitives.ReadUInt16LittleEndian(key[position..]);
-            var name = names is null ? Encoding.UTF8.GetString(key.Slice(position + 2, keyLength)) : names.Get(key.Slice(position + 2, keyLength));
+            var nameBytes = key.Slice(position + 2, keyLength);
             var type = (AttributeValueType)key[position + 2 + keyLength];
             var valueLength = BinaryPrimitives.ReadInt32LittleEndian(key[(position + 3 + keyLength)..]);
-            var value = key.Slice(position + EntryHeader + keyLength, valueLength);
-            var text = AttributeReader.FormatValue(type, value);
-            labels[name] = names is null ? text : names.Value(text);
+            var text = AttributeReader.FormatValue(type, key.Slice(position + EntryHeader + keyLength, valueLength));
             position += EntryHeader + keyLength + valueLength;
+
+            // Names are sorted, so a repeated one is the previous: the last value stands, as a dictionary's would.
+            if (n > 0 && nameBytes.SequenceEqual(previous))
+            {
+                values[n - 1] = names is null ? text : names.Value(text);
+                continue;
+            }
+
+            previous = nameBytes;
+            labelNames[n] = names is null ? Encoding.UTF8.GetString(nameBytes) : names.Get(nameBytes);
+            values[n] = names is null ? text : names.Value(text);
+            n++;
         }
 
-        return labels;
+        if (n < count)
+        {
+            Array.Resize(ref labelNames, n);
+            Array.Resize(ref values, n);
+        }
+
+        return new LabelSet(names is null ? labelNames : names.Layout(labelNames), values);
     }
 
     private static bool Contains(IReadOnlyList<byte[]> keys, ReadOnlySpan<byte> key)
@@ -342,6 +368,7 @@ internal sealed class LabelNames
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _names = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _values = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string[], string[]> _layouts = new(NameSetComparer.Instance);
 
     /// <summary>The shared copy of a label value, or the value itself once the pool is full.</summary>
     public string Value(string value)
@@ -361,6 +388,20 @@ internal sealed class LabelNames
     /// </summary>
     public void ForgetValues() => _values.Clear();
 
+    /// <summary>
+    /// The shared array of a set of label names (in key order), or <paramref name="names"/> itself once
+    /// <see cref="Limit"/> sets are held. Never forgotten: name sets are few, and live series hold them anyway.
+    /// </summary>
+    public string[] Layout(string[] names)
+    {
+        if (_layouts.TryGetValue(names, out var shared))
+        {
+            return shared;
+        }
+
+        return _layouts.Count < Limit ? _layouts.GetOrAdd(names, names) : names;
+    }
+
     public string Get(ReadOnlySpan<byte> utf8)
     {
         var name = Encoding.UTF8.GetString(utf8);
@@ -370,5 +411,24 @@ internal sealed class LabelNames
         }
 
         return _names.Count < Limit ? _names.GetOrAdd(name, name) : name;
+    }
+}
+
+/// <summary>Name sets compared by content (ordinal).</summary>
+internal sealed class NameSetComparer : IEqualityComparer<string[]>
+{
+    public static readonly NameSetComparer Instance = new();
+
+    public bool Equals(string[]? x, string[]? y) => x.AsSpan().SequenceEqual(y, StringComparer.Ordinal);
+
+    public int GetHashCode(string[] obj)
+    {
+        var hash = default(HashCode);
+        foreach (var name in obj)
+        {
+            hash.Add(name, StringComparer.Ordinal);
+        }
+
+        return hash.ToHashCode();
     }
 }

@@ -64,7 +64,7 @@ internal struct CumulativeState
         new() { Start = reader.ReadUInt64(), Time = reader.ReadUInt64(), HasLast = reader.ReadBool() };
 }
 
-internal sealed class CounterSeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
+internal sealed class CounterSeries(MetricState metric, byte[] key, LabelSet labels, int stripe)
     : PackedSeries<CounterBucket, CounterCodec>(metric, key, labels, stripe)
 {
     private CumulativeState _cumulative;
@@ -150,7 +150,7 @@ internal sealed class CounterSeries(MetricState metric, byte[] key, IReadOnlyDic
     }
 }
 
-internal sealed class GaugeSeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
+internal sealed class GaugeSeries(MetricState metric, byte[] key, LabelSet labels, int stripe)
     : PackedSeries<GaugeBucket, GaugeCodec>(metric, key, labels, stripe)
 {
     public string? Add(int bucket, ulong start, ulong time, double value)
@@ -233,7 +233,7 @@ internal sealed class HistogramBucket
     public long[] Counts = [];
 }
 
-internal sealed class HistogramSeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
+internal sealed class HistogramSeries(MetricState metric, byte[] key, LabelSet labels, int stripe)
     : Series(metric, key, labels, stripe)
 {
     private HistogramBucket?[] _values = new HistogramBucket?[4];
@@ -497,7 +497,7 @@ internal sealed class SummaryBucket
     public double[] Values = [];
 }
 
-internal sealed class SummarySeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
+internal sealed class SummarySeries(MetricState metric, byte[] key, LabelSet labels, int stripe)
     : Series(metric, key, labels, stripe)
 {
     private SummaryBucket?[] _values = new SummaryBucket?[4];

@@ -104,7 +104,7 @@ public sealed partial class WindowStore : IWindowReader
             {
                 lock (_stripes[series.Stripe])
                 {
-                    total += series.ApproximateBytes + (series.Labels.Count * 96L);
+                    total += series.ApproximateBytes + series.Labels.OwnBytes;
                 }
             }
         }
@@ -280,7 +280,7 @@ public sealed partial class WindowStore : IWindowReader
         return builder.Build(metricId).ToArray();
     }
 
-    private static Series Create(MetricState metric, byte[] key, Dictionary<string, string> labels, int stripe, bool overflow = false) => metric.Kind switch
+    private static Series Create(MetricState metric, byte[] key, LabelSet labels, int stripe, bool overflow = false) => metric.Kind switch
     {
         MetricKind.Counter => new CounterSeries(metric, key, labels, stripe) { IsOverflow = overflow },
         MetricKind.Gauge => new GaugeSeries(metric, key, labels, stripe) { IsOverflow = overflow },

@@ -3,7 +3,7 @@ using BenchmarkDotNet.Running;
 using Vigil.Benchmarks;
 
 // Modes that are not BenchmarkDotNet runs; anything else goes to BenchmarkDotNet (e.g. `-- --filter '*'`).
-//   memory [series]                bytes per counter series
+//   memory [series] [interval s]   bytes per counter series (at 60 and 10 s exports, or only the one given)
 //   cpu [rounds]                   CPU time and bytes per ingested point
 //   rules [rounds]                 CPU and memory per rule round (RuleReadBenchmarks' model)
 //   idle [series] [rounds]         the default rule packs' CPU per round over an idle store (decision 034)
@@ -17,7 +17,7 @@ int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index],
 switch (args.Length > 0 ? args[0] : string.Empty)
 {
     case "memory":
-        return SeriesMemory.Run(Arg(1, 100_000));
+        return SeriesMemory.Run(Arg(1, 100_000), Arg(2, 0));
     case "cpu":
         return IngestCpu.Run(Arg(1, 5));
     case "rules":

@@ -19,7 +19,7 @@ public sealed class IdentityAndQueryTests
         h.Send(resource, Gauge("g", Point(0, At(1), 1, Attr("route", "/x"))));
 
         var labels = Assert.Single(h.Store.ListSeries("g")).Labels;
-        Assert.Equal(new Dictionary<string, string> { ["service.name"] = "api", ["tenant.id"] = "t1", ["route"] = "/x" }, labels);
+        Assert.Equal(new Dictionary<string, string> { ["service.name"] = "api", ["tenant.id"] = "t1", ["route"] = "/x" }, labels.ToDictionary());
     }
 
     [Fact]

@@ -16,7 +16,7 @@ internal sealed class RestoredLabels(LabelNames names)
     private readonly Dictionary<byte[], KeyValuePair<string, string>> _entries = new(SeriesKeyComparer.Instance);
     private readonly byte[] _single = new byte[4 + 256];
 
-    public Dictionary<string, string> Decode(ReadOnlySpan<byte> key)
+    public LabelSet Decode(ReadOnlySpan<byte> key)
     {
         var lookup = _entries.GetAlternateLookup<ReadOnlySpan<byte>>();
         var count = 0;
@@ -25,7 +25,15 @@ internal sealed class RestoredLabels(LabelNames names)
             at += EntryLength(key, at);
         }
 
-        var labels = new Dictionary<string, string>(count, StringComparer.Ordinal);
+        if (count == 0)
+        {
+            return LabelSet.Empty;
+        }
+
+        // Entries are sorted by name, so a repeated name is the previous one: the last value stands, as at ingest.
+        var labelNames = new string[count];
+        var values = new string[count];
+        var n = 0;
         for (var at = 4; at < key.Length;)
         {
             var entry = key.Slice(at, EntryLength(key, at));
@@ -38,11 +46,27 @@ internal sealed class RestoredLabels(LabelNames names)
                 }
             }
 
-            labels[pair.Key] = pair.Value;
+            if (n > 0 && string.Equals(labelNames[n - 1], pair.Key, StringComparison.Ordinal))
+            {
+                values[n - 1] = pair.Value;
+            }
+            else
+            {
+                labelNames[n] = pair.Key;
+                values[n] = pair.Value;
+                n++;
+            }
+
             at += entry.Length;
         }
 
-        return labels;
+        if (n < count)
+        {
+            Array.Resize(ref labelNames, n);
+            Array.Resize(ref values, n);
+        }
+
+        return new LabelSet(names.Layout(labelNames), values);
     }
 
     /// <summary>An entry of a series key (see SeriesKeyBuilder): u16 name length, name, u8 type, i32 value length, value.</summary>

@@ -4,7 +4,8 @@ using Vigil.Storage.Checkpoint;
 namespace Vigil.Storage.Compression;
 
 /// <summary>A counter's bucket: the sum of its deltas and how many points made it.</summary>
-[StructLayout(LayoutKind.Sequential)]
+// 12 bytes, not 16: x64 reads the unaligned double at no cost, and a series holds a few of these raw.
+[StructLayout(LayoutKind.Sequential, Pack = 4)]
 internal struct CounterBucket
 {
     public double Sum;
@@ -13,13 +14,14 @@ internal struct CounterBucket
 
 /// <summary>
 /// One control byte per bucket — bit 0: the next bucket number; bit 1: the same point count as the
-/// previous bucket; bits 2-6: the XOR code of the sum against the previous sum — then only what the
-/// bits did not say. A steady counter (same delta every bucket) costs one byte per bucket.
+/// previous bucket; bits 2-6: the XOR code of the sum against the previous sum, or a <see cref="DecimalCoder"/> code — then
+/// only what the bits did not say. A steady counter (same delta every bucket) costs one byte per bucket.
 /// </summary>
 internal struct CounterCodec : IBucketCodec<CounterBucket>
 {
     private double _sum;
     private int _points;
+    private DecimalCoder _decimal;
 
     public static int MaxBytes => 1 + 5 + 5 + 8;
 
@@ -41,11 +43,13 @@ internal struct CounterCodec : IBucketCodec<CounterBucket>
     {
         _sum = 0;
         _points = 1;
+        _decimal.Reset();
     }
 
     public void Write(ref ByteWriter writer, int gap, in CounterBucket value)
     {
         var code = writer.XorCode(value.Sum, _sum, out var bits, out var bytes);
+        code = _decimal.Choose(value.Sum, code, bytes, out var mantissa, out var scale);
         var control = (gap == 1 ? 1 : 0) | (value.Points == _points ? 2 : 0) | (code << 2);
         writer.WriteByte((byte)control);
         if (gap != 1)
@@ -58,7 +62,12 @@ internal struct CounterCodec : IBucketCodec<CounterBucket>
             writer.WriteVarint((uint)value.Points);
         }
 
-        writer.WriteBytes(bits, bytes);
+        _decimal.Write(ref writer, code, mantissa, scale);
+        if (code < DecimalCoder.SameScale)
+        {
+            writer.WriteBytes(bits, bytes);
+        }
+
         _sum = value.Sum;
         _points = value.Points;
     }
@@ -68,14 +77,14 @@ internal struct CounterCodec : IBucketCodec<CounterBucket>
         int control = reader.ReadByte();
         gap = (control & 1) != 0 ? 1 : (int)reader.ReadVarint();
         var points = (control & 2) != 0 ? _points : (int)reader.ReadVarint();
-        _sum = reader.ReadXorDouble(control >> 2, _sum);
+        _sum = _decimal.Read(ref reader, control >> 2, _sum);
         _points = points;
         value = new CounterBucket { Sum = _sum, Points = points };
     }
 }
 
 /// <summary>A gauge's bucket: the latest value and its time, min, max, sum and count.</summary>
-[StructLayout(LayoutKind.Sequential)]
+[StructLayout(LayoutKind.Sequential, Pack = 4)]
 internal struct GaugeBucket
 {
     public double Last;
@@ -89,7 +98,7 @@ internal struct GaugeBucket
 /// <summary>
 /// Control byte — bit 0: the next bucket number; bit 1: the same count as the previous bucket; bit 2:
 /// min, max and sum are bit-equal to the latest value (one point in the bucket); bits 3-7: the XOR code
-/// of the latest value against the previous bucket's. The time goes as a delta-of-delta varint; min,
+/// of the latest value against the previous bucket's, or a <see cref="DecimalCoder"/> code. The time goes as a delta-of-delta varint; min,
 /// max and sum, when they differ, each as a code byte and an XOR against the latest value.
 /// </summary>
 internal struct GaugeCodec : IBucketCodec<GaugeBucket>
@@ -98,6 +107,7 @@ internal struct GaugeCodec : IBucketCodec<GaugeBucket>
     private long _time;
     private long _timeDelta;
     private int _count;
+    private DecimalCoder _decimal;
 
     public static int MaxBytes => 1 + 5 + 5 + 8 + 10 + (3 * 9);
 
@@ -141,12 +151,14 @@ internal struct GaugeCodec : IBucketCodec<GaugeBucket>
         _time = 0;
         _timeDelta = 0;
         _count = 1;
+        _decimal.Reset();
     }
 
     public void Write(ref ByteWriter writer, int gap, in GaugeBucket value)
     {
         var single = Same(value.Min, value.Last) && Same(value.Max, value.Last) && Same(value.Sum, value.Last);
         var code = writer.XorCode(value.Last, _last, out var bits, out var bytes);
+        code = _decimal.Choose(value.Last, code, bytes, out var mantissa, out var scale);
         var control = (gap == 1 ? 1 : 0) | (value.Count == _count ? 2 : 0) | (single ? 4 : 0) | (code << 3);
         writer.WriteByte((byte)control);
         if (gap != 1)
@@ -159,7 +171,12 @@ internal struct GaugeCodec : IBucketCodec<GaugeBucket>
             writer.WriteVarint((uint)value.Count);
         }
 
-        writer.WriteBytes(bits, bytes);
+        _decimal.Write(ref writer, code, mantissa, scale);
+        if (code < DecimalCoder.SameScale)
+        {
+            writer.WriteBytes(bits, bytes);
+        }
+
         var delta = value.LastTime - _time;
         writer.WriteVarint64(PackedChunks.ZigZag64(delta - _timeDelta));
         if (!single)
@@ -180,7 +197,7 @@ internal struct GaugeCodec : IBucketCodec<GaugeBucket>
         int control = reader.ReadByte();
         gap = (control & 1) != 0 ? 1 : (int)reader.ReadVarint();
         var count = (control & 2) != 0 ? _count : (int)reader.ReadVarint();
-        var last = reader.ReadXorDouble(control >> 3, _last);
+        var last = _decimal.Read(ref reader, control >> 3, _last);
         _timeDelta += PackedChunks.UnZigZag64(reader.ReadVarint());
         _time += _timeDelta;
         value = new GaugeBucket { Last = last, LastTime = _time, Count = count };

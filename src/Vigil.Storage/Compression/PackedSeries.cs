@@ -13,11 +13,11 @@ internal abstract class PackedSeries<T, TCodec> : Series
     where T : unmanaged
     where TCodec : struct, IBucketCodec<T>
 {
-    /// <summary>Raw slots a series keeps at most.</summary>
-    public const int RawSlots = 8;
+    /// <summary>Raw slots a series keeps at most (the newest 2-4 buckets: a point a few buckets late still lands raw).</summary>
+    public const int RawSlots = 4;
 
     /// <summary>Slots sealed at once when the raw ones are full.</summary>
-    public const int SealBatch = 4;
+    public const int SealBatch = 2;
 
     // The largest run a pack step holds: a full chunk plus one late insert, or a growing chunk plus a seal batch.
     private const int Scratch = PackedChunks.MaxChunkBuckets + SealBatch + 1;
@@ -30,7 +30,7 @@ internal abstract class PackedSeries<T, TCodec> : Series
     // Packed buckets before this are expired; whole chunks go when all of theirs are.
     private int _floor = int.MinValue;
 
-    protected PackedSeries(MetricState metric, byte[] key, IReadOnlyDictionary<string, string> labels, int stripe)
+    protected PackedSeries(MetricState metric, byte[] key, LabelSet labels, int stripe)
         : base(metric, key, labels, stripe)
     {
     }
@@ -146,30 +146,52 @@ internal abstract class PackedSeries<T, TCodec> : Series
     /// <summary>Moves the oldest raw slots into the last chunk (or a new one when it is full).</summary>
     private void Seal()
     {
-        Span<int> buckets = stackalloc int[Scratch];
-        Span<T> values = stackalloc T[Scratch];
-        var n = 0;
-        var at = _packedLength;
-        var oldLength = 0;
+        var sealing = Math.Min(SealBatch, Count);
+        var numbers = Buckets[..sealing];
+        var values = _raw.AsSpan(Head, sealing);
         if (_packedLength > 0 && PackedChunks.TryLast(_packed.AsSpan(0, _packedLength), out var last) && last.Count < PackedChunks.ChunkBuckets)
         {
-            n = Decode(last, buckets, values);
-            at = last.Start;
-            oldLength = last.Length;
+            Append(last, numbers, values);
         }
-
-        var sealing = Math.Min(SealBatch, Count);
-        var numbers = Buckets;
-        for (var i = 0; i < sealing; i++)
+        else
         {
-            buckets[n] = numbers[i];
-            values[n] = _raw[Head + i];
-            n++;
+            Pack(numbers, values, _packedLength, 0);
         }
 
-        _packedLast = buckets[n - 1];
-        Pack(buckets[..n], values[..n], at, oldLength);
+        _packedLast = numbers[^1];
         DropOldest(sealing);
+    }
+
+    /// <summary>
+    /// Adds buckets after the last chunk's: its body is read only for the codec's state at its end, the new
+    /// buckets are encoded from there and appended, and the header is rewritten. Old bytes are not re-encoded.
+    /// </summary>
+    private void Append(ChunkHeader chunk, ReadOnlySpan<int> buckets, ReadOnlySpan<T> values)
+    {
+        var reader = new ByteReader(_packed.AsSpan(0, _packedLength), chunk.BodyStart);
+        var codec = default(TCodec);
+        codec.Reset();
+        for (var i = 0; i < chunk.Count; i++)
+        {
+            codec.Read(ref reader, out _, out _);
+        }
+
+        Span<byte> tail = stackalloc byte[SealBatch * TCodec.MaxBytes];
+        var writer = new ByteWriter(tail);
+        var previous = chunk.Last;
+        for (var i = 0; i < buckets.Length; i++)
+        {
+            codec.Write(ref writer, buckets[i] - previous, values[i]);
+            previous = buckets[i];
+        }
+
+        Span<byte> header = stackalloc byte[PackedChunks.MaxHeader];
+        var headerWriter = new ByteWriter(header);
+        PackedChunks.WriteHeader(ref headerWriter, chunk.BodyLength + writer.Position, chunk.Count + buckets.Length, chunk.First, previous);
+
+        // The last chunk ends the array: the tail goes at the end, then the header is swapped in front of the body.
+        PackedChunks.Replace(ref _packed!, ref _packedLength, chunk.End, 0, writer.Written);
+        PackedChunks.Replace(ref _packed, ref _packedLength, chunk.Start, chunk.BodyStart - chunk.Start, headerWriter.Written);
     }
 
     /// <summary>Decode, add, re-pack one chunk: the rare point for a bucket that was already sealed.</summary>
