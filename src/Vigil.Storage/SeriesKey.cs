@@ -370,6 +370,13 @@ internal sealed class LabelNames
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _values = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string[], string[]> _layouts = new(NameSetComparer.Instance);
 
+    // Sizes counted beside the dictionaries: ConcurrentDictionary.Count takes every one of its locks, which made each
+    // new value of a checkpoint load or a burst of new series wait on all of them (decision 035's profile). A race may
+    // overshoot a limit by a few entries per thread; the limits are bounds on memory, not exact sizes.
+    private int _nameCount;
+    private int _valueCount;
+    private int _layoutCount;
+
     /// <summary>The shared copy of a label value, or the value itself once the pool is full.</summary>
     public string Value(string value)
     {
@@ -378,7 +385,7 @@ internal sealed class LabelNames
             return shared;
         }
 
-        return _values.Count < ValueLimit ? _values.GetOrAdd(value, value) : value;
+        return Pooled(_values, value, ref _valueCount, ValueLimit);
     }
 
     /// <summary>
@@ -386,7 +393,11 @@ internal sealed class LabelNames
     /// series made later share anew, and values of series that are gone, or of a flood of unique ones, do not stay
     /// held, nor keep the pool full for the values that come after them.
     /// </summary>
-    public void ForgetValues() => _values.Clear();
+    public void ForgetValues()
+    {
+        _values.Clear();
+        Volatile.Write(ref _valueCount, 0);
+    }
 
     /// <summary>
     /// The shared array of a set of label names (in key order), or <paramref name="names"/> itself once
@@ -399,7 +410,7 @@ internal sealed class LabelNames
             return shared;
         }
 
-        return _layouts.Count < Limit ? _layouts.GetOrAdd(names, names) : names;
+        return Pooled(_layouts, names, ref _layoutCount, Limit);
     }
 
     public string Get(ReadOnlySpan<byte> utf8)
@@ -410,7 +421,25 @@ internal sealed class LabelNames
             return shared;
         }
 
-        return _names.Count < Limit ? _names.GetOrAdd(name, name) : name;
+        return Pooled(_names, name, ref _nameCount, Limit);
+    }
+
+    /// <summary>The pool's copy of <paramref name="item"/> (added while under <paramref name="limit"/>), or the item itself.</summary>
+    private static T Pooled<T>(System.Collections.Concurrent.ConcurrentDictionary<T, T> pool, T item, ref int count, int limit)
+        where T : notnull
+    {
+        if (Volatile.Read(ref count) >= limit)
+        {
+            return pool.TryGetValue(item, out var held) ? held : item;
+        }
+
+        if (pool.TryAdd(item, item))
+        {
+            Interlocked.Increment(ref count);
+            return item;
+        }
+
+        return pool.TryGetValue(item, out var shared) ? shared : item;
     }
 }
 
