@@ -36,4 +36,20 @@ public sealed class LabelInterningTests
         Assert.NotSame(pool.Value(new string('y', 3)), late);
         Assert.Same(first, pool.Value(new string('x', 3)));
     }
+
+    [Fact]
+    public void ValuePool_SharesAgainAfterItIsForgotten()
+    {
+        var pool = new LabelNames();
+        for (var i = 0; i < 70_000; i++)
+        {
+            pool.Value($"v{i}");
+        }
+
+        pool.ForgetValues();
+
+        // The count of held values starts over with the pool: a value is shared again, not handed back as it came.
+        var held = pool.Value(new string('z', 3));
+        Assert.Same(held, pool.Value(new string('z', 3)));
+    }
 }
