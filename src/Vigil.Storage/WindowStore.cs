@@ -176,7 +176,8 @@ public sealed partial class WindowStore : IWindowReader
         overflow = false;
         refusal = null;
         var hash = SeriesKeyComparer.Hash(key);
-        var stripe = _stripes[(uint)hash % StripeCount];
+        var stripeIndex = (int)((uint)hash % StripeCount);
+        var stripe = _stripes[stripeIndex];
         Monitor.Enter(stripe);
         var lookup = stripe.Map.GetAlternateLookup<HashedSeriesKey>();
         stripe.Touched = true;
@@ -205,7 +206,7 @@ public sealed partial class WindowStore : IWindowReader
                 return null;
             }
 
-            series = Create(metric, key.ToArray(), labels!, Array.IndexOf(_stripes, stripe));
+            series = Create(metric, key.ToArray(), labels!, stripeIndex);
             series.CheckpointEpoch = _checkpointEpoch;
             stripe.Map[series.Key] = series;
             metric.Add(series);
@@ -256,7 +257,8 @@ public sealed partial class WindowStore : IWindowReader
     {
         // Built once per metric: during a cardinality explosion every new series' point comes this way.
         var key = metric.OverflowKey ??= OverflowKey(metric.Id);
-        var stripe = _stripes[(uint)SeriesKeyComparer.Hash(key) % StripeCount];
+        var stripeIndex = (int)((uint)SeriesKeyComparer.Hash(key) % StripeCount);
+        var stripe = _stripes[stripeIndex];
         Monitor.Enter(stripe);
         stripe.Touched = true;
         if (stripe.Map.TryGetValue(key, out var series))
@@ -265,7 +267,7 @@ public sealed partial class WindowStore : IWindowReader
             return series;
         }
 
-        series = Create(metric, key, SeriesKeyBuilder.DecodeLabels(key), Array.IndexOf(_stripes, stripe), overflow: true);
+        series = Create(metric, key, SeriesKeyBuilder.DecodeLabels(key), stripeIndex, overflow: true);
         series.CheckpointEpoch = _checkpointEpoch;
         stripe.Map[series.Key] = series;
         metric.Overflow = series;
